@@ -1,0 +1,338 @@
+"""The immutable DNN graph every other part of respect-gym works on.
+
+A :class:`Graph` is a DAG with one node per operation. Nodes live in a fixed index order and carry
+the sizes the Edge TPU cost model needs (int8, as deployed): multiply-accumulates, parameter bytes,
+and output-activation bytes. Edges ``u -> v`` mean ``v`` reads ``u``'s output tensor.
+
+Arrays are read-only numpy views, so a graph can be shared by solvers, envs and caches without
+defensive copies. Structural helpers (topological order, levels, neighbour arrays) are computed once
+on first use.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Sequence
+
+import numpy as np
+
+
+class GraphError(ValueError):
+    """A graph is malformed: the message names the offending node or edge."""
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True)
+class GraphMeta:
+    """Graph-level metadata: where the graph comes from and at which granularity."""
+
+    model: str = "unnamed"
+    input_shape: tuple[int, ...] = ()
+    granularity: str = "layers"
+    source: str = ""
+
+
+class Graph:
+    """An immutable, validated DNN graph.
+
+    :param names: unique node names, in node index order.
+    :param op_types: operation type per node (Keras class name, TFLite op or ``"Input"``).
+        Nodes of type ``"Input"`` hold the graph input, which lives on the host.
+    :param macs: multiply-accumulate operations per node.
+    :param param_bytes: int8 parameter bytes per node (weights as deployed on the Edge TPU).
+    :param out_bytes: int8 bytes of the node's output tensor.
+    :param out_shapes: output shape per node (without the batch dimension).
+    :param edges: ``(E, 2)`` integer array of ``u -> v`` edges.
+    :param meta: model name, input shape, granularity and source.
+    """
+
+    names: tuple[str, ...]
+    op_types: tuple[str, ...]
+    macs: np.ndarray
+    param_bytes: np.ndarray
+    out_bytes: np.ndarray
+    out_shapes: tuple[tuple[int, ...], ...]
+    edges: np.ndarray
+    meta: GraphMeta
+
+    def __init__(
+        self,
+        names: Sequence[str],
+        op_types: Sequence[str],
+        macs: Sequence[float] | np.ndarray,
+        param_bytes: Sequence[float] | np.ndarray,
+        out_bytes: Sequence[float] | np.ndarray,
+        edges: Sequence[Sequence[int]] | np.ndarray,
+        out_shapes: Sequence[Sequence[int]] | None = None,
+        meta: GraphMeta | None = None,
+    ) -> None:
+        n = len(names)
+        if n == 0:
+            raise GraphError("a graph needs at least one node")
+        set_ = object.__setattr__  # the graph is immutable once built; see __setattr__
+        set_(self, "names", tuple(str(x) for x in names))
+        set_(self, "op_types", tuple(str(x) for x in op_types))
+        set_(self, "meta", meta if meta is not None else GraphMeta())
+        for label, seq in (("op_types", self.op_types),):
+            if len(seq) != n:
+                raise GraphError(f"{label} has {len(seq)} entries, expected {n} (one per node)")
+        set_(self, "macs", _frozen(_node_array("macs", macs, self.names)))
+        set_(self, "param_bytes", _frozen(_node_array("param_bytes", param_bytes, self.names)))
+        set_(self, "out_bytes", _frozen(_node_array("out_bytes", out_bytes, self.names)))
+        if out_shapes is None:
+            out_shapes = [()] * n
+        if len(out_shapes) != n:
+            raise GraphError(f"out_shapes has {len(out_shapes)} entries, expected {n}")
+        shapes = []
+        for i, shape in enumerate(out_shapes):
+            try:
+                dims = tuple(int(d) for d in shape)
+            except (TypeError, ValueError):
+                raise GraphError(f"node {i} ({self.names[i]!r}): out_shape {shape!r} is not a list of ints") from None
+            if any(d < 0 for d in dims):
+                raise GraphError(f"node {i} ({self.names[i]!r}): out_shape {dims} has a negative dimension")
+            shapes.append(dims)
+        set_(self, "out_shapes", tuple(shapes))
+        set_(self, "edges", _frozen(_edge_array(edges, self.names)))
+        if len(set(self.names)) != n:
+            dup = next(x for x in self.names if self.names.count(x) > 1)
+            raise GraphError(f"node name {dup!r} is used by more than one node")
+        self.topological_order  # raises GraphError on a cycle
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"Graph is immutable; cannot set {name!r}")
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def num_nodes(self) -> int:
+        return len(self.names)
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edges.shape[0])
+
+    def __len__(self) -> int:
+        return self.num_nodes
+
+    def __repr__(self) -> str:
+        return (
+            f"Graph({self.meta.model!r}, granularity={self.meta.granularity!r}, "
+            f"nodes={self.num_nodes}, edges={self.num_edges})"
+        )
+
+    # -------------------------------------------------------------- structure
+    @cached_property
+    def predecessors(self) -> tuple[np.ndarray, ...]:
+        """``predecessors[v]``: sorted int array of the nodes ``v`` reads from."""
+        return self._adjacency(column=1)
+
+    @cached_property
+    def successors(self) -> tuple[np.ndarray, ...]:
+        """``successors[u]``: sorted int array of the nodes reading ``u``'s output."""
+        return self._adjacency(column=0)
+
+    def _adjacency(self, column: int) -> tuple[np.ndarray, ...]:
+        other = 1 - column
+        order = np.lexsort((self.edges[:, other], self.edges[:, column]))
+        sorted_edges = self.edges[order]
+        bounds = np.searchsorted(sorted_edges[:, column], np.arange(self.num_nodes + 1))
+        return tuple(
+            _frozen(sorted_edges[bounds[v] : bounds[v + 1], other].copy()) for v in range(self.num_nodes)
+        )
+
+    @cached_property
+    def in_degree(self) -> np.ndarray:
+        return _frozen(np.bincount(self.edges[:, 1], minlength=self.num_nodes).astype(np.int64))
+
+    @cached_property
+    def out_degree(self) -> np.ndarray:
+        return _frozen(np.bincount(self.edges[:, 0], minlength=self.num_nodes).astype(np.int64))
+
+    @cached_property
+    def topological_order(self) -> np.ndarray:
+        """Deterministic topological order: Kahn's algorithm, smallest ready index first."""
+        indeg = np.bincount(self.edges[:, 1], minlength=self.num_nodes).tolist()
+        succs = self.successors
+        ready = [v for v in range(self.num_nodes) if indeg[v] == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            u = heapq.heappop(ready)
+            order.append(u)
+            for v in succs[u].tolist():
+                indeg[v] -= 1
+                if indeg[v] == 0:
+                    heapq.heappush(ready, v)
+        if len(order) != self.num_nodes:
+            stuck = [v for v in range(self.num_nodes) if indeg[v] > 0]
+            cycle = _find_cycle(stuck, succs, set(stuck))
+            names = " -> ".join(f"{v} ({self.names[v]!r})" for v in cycle)
+            raise GraphError(f"graph has a cycle: {names}")
+        return _frozen(np.asarray(order, dtype=np.int64))
+
+    @cached_property
+    def levels(self) -> np.ndarray:
+        """Topological level: 0 for sources, else 1 + the largest level of a predecessor."""
+        level = np.zeros(self.num_nodes, dtype=np.int64)
+        preds = self.predecessors
+        for v in self.topological_order.tolist():
+            if preds[v].size:
+                level[v] = level[preds[v]].max() + 1
+        return _frozen(level)
+
+    @cached_property
+    def _reach_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        # Python ints as bitsets: exact and fast enough for graphs of tens of thousands of nodes.
+        n = self.num_nodes
+        order = self.topological_order.tolist()
+        anc = [0] * n
+        for v in order:
+            bits = 0
+            for u in self.predecessors[v].tolist():
+                bits |= anc[u] | (1 << u)
+            anc[v] = bits
+        desc = [0] * n
+        for u in reversed(order):
+            bits = 0
+            for v in self.successors[u].tolist():
+                bits |= desc[v] | (1 << v)
+            desc[u] = bits
+        count = np.asarray([b.bit_count() for b in anc], dtype=np.int64)
+        dcount = np.asarray([b.bit_count() for b in desc], dtype=np.int64)
+        return _frozen(count), _frozen(dcount)
+
+    @property
+    def num_ancestors(self) -> np.ndarray:
+        """Number of (transitive) ancestors of each node."""
+        return self._reach_counts[0]
+
+    @property
+    def num_descendants(self) -> np.ndarray:
+        """Number of (transitive) descendants of each node."""
+        return self._reach_counts[1]
+
+    @cached_property
+    def sources(self) -> np.ndarray:
+        return _frozen(np.flatnonzero(self.in_degree == 0))
+
+    @cached_property
+    def sinks(self) -> np.ndarray:
+        """Nodes without consumers: their outputs are graph outputs, returned to the host."""
+        return _frozen(np.flatnonzero(self.out_degree == 0))
+
+    @cached_property
+    def is_input(self) -> np.ndarray:
+        """Boolean mask of ``"Input"`` nodes (the graph input tensor, held by the host)."""
+        return _frozen(np.asarray([t == "Input" for t in self.op_types], dtype=bool))
+
+    # ----------------------------------------------------------- conversions
+    def sha256(self) -> str:
+        """Canonical SHA-256 of the graph content, stable across runs and machines."""
+        from respect_gym.graph.io import graph_sha256
+
+        return graph_sha256(self)
+
+    def to_dict(self) -> dict:
+        from respect_gym.graph.io import graph_to_dict
+
+        return graph_to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Graph":
+        from respect_gym.graph.io import graph_from_dict
+
+        return graph_from_dict(data)
+
+    def to_json(self, path: str | None = None) -> str:
+        """Serialise to the versioned JSON format; also write it to ``path`` when given."""
+        from respect_gym.graph.io import graph_to_json
+
+        return graph_to_json(self, path)
+
+    @classmethod
+    def from_json(cls, text_or_path: str) -> "Graph":
+        """Parse JSON text, or read a ``.json`` / ``.json.gz`` file."""
+        from respect_gym.graph.io import graph_from_json
+
+        return graph_from_json(text_or_path)
+
+    def to_networkx(self):
+        from respect_gym.graph.io import graph_to_networkx
+
+        return graph_to_networkx(self)
+
+    @classmethod
+    def from_networkx(cls, nx_graph) -> "Graph":
+        from respect_gym.graph.io import graph_from_networkx
+
+        return graph_from_networkx(nx_graph)
+
+    # --------------------------------------------------------------- totals
+    @property
+    def total_macs(self) -> int:
+        return int(self.macs.sum())
+
+    @property
+    def total_param_bytes(self) -> int:
+        return int(self.param_bytes.sum())
+
+
+def _node_array(label: str, values, names: tuple[str, ...]) -> np.ndarray:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise GraphError(f"{label} must be a list of numbers") from None
+    if array.shape != (len(names),):
+        raise GraphError(f"{label} has shape {array.shape}, expected ({len(names)},) (one per node)")
+    bad = np.flatnonzero(~np.isfinite(array) | (array < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise GraphError(f"node {i} ({names[i]!r}): {label} = {float(array[i])} must be finite and >= 0")
+    if np.any(array != np.round(array)):
+        i = int(np.flatnonzero(array != np.round(array))[0])
+        raise GraphError(f"node {i} ({names[i]!r}): {label} = {float(array[i])} must be a whole number")
+    return array.astype(np.int64)
+
+
+def _edge_array(edges, names: tuple[str, ...]) -> np.ndarray:
+    n = len(names)
+    try:
+        array = np.asarray(edges, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise GraphError("edges must be a list of [u, v] integer pairs") from None
+    if array.size == 0:
+        array = array.reshape(0, 2)
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise GraphError(f"edges must have shape (E, 2), got {array.shape}")
+    if np.any(array != np.round(array)):
+        raise GraphError("edges must hold integer node indices")
+    array = array.astype(np.int64)
+    for u, v in array.tolist():
+        if not (0 <= u < n and 0 <= v < n):
+            raise GraphError(f"edge {u} -> {v} has an endpoint outside 0..{n - 1}")
+        if u == v:
+            raise GraphError(f"edge {u} -> {v} is a self loop on node {names[u]!r}")
+    array = array[np.lexsort((array[:, 1], array[:, 0]))]
+    dup = np.flatnonzero(np.all(array[1:] == array[:-1], axis=1))
+    if dup.size:
+        u, v = array[dup[0]].tolist()
+        raise GraphError(f"edge {u} -> {v} ({names[u]!r} -> {names[v]!r}) appears more than once")
+    return array
+
+
+def _find_cycle(stuck: list[int], succs: tuple[np.ndarray, ...], alive: set[int]) -> list[int]:
+    """Walk successors inside the non-sortable remainder until a node repeats."""
+    path: list[int] = []
+    seen: dict[int, int] = {}
+    v = stuck[0]
+    while v not in seen:
+        seen[v] = len(path)
+        path.append(v)
+        v = next(w for w in succs[v].tolist() if w in alive)
+    return path[seen[v] :] + [v]
