@@ -1,3 +1,47 @@
-"""respect-gym: pipeline scheduling of DNN graphs on multiple Coral Edge TPUs."""
+"""respect-gym: pipeline scheduling of DNN graphs on multiple Coral Edge TPUs.
+
+Importing the package registers the Gymnasium environment ``RespectPipeline-v0``. The public
+functions below are imported lazily, so ``import respect_gym`` stays fast and never loads the
+solvers or the env unless they are used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from respect_gym.graph import Graph, GraphError, GraphMeta
 
 __version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "list_models": "respect_gym.zoo",
+    "load_graph": "respect_gym.zoo",
+    "evaluate": "respect_gym.cost",
+    "EdgeTPU": "respect_gym.cost",
+    "PipelineReport": "respect_gym.cost",
+    "ScheduleError": "respect_gym.cost",
+    "solve": "respect_gym.solvers",
+    "list_solvers": "respect_gym.solvers",
+    "RespectLayeredGenerator": "respect_gym.generators",
+    "DnnGraphGenerator": "respect_gym.generators",
+}
+
+__all__ = ["Graph", "GraphError", "GraphMeta", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'respect_gym' has no attribute {name!r}")
+
+
+def _register_envs() -> None:
+    import gymnasium
+
+    if "RespectPipeline-v0" not in gymnasium.registry:
+        gymnasium.register(id="RespectPipeline-v0", entry_point="respect_gym.envs.pipeline.env:RespectPipelineEnv")
+
+
+_register_envs()

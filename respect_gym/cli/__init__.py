@@ -1,0 +1,39 @@
+"""The ``respect-gym`` command line. Each sub-command lives in its own module of this package and
+exposes ``register(subparsers)``, which adds its parser and sets ``func`` (called with the parsed
+arguments, returning an exit code)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from respect_gym.graph import GraphError
+
+COMMANDS = ("models", "evaluate", "schedule", "compare")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="respect-gym",
+        description="Pipeline scheduling of DNN graphs on multiple Coral Edge TPUs.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"respect_gym.cli.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (GraphError, ValueError, KeyError, FileNotFoundError) as exc:
+        # Bad input is reported as one line naming the problem, never as a traceback.
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"respect-gym {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
