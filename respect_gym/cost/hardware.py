@@ -1,0 +1,117 @@
+"""Edge TPU hardware descriptions: every constant the latency model uses, with its source.
+
+Constants marked "fitted" come from ``scripts/calibrate_cost_model.py``, which fits them to the six
+published single-TPU latencies of the Coral benchmarks page (desktop CPU + USB Accelerator) and
+prints the predicted-vs-published table; ``docs/cost_model.md`` records the result. Change a fitted
+literal only by rerunning that script: the cost-model version string is derived from these values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+MiB = 1024 * 1024
+
+
+class HardwareError(ValueError):
+    """An unknown hardware preset or a non-physical constant."""
+
+
+@dataclass(frozen=True)
+class EdgeTPU:
+    """One Coral Edge TPU and its host link, as the latency model sees it.
+
+    :param name: preset name, reported with every evaluation.
+    :param cache_bytes: on-chip SRAM usable for parameters and activations. Source: "~8 MB" SRAM
+        (Coral docs); compiler logs report 7.16 MiB used + a few KiB free, i.e. ~7.2 MiB usable.
+    :param activation_reserve: fraction of a stage's largest op working set (input + output
+        activations of one op) that is taken out of ``cache_bytes`` for parameters. Source: the
+        thesis data of DOMAIN.md (64x64xF activations shrink the compiler's cache to ~3.3 MiB).
+    :param peak_macs_per_s: 4 TOPS int8 = 2e12 multiply-accumulates per second (Coral datasheet).
+    :param conv_efficiency: fraction of peak reached by regular convolutions (fitted).
+    :param depthwise_efficiency: fraction of peak reached by depthwise convolutions, which use one
+        column of the systolic array per channel (fitted).
+    :param dense_efficiency: fraction of peak reached by batch-1 fully connected layers (a
+        matrix-vector product uses one row of the 64x64 array). Source: thesis FC N=1500, 9 MMAC
+        in 0.241 ms including the invoke overhead -> ~1/64.
+    :param elementwise_bytes_per_s: output bytes per second of ops without MACs (add,
+        concatenation, pooling, ...), which are bound by on-chip memory traffic (fitted).
+    :param op_overhead_ms: fixed cost of every op on the TPU: instruction issue and pipeline
+        drain between layers (fitted).
+    :param invoke_overhead_ms: fixed cost of one Invoke of a segment (driver call, USB round trip,
+        queue hand-off in the pipelined runner). Source: thesis, ~0.245 ms per segment when
+        everything is cached and tensors are tiny.
+    :param link_bytes_per_s: effective host-link bandwidth for activations and streamed conv
+        weights (fitted; USB 3.0 Gen 1 signals at 5 Gbit/s, <= 500 MB/s of payload).
+    :param dense_stream_bytes_per_s: effective rate at which a streamed fully connected layer's
+        weights arrive (fitted; the thesis FC data measures 2.6-2.9 ms/MiB, ~380 MB/s).
+    """
+
+    name: str
+    cache_bytes: int
+    activation_reserve: float
+    peak_macs_per_s: float
+    conv_efficiency: float
+    depthwise_efficiency: float
+    dense_efficiency: float
+    elementwise_bytes_per_s: float
+    op_overhead_ms: float
+    invoke_overhead_ms: float
+    link_bytes_per_s: float
+    dense_stream_bytes_per_s: float
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name == "name":
+                continue
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+                raise HardwareError(f"EdgeTPU {self.name!r}: {f.name} = {value!r} must be a number >= 0")
+        for rate in ("peak_macs_per_s", "conv_efficiency", "depthwise_efficiency", "dense_efficiency",
+                     "elementwise_bytes_per_s", "link_bytes_per_s", "dense_stream_bytes_per_s"):
+            if getattr(self, rate) <= 0:
+                raise HardwareError(f"EdgeTPU {self.name!r}: {rate} must be > 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Fitted literals: rerun `python scripts/calibrate_cost_model.py` to refit (it prints the table).
+USB3 = EdgeTPU(
+    name="usb3",
+    cache_bytes=int(7.2 * MiB),
+    activation_reserve=0.85,
+    peak_macs_per_s=2e12,
+    conv_efficiency=0.5,
+    depthwise_efficiency=0.1,
+    dense_efficiency=1 / 64,
+    elementwise_bytes_per_s=2e9,
+    op_overhead_ms=0.02,
+    invoke_overhead_ms=0.2,
+    link_bytes_per_s=450e6,
+    dense_stream_bytes_per_s=450e6,
+)
+
+# The M.2 / mini-PCIe module: same chip, PCIe Gen2 x1 link (5 GT/s, 8b/10b, 500 MB/s raw, like USB
+# 3.0 Gen 1). Assumption, not calibrated (no published per-model PCIe latencies in DOMAIN.md): the
+# leaner PCIe protocol gives 25% more effective bandwidth and half the invoke overhead.
+PCIE = EdgeTPU(
+    **{
+        **USB3.to_dict(),
+        "name": "pcie",
+        "link_bytes_per_s": USB3.link_bytes_per_s * 1.25,
+        "dense_stream_bytes_per_s": USB3.dense_stream_bytes_per_s * 1.25,
+        "invoke_overhead_ms": USB3.invoke_overhead_ms * 0.5,
+    }
+)
+
+HARDWARE: dict[str, EdgeTPU] = {"usb3": USB3, "pcie": PCIE}
+
+
+def get_hardware(name_or_obj: str | EdgeTPU) -> EdgeTPU:
+    """Resolve a preset name (``"usb3"``, ``"pcie"``) or pass an :class:`EdgeTPU` through."""
+    if isinstance(name_or_obj, EdgeTPU):
+        return name_or_obj
+    if isinstance(name_or_obj, str) and name_or_obj in HARDWARE:
+        return HARDWARE[name_or_obj]
+    raise HardwareError(f"unknown hardware {name_or_obj!r}; choose one of {sorted(HARDWARE)} or pass an EdgeTPU")

@@ -1,0 +1,279 @@
+"""The Edge TPU pipeline latency model: the one place where every cost formula lives.
+
+A stage (the node set one TPU runs) costs, in milliseconds::
+
+    latency = invoke_overhead                                  (once per non-empty stage)
+            + sum over ops v of  t_v                           (cached or streamed, see below)
+            + (input bytes + output bytes) / link_bandwidth    (host <-> TPU activations)
+
+    compute_v  = op_overhead + MACs_v / (peak * efficiency[class_v])    conv, depthwise, dense
+               = op_overhead + out_bytes_v / elementwise_bandwidth       other ops (add, pool, ...)
+    t_v        = compute_v                             if v's weights are cached
+               = max(compute_v, param_v / link)        streamed conv/depthwise: prefetch overlaps
+               = compute_v + param_v / dense_stream    streamed dense: batch-1 matrix-vector work
+                                                       cannot hide the weight transfer
+
+Caching is first-fit by whole layer in ``graph.topological_order`` restricted to the stage, into
+``cache_bytes - floor(activation_reserve * max_v act_v)`` where ``act_v`` is op v's working set
+(its input + output activation bytes): activations share the on-chip SRAM with parameters.
+Input tensors are those produced outside the stage (or by host-side ``Input`` nodes) and read
+inside it, each once; output tensors are produced inside and read outside it, or graph outputs.
+
+Every evaluator (:meth:`CostModel.stage_cost`, :meth:`CostModel.evaluate` and
+:class:`~respect_gym.cost.incremental.IncrementalEvaluator`) uses the per-node arrays precomputed
+here plus :func:`first_fit` and :meth:`CostModel.capacity` / :meth:`CostModel.combine`, so they
+cannot drift apart. All byte quantities are exact integers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from respect_gym.cost.hardware import HARDWARE, EdgeTPU, get_hardware
+from respect_gym.cost.report import PipelineReport
+from respect_gym.cost.schedule import ScheduleError, validate_schedule
+from respect_gym.graph import Graph
+
+# Bump when a formula changes; constants are hashed into the version automatically.
+FORMULA_REVISION = 1
+OP_CLASSES = ("input", "conv", "depthwise", "dense", "other")
+
+
+def _fingerprint(payload: object) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
+
+
+COST_MODEL_VERSION = f"{FORMULA_REVISION}.{_fingerprint([hw.to_dict() for hw in HARDWARE.values()])}"
+
+
+def cost_model_version(hardware: EdgeTPU) -> str:
+    """Version string of a result: presets share :data:`COST_MODEL_VERSION`, custom hardware
+    appends a fingerprint of its constants so results on different hardware never compare equal."""
+    if HARDWARE.get(hardware.name) == hardware:
+        return COST_MODEL_VERSION
+    return f"{COST_MODEL_VERSION}+{_fingerprint(hardware.to_dict())}"
+
+
+def op_class(op_type: str) -> str:
+    """Map a Keras or TFLite op type to the class that sets its compute cost."""
+    key = op_type.lower().replace("_", "")
+    if key in ("input", "inputlayer"):
+        return "input"
+    if "depthwise" in key:
+        return "depthwise"
+    if "conv" in key:
+        return "conv"
+    if "dense" in key or "fullyconnected" in key or "matmul" in key:
+        return "dense"
+    return "other"
+
+
+def first_fit(param_bytes: np.ndarray, capacity: int) -> np.ndarray:
+    """Cached mask of layers (in execution order) under first-fit: a layer is cached iff its
+    whole weights fit in what earlier cached layers left, as the Edge TPU compiler allocates."""
+    cached = np.ones(param_bytes.shape[0], dtype=bool)
+    if int(param_bytes.sum()) <= capacity:
+        return cached
+    remaining = int(capacity)
+    for i, p in enumerate(param_bytes.tolist()):
+        if p <= remaining:
+            remaining -= p
+        else:
+            cached[i] = False
+    return cached
+
+
+@dataclass(frozen=True)
+class StageCost:
+    """Cost breakdown of one stage; ``latency_ms`` = invoke overhead (if ``num_ops`` > 0) +
+    ``compute_ms`` + ``stream_ms`` (time streaming adds beyond compute) + ``transfer_ms``."""
+
+    latency_ms: float
+    compute_ms: float
+    stream_ms: float
+    transfer_ms: float
+    param_bytes: int
+    cached_bytes: int
+    streamed_bytes: int
+    in_bytes: int
+    out_bytes: int
+    num_ops: int
+
+
+class CostModel:
+    """Latency model of one graph on one Edge TPU type; precomputes all per-node costs once.
+
+    :param graph: the DNN graph.
+    :param hardware: a preset name (``"usb3"``, ``"pcie"``) or an :class:`EdgeTPU`.
+    """
+
+    def __init__(self, graph: Graph, hardware: str | EdgeTPU = "usb3") -> None:
+        self.graph = graph
+        self.hardware = hw = get_hardware(hardware)
+        self.version = cost_model_version(hw)
+        classes = np.asarray([op_class(t) for t in graph.op_types])
+        is_op = ~graph.is_input & (classes != "input")
+        efficiency = {"conv": hw.conv_efficiency, "depthwise": hw.depthwise_efficiency, "dense": hw.dense_efficiency}
+        macs = graph.macs.astype(np.float64)
+        out = graph.out_bytes.astype(np.float64)
+        compute = np.full(graph.num_nodes, hw.op_overhead_ms)
+        for cls, eff in efficiency.items():
+            sel = classes == cls
+            compute[sel] += 1e3 * macs[sel] / (hw.peak_macs_per_s * eff)
+        sel = classes == "other"
+        compute[sel] += 1e3 * out[sel] / hw.elementwise_bytes_per_s
+        params = np.where(is_op, graph.param_bytes, 0).astype(np.int64)
+        dense = classes == "dense"
+        stream = 1e3 * params / np.where(dense, hw.dense_stream_bytes_per_s, hw.link_bytes_per_s)
+        streamed = np.where(dense, compute + stream, np.maximum(compute, stream))
+        in_act = np.zeros(graph.num_nodes, dtype=np.int64)
+        np.add.at(in_act, graph.edges[:, 1], graph.out_bytes[graph.edges[:, 0]])
+
+        self.is_op = _ro(is_op)
+        self.op_classes = tuple(classes.tolist())
+        self.compute_ms = _ro(np.where(is_op, compute, 0.0))
+        self.extra_ms = _ro(np.where(is_op, streamed - compute, 0.0))  # cost of streaming a layer
+        self.param_bytes = _ro(params)
+        self.act_bytes = _ro(np.where(is_op, graph.out_bytes + in_act, 0).astype(np.int64))
+        self.out_bytes = _ro(graph.out_bytes.astype(np.int64))
+        self.topo_rank = _ro(np.argsort(graph.topological_order).astype(np.int64))
+        order = graph.topological_order
+        self.param_order = _ro(order[params[order] > 0])  # layers that can be cached, in execution order
+        self.ms_per_link_byte = 1e3 / hw.link_bytes_per_s
+        consumed_by_op = is_op[graph.edges[:, 1]]  # host-side nodes read nothing from a TPU
+        self._edge_u = graph.edges[consumed_by_op, 0]
+        self._edge_v = graph.edges[consumed_by_op, 1]
+        self._is_sink_op = _ro(is_op & (graph.out_degree == 0))
+        self._on_host = _ro(~is_op)  # Input nodes: their tensor always comes from the host
+
+    # ------------------------------------------------------------- shared pieces
+    def capacity(self, max_act_bytes: np.ndarray | int) -> np.ndarray | int:
+        """Parameter cache left once the stage's largest op working set is reserved."""
+        reserve = np.floor(self.hardware.activation_reserve * np.asarray(max_act_bytes, dtype=np.float64))
+        cap = np.maximum(0, self.hardware.cache_bytes - reserve.astype(np.int64))
+        return cap if np.ndim(cap) else int(cap)
+
+    def combine(self, num_ops, busy_ms, transfer_bytes):
+        """Stage latency from its op count, op time (compute + streaming) and transferred bytes."""
+        latency = self.hardware.invoke_overhead_ms + busy_ms + transfer_bytes * self.ms_per_link_byte
+        return np.where(np.asarray(num_ops) > 0, latency, 0.0) if np.ndim(num_ops) else (
+            float(latency) if num_ops > 0 else 0.0
+        )
+
+    # ------------------------------------------------------------- one stage
+    def _check_mask(self, mask: np.ndarray) -> np.ndarray:
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != (self.graph.num_nodes,):
+            raise ScheduleError(f"a stage mask must be a bool array of shape ({self.graph.num_nodes},), "
+                                f"got {mask.dtype} {mask.shape}")
+        return mask
+
+    def stage_cost(self, mask: np.ndarray) -> StageCost:
+        """Full cost breakdown of one stage given as a node mask (any convex node set)."""
+        mask = self._check_mask(mask)
+        ops = mask & self.is_op
+        num_ops = int(ops.sum())
+        if num_ops == 0:
+            return StageCost(0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, 0)
+        order = self.param_order[mask[self.param_order]]
+        params = self.param_bytes[order]
+        cached = first_fit(params, self.capacity(int(self.act_bytes[ops].max())))
+        compute = float(self.compute_ms[ops].sum())
+        stream = float(self.extra_ms[order[~cached]].sum())
+        in_b, out_b = self._stage_io(mask)
+        cached_b = int(params[cached].sum())
+        return StageCost(
+            latency_ms=self.combine(num_ops, compute + stream, in_b + out_b),
+            compute_ms=compute,
+            stream_ms=stream,
+            transfer_ms=(in_b + out_b) * self.ms_per_link_byte,
+            param_bytes=int(params.sum()),
+            cached_bytes=cached_b,
+            streamed_bytes=int(params.sum()) - cached_b,
+            in_bytes=in_b,
+            out_bytes=out_b,
+            num_ops=num_ops,
+        )
+
+    def stage_latency_ms(self, mask: np.ndarray) -> float:
+        """Latency of one stage (the fast path of :meth:`stage_cost`, for DP and search)."""
+        mask = self._check_mask(mask)
+        ops = mask & self.is_op
+        if not ops.any():
+            return 0.0
+        order = self.param_order[mask[self.param_order]]
+        cached = first_fit(self.param_bytes[order], self.capacity(int(self.act_bytes[ops].max())))
+        busy = float(self.compute_ms[ops].sum()) + float(self.extra_ms[order[~cached]].sum())
+        in_b, out_b = self._stage_io(mask)
+        return self.combine(1, busy, in_b + out_b)
+
+    def _stage_io(self, mask: np.ndarray) -> tuple[int, int]:
+        u, v = self._edge_u, self._edge_v
+        incoming = np.unique(u[mask[v] & (~mask[u] | self._on_host[u])])
+        outgoing = np.unique(np.concatenate([u[mask[u] & ~mask[v] & self.is_op[u]],
+                                             np.flatnonzero(mask & self._is_sink_op)]))
+        return int(self.out_bytes[incoming].sum()), int(self.out_bytes[outgoing].sum())
+
+    # ------------------------------------------------------------- whole schedule
+    def evaluate(self, stages, num_stages: int) -> PipelineReport:
+        """Evaluate a schedule (stage per node) over ``num_stages`` TPUs, vectorised over stages."""
+        st = validate_schedule(self.graph, stages, num_stages)
+        k = int(num_stages)
+        ops = self.is_op
+        num_ops = np.bincount(st[ops], minlength=k).astype(np.int64)
+        compute = np.bincount(st, weights=self.compute_ms, minlength=k)
+        max_act = np.zeros(k, dtype=np.int64)
+        np.maximum.at(max_act, st[ops], self.act_bytes[ops])
+        cap = self.capacity(max_act)
+        order = self.param_order
+        so, po = st[order], self.param_bytes[order]
+        total = np.bincount(so, weights=po, minlength=k).astype(np.int64)
+        cached = np.ones(order.shape[0], dtype=bool)
+        over = total > cap
+        if over.any():
+            remaining = cap.astype(np.int64).tolist()
+            sel = np.flatnonzero(over[so])
+            for i, s, p in zip(sel.tolist(), so[sel].tolist(), po[sel].tolist()):
+                if p <= remaining[s]:
+                    remaining[s] -= p
+                else:
+                    cached[i] = False
+        streamed = ~cached
+        stream = np.bincount(so[streamed], weights=self.extra_ms[order[streamed]], minlength=k)
+        streamed_b = np.bincount(so[streamed], weights=po[streamed], minlength=k).astype(np.int64)
+        in_b, out_b = self._schedule_io(st, k)
+        stage_ms = self.combine(num_ops, compute + stream, in_b + out_b)
+        return PipelineReport.build(
+            stage_ms=stage_ms,
+            stage_compute_ms=compute,
+            stage_stream_ms=stream,
+            stage_transfer_ms=(in_b + out_b) * self.ms_per_link_byte,
+            stage_param_bytes=total,
+            stage_cached_bytes=total - streamed_b,
+            stage_streamed_bytes=streamed_b,
+            stage_in_bytes=in_b,
+            stage_out_bytes=out_b,
+            stage_num_ops=num_ops,
+            hardware=self.hardware.name,
+            cost_model_version=self.version,
+        )
+
+    def _schedule_io(self, st: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        u, v = self._edge_u, self._edge_v
+        cross = st[u] != st[v]
+        # one host->TPU transfer per (tensor, consumer stage)
+        keys = np.unique(u[cross | self._on_host[u]] * k + st[v[cross | self._on_host[u]]])
+        in_b = np.bincount(keys % k, weights=self.out_bytes[keys // k], minlength=k)
+        # one TPU->host transfer per tensor read in a later stage or returned as a graph output
+        producers = np.unique(np.concatenate([u[cross & self.is_op[u]], np.flatnonzero(self._is_sink_op)]))
+        out_b = np.bincount(st[producers], weights=self.out_bytes[producers], minlength=k)
+        return in_b.astype(np.int64), out_b.astype(np.int64)
+
+
+def _ro(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
