@@ -26,6 +26,8 @@ _LAZY = {
     "list_solvers": "respect_gym.solvers",
     "RespectLayeredGenerator": "respect_gym.generators",
     "DnnGraphGenerator": "respect_gym.generators",
+    "make_generator": "respect_gym.generators",
+    "GraphGenerator": "respect_gym.generators",
 }
 
 __all__ = ["Graph", "GraphError", "GraphMeta", *_LAZY]

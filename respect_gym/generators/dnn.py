@@ -1,0 +1,236 @@
+"""CNN-like synthetic graphs: an input, a stem, four stages of blocks, and a classifier head.
+
+The blocks are the motifs of the zoo's ImageNet models, fused as the Edge TPU runs them
+(BatchNorm and activations folded into the convs):
+
+- ``plain``: one ``Conv2D`` (VGG).
+- ``separable``: depthwise-separable (MobileNet v1: ``DepthwiseConv2D`` + 1x1) or inverted
+  residual (MobileNet v2: 1x1 expand, depthwise, 1x1 project, ``Add`` when shapes allow).
+- ``residual``: basic (3x3, 3x3) or bottleneck (1x1, 3x3, 1x1) branch + ``Add``, with a 1x1
+  projection shortcut when the block changes shape (ResNet).
+- ``inception``: 2-4 parallel branches (1x1; 1x1-3x3; 1x1-5x5 or 1x1-3x3-3x3; pool-1x1) joined
+  by ``Concatenate`` (Inception).
+- ``dense``: DenseNet-style: every layer (1x1 then 3x3, growth g) reads the concatenation of the
+  block input and all earlier layers' outputs; the block ends with that concatenation and a 1x1
+  transition back to the stage width.
+
+Each stage after the first starts with a block that halves the spatial size (stride 2); stage
+widths double from a base of 16-256 channels, capped at ``max_channels`` (2048 by default). With
+the stride-2 stem and its max-pool the last stage runs at 1/32 of the input, as in real ImageNet
+CNNs. Sizes come from the shapes (see :mod:`respect_gym.generators.layers`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Callable, Sequence
+
+import numpy as np
+
+from respect_gym.generators.base import GeneratorConfigError, GraphGenerator, draw, int_range, weighted_index
+from respect_gym.generators.layers import NetBuilder
+from respect_gym.graph import Graph, GraphMeta
+
+NUM_STAGES = 4
+STEM_WIDTHS = (16, 24, 32, 48, 64)
+HEAD_NODES = 2  # GlobalAveragePooling2D + Dense
+INPUT_STEP = 32  # drawn input sizes are multiples of the network's total stride
+
+
+def _round8(channels: int) -> int:
+    """Channel counts are multiples of 8, at least 8 (as in real networks' width multipliers)."""
+    return max(8, (channels + 4) // 8 * 8)
+
+
+# --------------------------------------------------------------------------- blocks
+# A block is built by fn(builder, rng, x, width, stride, budget, prefix) -> output node, using at
+# most `budget` nodes; MIN_NODES[kind](projection, stride) is the fewest nodes it can use.
+
+BlockFn = Callable[[NetBuilder, np.random.Generator, int, int, int, int, str], int]
+
+
+def _plain(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stride: int, budget: int, p: str) -> int:
+    kernel = (1, 3, 3, 3, 5)[int(rng.integers(5))]
+    return b.conv(f"{p}_conv", x, width, kernel, stride)
+
+
+def _separable(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stride: int, budget: int, p: str) -> int:
+    cin = b.channels(x)
+    residual = stride == 1 and cin == width
+    if budget < 3 + residual or rng.integers(2) == 0:  # MobileNet v1 style
+        y = b.depthwise(f"{p}_dw", x, 3, stride)
+        return b.conv(f"{p}_pw", y, width, 1)
+    expand = max(cin, b.cap(_round8(cin * (3, 4, 6)[int(rng.integers(3))])))
+    y = b.conv(f"{p}_expand", x, expand, 1)
+    y = b.depthwise(f"{p}_dw", y, (3, 5)[int(rng.integers(2))], stride)
+    y = b.conv(f"{p}_project", y, width, 1)
+    return b.add(f"{p}_add", [x, y]) if residual else y
+
+
+def _residual(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stride: int, budget: int, p: str) -> int:
+    wide = b.cap(4 * width)  # a bottleneck's output is 4x its inner width (ResNet-50: 64 -> 256)
+    if budget >= 4 + (stride > 1 or b.channels(x) != wide) and rng.integers(2):
+        y = b.conv(f"{p}_conv1", x, width, 1)
+        y = b.conv(f"{p}_conv2", y, width, 3, stride)
+        y = b.conv(f"{p}_conv3", y, wide, 1)
+    else:
+        y = b.conv(f"{p}_conv1", x, width, 3, stride)
+        y = b.conv(f"{p}_conv2", y, width, 3)
+    out = b.channels(y)
+    shortcut = b.conv(f"{p}_proj", x, out, 1, stride) if stride > 1 or b.channels(x) != out else x
+    return b.add(f"{p}_add", [shortcut, y])
+
+
+def _inception(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stride: int, budget: int, p: str) -> int:
+    # Branch kernels after a 1x1 (the 3rd branch: a 5x5 or two 3x3); None: avg-pool then 1x1.
+    branches: list[tuple[int, ...] | None] = [(), (3,), (3, 3) if rng.integers(2) else (5,), None]
+    sizes = [1, 2, 1 + len(branches[2]), 2]
+    count = 2
+    while count < 4 and 1 + sum(sizes[: count + 1]) <= budget and rng.integers(3):
+        count += 1
+    out = _round8(width // count)
+    ends = []
+    for i, kernels in enumerate(branches[:count]):
+        q = f"{p}_br{i}"
+        if kernels is None:
+            y = b.pool(f"{q}_pool", x, 3, stride, op="AveragePooling2D")
+            ends.append(b.conv(f"{q}_conv", y, out, 1))
+            continue
+        y = b.conv(f"{q}_conv0", x, _round8(out * 3 // 4) if kernels else out, 1, 1 if kernels else stride)
+        for j, k in enumerate(kernels):
+            y = b.conv(f"{q}_conv{j + 1}", y, out, k, stride if j == 0 else 1)
+        ends.append(y)
+    return b.concat(f"{p}_concat", ends)
+
+
+def _dense(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stride: int, budget: int, p: str) -> int:
+    pool = stride > 1
+    layers = draw(rng, (1, min(6, (budget - 1 - pool) // 3)))
+    growth = (12, 16, 24, 32)[int(rng.integers(4))]
+    features = [x]
+    for i in range(layers):
+        y = features[0] if i == 0 else b.concat(f"{p}_l{i}_concat", features)
+        y = b.conv(f"{p}_l{i}_conv1", y, 4 * growth, 1)
+        features.append(b.conv(f"{p}_l{i}_conv2", y, growth, 3))
+    y = b.concat(f"{p}_concat", features)
+    y = b.conv(f"{p}_transition", y, width, 1)
+    return b.pool(f"{p}_pool", y, 2, 2, op="AveragePooling2D") if pool else y
+
+
+BLOCKS: dict[str, tuple[BlockFn, Callable[[bool, int], int]]] = {
+    "plain": (_plain, lambda projection, stride: 1),
+    "separable": (_separable, lambda projection, stride: 2),
+    "residual": (_residual, lambda projection, stride: 3 + projection),
+    "inception": (_inception, lambda projection, stride: 4),
+    "dense": (_dense, lambda projection, stride: 4 + (stride > 1)),
+}
+"""Block kind -> (builder, fewest nodes it uses given (needs a projection, stride))."""
+
+
+class DnnGraphGenerator(GraphGenerator):
+    """Random CNN-like graphs of a chosen size, with sizes derived from real layer shapes.
+
+    One graph: ``Input`` (``S x S x 3``, ``S`` a multiple of 32 in ``input_size``), a stride-2
+    ``Conv2D`` stem (3x3 or 7x7, 16-64 channels), a stride-2 ``MaxPooling2D`` (when the size
+    allows), four stages of blocks, ``GlobalAveragePooling2D`` and ``Dense(num_classes)``. The
+    node count is drawn uniformly from ``num_nodes`` and met exactly: each stage gets a share of
+    the budget and fills it with blocks drawn from a per-graph mix of ``blocks`` (so graphs have a
+    dominant style, like real families), topping up with single convs when no block fits.
+
+    :param seed: stream seed (see :class:`GraphGenerator`).
+    :param num_nodes: exact node count or inclusive ``(lo, hi)``, 4 to 100,000.
+    :param input_size: input side, exact or an inclusive ``(lo, hi)`` range of multiples of 32.
+    :param blocks: block kinds to draw from, a subset of :data:`BLOCKS`.
+    :param num_classes: width of the final ``Dense``.
+    :param max_channels: cap on stage widths.
+    :param name: prefix of ``meta.model``.
+    """
+
+    name = "dnn"
+
+    def __init__(
+        self,
+        seed: int | None = None,
+        num_nodes: int | Sequence[int] = (20, 400),
+        input_size: int | Sequence[int] = (160, 320),
+        blocks: Sequence[str] = tuple(BLOCKS),
+        num_classes: int = 1000,
+        max_channels: int = 2048,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(seed, name)
+        self.num_nodes = int_range("num_nodes", num_nodes, minimum=2 + HEAD_NODES)
+        if self.num_nodes[1] > 100_000:
+            raise GeneratorConfigError(f"num_nodes must be <= 100000, got {self.num_nodes[1]}")
+        self.input_size = int_range("input_size", input_size, minimum=INPUT_STEP)
+        if self.input_size[0] != self.input_size[1] and self._input_choices() == range(0):
+            raise GeneratorConfigError(f"input_size range {self.input_size} holds no multiple of {INPUT_STEP}")
+        unknown = [k for k in blocks if k not in BLOCKS]
+        if unknown or not blocks:
+            raise GeneratorConfigError(f"blocks must be a non-empty subset of {list(BLOCKS)}, got {list(blocks)}")
+        self.blocks = tuple(dict.fromkeys(blocks))
+        self.num_classes = int_range("num_classes", num_classes, minimum=1)[0]
+        self.max_channels = int_range("max_channels", max_channels, minimum=16)[0]
+
+    def config(self) -> dict:
+        return {
+            "num_nodes": list(self.num_nodes),
+            "input_size": list(self.input_size),
+            "blocks": list(self.blocks),
+            "num_classes": self.num_classes,
+            "max_channels": self.max_channels,
+            "name": self.name,
+        }
+
+    def _input_choices(self) -> range:
+        lo, hi = self.input_size
+        return range(-(-lo // INPUT_STEP), hi // INPUT_STEP + 1)
+
+    def _generate(self, rng: np.random.Generator, model: str) -> Graph:
+        total = draw(rng, self.num_nodes)
+        choices = self._input_choices()
+        side = self.input_size[0] if self.input_size[0] == self.input_size[1] else (
+            INPUT_STEP * choices[int(rng.integers(len(choices)))])
+        b = NetBuilder(self.max_channels)
+        x = b.input(side, side, 3)
+        stem = STEM_WIDTHS[int(rng.integers(len(STEM_WIDTHS)))]
+        x = b.conv("stem_conv", x, b.cap(stem), (3, 7)[int(rng.integers(2))], 2)
+        body = total - len(b) - HEAD_NODES
+        if body > NUM_STAGES:
+            x = b.pool("stem_pool", x, 3, 2)
+            body -= 1
+        mix = [int(w) for w in rng.integers(0, 4, size=len(self.blocks))]
+        if not any(mix):
+            mix = [1] * len(self.blocks)
+        base = b.cap(stem << int(rng.integers(2)))
+        for stage, budget in enumerate(self._stage_budgets(rng, body)):
+            width = b.cap(base << stage)
+            x = self._fill_stage(b, rng, x, stage, width, budget, mix)
+        x = b.global_pool("gap", x)
+        b.dense("fc", x, self.num_classes)
+        return b.build(GraphMeta(model=model, input_shape=(side, side, 3), granularity="synthetic",
+                                 source=f"respect_gym.generators.{self!r}"))
+
+    @staticmethod
+    def _stage_budgets(rng: np.random.Generator, body: int) -> list[int]:
+        """Split ``body`` nodes over the stages: one each, the rest by random integer shares."""
+        stages = min(NUM_STAGES, body)
+        shares = [int(s) for s in rng.integers(1, 4, size=stages)]
+        spare = body - stages
+        cuts = [spare * c // sum(shares) for c in itertools.accumulate(shares)]
+        return [1 + hi - lo for lo, hi in zip([0, *cuts[:-1]], cuts)]
+
+    def _fill_stage(self, b: NetBuilder, rng: np.random.Generator, x: int, stage: int, width: int,
+                    budget: int, mix: list[int]) -> int:
+        """Append blocks using exactly ``budget`` nodes; the first one downsamples after stage 0."""
+        index = 0
+        while budget > 0:
+            stride = 2 if stage > 0 and index == 0 else 1
+            projection = stride > 1 or b.channels(x) != width
+            weights = [w if BLOCKS[k][1](projection, stride) <= budget else 0 for k, w in zip(self.blocks, mix)]
+            kind = self.blocks[weighted_index(rng, weights)] if any(weights) else "plain"
+            before = len(b)
+            x = BLOCKS[kind][0](b, rng, x, width, stride, budget, f"s{stage}b{index}_{kind}")
+            budget -= len(b) - before
+            index += 1
+        return x
