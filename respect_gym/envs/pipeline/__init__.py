@@ -1,0 +1,1 @@
+"""``RespectPipeline-v0``: assign every node of a DNN graph to one of K pipelined Edge TPUs."""
