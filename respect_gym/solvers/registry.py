@@ -1,0 +1,110 @@
+"""One registry of solvers by name, shared by the API, the CLI, the benchmarks and leaderboards."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from respect_gym.cost.hardware import EdgeTPU
+from respect_gym.cost.model import CostModel
+from respect_gym.cost.schedule import check_num_stages, validate_schedule
+from respect_gym.graph import Graph
+from respect_gym.solvers.base import OBJECTIVES, Problem, SolveResult, Solver, SolverError
+from respect_gym.solvers.bounds import combinatorial_lower_bound_ms
+
+# name -> "module:function"; modules are imported on first use so `list_solvers` stays cheap
+SOLVERS: dict[str, str | Solver] = {
+    "exact": "respect_gym.solvers.exact:solve_exact",
+    "compiler": "respect_gym.solvers.compiler:solve_compiler",
+    "profiling": "respect_gym.solvers.profiling:solve_profiling",
+    "slicegraph": "respect_gym.solvers.slicegraph:solve_slicegraph",
+    "greedy": "respect_gym.solvers.greedy:solve_greedy",
+    "random": "respect_gym.solvers.random_:solve_random",
+}
+
+
+def register(name: str, solver: Solver | str) -> None:
+    """Add a solver (a callable, or ``"module:function"``) under ``name``."""
+    if not isinstance(name, str) or not name:
+        raise SolverError(f"solver name must be a non-empty string, got {name!r}")
+    SOLVERS[name] = solver
+
+
+def list_solvers() -> list[str]:
+    """Names accepted by :func:`solve`, in registry order (``exact`` first)."""
+    return list(SOLVERS)
+
+
+def get_solver(name: str) -> Solver:
+    if name not in SOLVERS:
+        raise SolverError(f"unknown solver {name!r}; choose one of {list_solvers()}")
+    entry = SOLVERS[name]
+    if isinstance(entry, str):
+        module, _, attr = entry.partition(":")
+        entry = getattr(importlib.import_module(module), attr)
+    return entry
+
+
+def solve(
+    graph: Graph,
+    num_stages: int,
+    solver: str = "exact",
+    hardware: str | EdgeTPU = "usb3",
+    time_limit: float | None = None,
+    seed: int = 0,
+    objective: str = "latency",
+    cost_model: CostModel | None = None,
+    **options: Any,
+) -> SolveResult:
+    """Schedule ``graph`` onto ``num_stages`` Edge TPUs with the named solver.
+
+    :param time_limit: seconds for anytime solvers (``exact`` falls back to its best schedule
+        and a proven gap when it is hit); ``None`` means no limit.
+    :param objective: ``"latency"`` (minimise the bottleneck stage latency) or ``"paper"`` (the
+        RESPECT authors' memory + edge-crossing objective).
+    :param cost_model: reuse a prebuilt cost model of ``graph`` (must match ``hardware``).
+    :param options: solver-specific keyword options (see each solver's docstring).
+    """
+    k = check_num_stages(num_stages)
+    if objective not in OBJECTIVES:
+        raise SolverError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
+    if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0 and math.isfinite(time_limit)):
+        raise SolverError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
+    run = get_solver(solver)
+    cm = cost_model if cost_model is not None else CostModel(graph, hardware)
+    start = time.perf_counter()
+    problem = Problem(graph=graph, num_stages=k, cost_model=cm, objective=objective, seed=int(seed),
+                      time_limit=time_limit, options=dict(options),
+                      deadline=None if time_limit is None else start + float(time_limit))
+    out = run(problem)
+    seconds = time.perf_counter() - start
+    stages = validate_schedule(graph, out.stages, k)
+    report = cm.evaluate(stages, k)
+    lower = combinatorial_lower_bound_ms(cm, k)
+    value = problem.objective_value(stages)
+    bound = out.objective_bound if out.objective_bound is not None else -np.inf
+    if objective == "latency":
+        bound = max(bound, lower)
+        lower = bound
+    if out.optimal:
+        bound = value
+        if objective == "latency":
+            lower = value
+    return SolveResult(
+        solver=solver,
+        stages=stages,
+        num_stages=k,
+        report=report,
+        lower_bound_ms=float(min(lower, report.bottleneck_ms)),
+        optimal=bool(out.optimal),
+        status=out.status,
+        seconds=seconds,
+        objective=objective,
+        objective_value=value,
+        objective_bound=float(max(bound, 0.0)),
+        info=out.info,
+    )
