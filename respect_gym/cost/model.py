@@ -9,9 +9,10 @@ A stage (the node set one TPU runs) costs, in milliseconds::
     compute_v  = op_overhead + MACs_v / (peak * efficiency[class_v])    conv, depthwise, dense
                = op_overhead + out_bytes_v / elementwise_bandwidth       other ops (add, pool, ...)
     t_v        = compute_v                             if v's weights are cached
-               = max(compute_v, param_v / link)        streamed conv/depthwise: prefetch overlaps
-               = compute_v + param_v / dense_stream    streamed dense: batch-1 matrix-vector work
-                                                       cannot hide the weight transfer
+               = max(compute_v, param_v / conv_stream) streamed conv/depthwise/other: the next
+                                                       layer's weights are prefetched during compute
+               = compute_v + param_v / link            streamed dense: batch-1 matrix-vector work
+                                                       is too short to hide a synchronous fetch
 
 Caching is first-fit by whole layer in ``graph.topological_order`` restricted to the stage, into
 ``cache_bytes - floor(activation_reserve * max_v act_v)`` where ``act_v`` is op v's working set
@@ -128,7 +129,7 @@ class CostModel:
         compute[sel] += 1e3 * out[sel] / hw.elementwise_bytes_per_s
         params = np.where(is_op, graph.param_bytes, 0).astype(np.int64)
         dense = classes == "dense"
-        stream = 1e3 * params / np.where(dense, hw.dense_stream_bytes_per_s, hw.link_bytes_per_s)
+        stream = 1e3 * params / np.where(dense, hw.link_bytes_per_s, hw.conv_stream_bytes_per_s)
         streamed = np.where(dense, compute + stream, np.maximum(compute, stream))
         in_act = np.zeros(graph.num_nodes, dtype=np.int64)
         np.add.at(in_act, graph.edges[:, 1], graph.out_bytes[graph.edges[:, 0]])
