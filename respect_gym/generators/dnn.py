@@ -11,11 +11,12 @@ The blocks are the motifs of the zoo's ImageNet models, fused as the Edge TPU ru
 - ``inception``: 2-4 parallel branches (1x1; 1x1-3x3; 1x1-5x5 or 1x1-3x3-3x3; pool-1x1) joined
   by ``Concatenate`` (Inception).
 - ``dense``: DenseNet-style: every layer (1x1 then 3x3, growth g) reads the concatenation of the
-  block input and all earlier layers' outputs; the block ends with that concatenation and a 1x1
-  transition back to the stage width.
+  block input and all earlier layers' outputs, kept as a chain of two-input ``Concatenate`` nodes
+  as in the Keras/TFLite DenseNets; a 1x1 transition (and a stride-2 ``AveragePooling2D`` when the
+  block downsamples) brings it back to the stage width.
 
 Each stage after the first starts with a block that halves the spatial size (stride 2); stage
-widths double from a base of 16-256 channels, capped at ``max_channels`` (2048 by default). With
+widths double from a base of 16-128 channels (bottleneck outputs are 4x wider), capped at ``max_channels`` (2048 by default). With
 the stride-2 stem and its max-pool the last stage runs at 1/32 of the input, as in real ImageNet
 CNNs. Sizes come from the shapes (see :mod:`respect_gym.generators.layers`).
 """
@@ -23,6 +24,7 @@ CNNs. Sizes come from the shapes (see :mod:`respect_gym.generators.layers`).
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -33,6 +35,7 @@ from respect_gym.graph import Graph, GraphMeta
 
 NUM_STAGES = 4
 STEM_WIDTHS = (16, 24, 32, 48, 64)
+DENSE_GROWTHS = (12, 16, 24, 32)  # DenseNet uses 32; smaller growths keep narrow stages narrow
 HEAD_NODES = 2  # GlobalAveragePooling2D + Dense
 INPUT_STEP = 32  # drawn input sizes are multiples of the network's total stride
 
@@ -42,9 +45,14 @@ def _round8(channels: int) -> int:
     return max(8, (channels + 4) // 8 * 8)
 
 
+def _needs_projection(b: NetBuilder, x: int, width: int, stride: int) -> bool:
+    """Whether a residual connection around a block on ``x`` needs a 1x1 shortcut conv."""
+    return stride > 1 or b.channels(x) != width
+
+
 # --------------------------------------------------------------------------- blocks
 # A block is built by fn(builder, rng, x, width, stride, budget, prefix) -> output node, using at
-# most `budget` nodes; MIN_NODES[kind](projection, stride) is the fewest nodes it can use.
+# most `budget` nodes; see BLOCKS for the fewest nodes each kind needs.
 
 BlockFn = Callable[[NetBuilder, np.random.Generator, int, int, int, int, str], int]
 
@@ -56,7 +64,7 @@ def _plain(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stride: 
 
 def _separable(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stride: int, budget: int, p: str) -> int:
     cin = b.channels(x)
-    residual = stride == 1 and cin == width
+    residual = not _needs_projection(b, x, width, stride)
     if budget < 3 + residual or rng.integers(2) == 0:  # MobileNet v1 style
         y = b.depthwise(f"{p}_dw", x, 3, stride)
         return b.conv(f"{p}_pw", y, width, 1)
@@ -69,7 +77,7 @@ def _separable(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stri
 
 def _residual(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stride: int, budget: int, p: str) -> int:
     wide = b.cap(4 * width)  # a bottleneck's output is 4x its inner width (ResNet-50: 64 -> 256)
-    if budget >= 4 + (stride > 1 or b.channels(x) != wide) and rng.integers(2):
+    if budget >= 4 + _needs_projection(b, x, wide, stride) and rng.integers(2):
         y = b.conv(f"{p}_conv1", x, width, 1)
         y = b.conv(f"{p}_conv2", y, width, 3, stride)
         y = b.conv(f"{p}_conv3", y, wide, 1)
@@ -77,7 +85,7 @@ def _residual(b: NetBuilder, rng: np.random.Generator, x: int, width: int, strid
         y = b.conv(f"{p}_conv1", x, width, 3, stride)
         y = b.conv(f"{p}_conv2", y, width, 3)
     out = b.channels(y)
-    shortcut = b.conv(f"{p}_proj", x, out, 1, stride) if stride > 1 or b.channels(x) != out else x
+    shortcut = b.conv(f"{p}_proj", x, out, 1, stride) if _needs_projection(b, x, out, stride) else x
     return b.add(f"{p}_add", [shortcut, y])
 
 
@@ -88,7 +96,7 @@ def _inception(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stri
     count = 2
     while count < 4 and 1 + sum(sizes[: count + 1]) <= budget and rng.integers(3):
         count += 1
-    out = _round8(width // count)
+    out = max(8, width // count // 8 * 8)  # the concatenation is at most the stage width
     ends = []
     for i, kernels in enumerate(branches[:count]):
         q = f"{p}_br{i}"
@@ -105,26 +113,30 @@ def _inception(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stri
 
 def _dense(b: NetBuilder, rng: np.random.Generator, x: int, width: int, stride: int, budget: int, p: str) -> int:
     pool = stride > 1
-    layers = draw(rng, (1, min(6, (budget - 1 - pool) // 3)))
-    growth = (12, 16, 24, 32)[int(rng.integers(4))]
-    features = [x]
+    growths = [g for g in DENSE_GROWTHS if b.channels(x) + g <= b.max_channels]
+    growth = growths[int(rng.integers(len(growths)))]
+    room = (b.max_channels - b.channels(x)) // growth  # the concatenation stays within the cap
+    layers = draw(rng, (1, min(6, room, (budget - 1 - pool) // 3)))  # 3 nodes a layer + transition
     for i in range(layers):
-        y = features[0] if i == 0 else b.concat(f"{p}_l{i}_concat", features)
-        y = b.conv(f"{p}_l{i}_conv1", y, 4 * growth, 1)
-        features.append(b.conv(f"{p}_l{i}_conv2", y, growth, 3))
-    y = b.concat(f"{p}_concat", features)
-    y = b.conv(f"{p}_transition", y, width, 1)
+        y = b.conv(f"{p}_l{i}_conv1", x, 4 * growth, 1)
+        y = b.conv(f"{p}_l{i}_conv2", y, growth, 3)
+        x = b.concat(f"{p}_l{i}_concat", [x, y])
+    y = b.conv(f"{p}_transition", x, width, 1)
     return b.pool(f"{p}_pool", y, 2, 2, op="AveragePooling2D") if pool else y
 
 
-BLOCKS: dict[str, tuple[BlockFn, Callable[[bool, int], int]]] = {
-    "plain": (_plain, lambda projection, stride: 1),
-    "separable": (_separable, lambda projection, stride: 2),
-    "residual": (_residual, lambda projection, stride: 3 + projection),
-    "inception": (_inception, lambda projection, stride: 4),
-    "dense": (_dense, lambda projection, stride: 4 + (stride > 1)),
+def _dense_min(b: NetBuilder, x: int, width: int, stride: int) -> float:
+    return 4 + (stride > 1) if b.channels(x) + DENSE_GROWTHS[0] <= b.max_channels else math.inf
+
+
+BLOCKS: dict[str, tuple[BlockFn, Callable[[NetBuilder, int, int, int], float]]] = {
+    "plain": (_plain, lambda b, x, width, stride: 1),
+    "separable": (_separable, lambda b, x, width, stride: 2),
+    "residual": (_residual, lambda b, x, width, stride: 3 + _needs_projection(b, x, width, stride)),
+    "inception": (_inception, lambda b, x, width, stride: 4),
+    "dense": (_dense, _dense_min),
 }
-"""Block kind -> (builder, fewest nodes it uses given (needs a projection, stride))."""
+"""Block kind -> (builder, fewest nodes it can use on input ``x``, or inf if it cannot be built)."""
 
 
 class DnnGraphGenerator(GraphGenerator):
@@ -170,7 +182,7 @@ class DnnGraphGenerator(GraphGenerator):
             raise GeneratorConfigError(f"blocks must be a non-empty subset of {list(BLOCKS)}, got {list(blocks)}")
         self.blocks = tuple(dict.fromkeys(blocks))
         self.num_classes = int_range("num_classes", num_classes, minimum=1)[0]
-        self.max_channels = int_range("max_channels", max_channels, minimum=16)[0]
+        self.max_channels = int_range("max_channels", max_channels, minimum=32)[0]
 
     def config(self) -> dict:
         return {
@@ -226,8 +238,7 @@ class DnnGraphGenerator(GraphGenerator):
         index = 0
         while budget > 0:
             stride = 2 if stage > 0 and index == 0 else 1
-            projection = stride > 1 or b.channels(x) != width
-            weights = [w if BLOCKS[k][1](projection, stride) <= budget else 0 for k, w in zip(self.blocks, mix)]
+            weights = [w if BLOCKS[k][1](b, x, width, stride) <= budget else 0 for k, w in zip(self.blocks, mix)]
             kind = self.blocks[weighted_index(rng, weights)] if any(weights) else "plain"
             before = len(b)
             x = BLOCKS[kind][0](b, rng, x, width, stride, budget, f"s{stage}b{index}_{kind}")
