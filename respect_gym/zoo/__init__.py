@@ -5,16 +5,20 @@ Two sources, both committed inside the package:
 - ``data/<name>.json.gz``: 21 Keras 3 ``keras.applications`` architectures at ``layers``
   granularity (one node per Keras operation), written by ``scripts/build_model_zoo.py`` (see its
   docstring for how MACs and int8 parameter bytes are counted). ``granularity="fused"`` (the default)
-  derives what the Edge TPU executes with :func:`respect_gym.zoo.fuse.fuse`. Layer-count match with
-  the RESPECT authors' graphs is exact (nodes and edges) for ResNet, ResNetV2, DenseNet, Inception,
-  Xception and MobileNetV2; Keras 3's classifier heads differ for MobileNet (91 nodes vs 88: Keras 3
-  ends in Reshape, Dropout, 1x1 Conv2D, Reshape, softmax) and VGG16/19 (23/26 vs 21/24: Keras 3
-  counts the input and Flatten layers as operations).
+  derives what the Edge TPU executes with :func:`respect_gym.zoo.fuse.fuse`.
 - ``respect_paper/<name>.json``: the 16 graphs the RESPECT paper (DAC 2023) was evaluated on, as the
   authors published them (see ``respect_paper/README.md``), loaded as ``"respect/<name>"``. They
   carry only structure and parameter sizes: op type ``"Layer"`` (``"Input"`` for the single source),
   names ``node<i>``, int8 parameter bytes = fp32 bytes / 4, and **no MACs and no activation sizes**
   (both 0). They have no op types to fuse, so they always load at ``layers`` granularity.
+
+How the two compare (checked layer by layer in ``tests/test_zoo.py``): the authors' graphs hold no
+classifier (they end at the global pooling) and one extra parameter-free node between the input and
+the first layer. For ResNet, ResNetV2, DenseNet, Inception, Xception and MobileNetV2 the two
+differences cancel, so node and edge counts are equal (ResNet50 177/192, DenseNet201 709/806), and
+every other layer has the same weight count on the same topological level. Keras 3's MobileNet head
+has 4 layers after the pooling (Dropout, 1x1 Conv2D, Reshape, softmax: 91 nodes vs the authors' 88)
+and VGG16/19 have Flatten and three Dense layers (23/26 vs 21/24 nodes; 138M vs 14.7M weights).
 """
 
 from __future__ import annotations
