@@ -16,9 +16,11 @@ The blocks are the motifs of the zoo's ImageNet models, fused as the Edge TPU ru
   block downsamples) brings it back to the stage width.
 
 Each stage after the first starts with a block that halves the spatial size (stride 2); stage
-widths double from a base of 16-128 channels (bottleneck outputs are 4x wider), capped at ``max_channels`` (2048 by default). With
-the stride-2 stem and its max-pool the last stage runs at 1/32 of the input, as in real ImageNet
-CNNs. Sizes come from the shapes (see :mod:`respect_gym.generators.layers`).
+widths double from a base of 16-128 channels up to ``max_channels / 4`` (512 by default, the
+widest 3x3 convs of ResNet and VGG); bottleneck outputs, expansions and dense concatenations may
+grow to ``max_channels`` (2048 by default, ResNet-50's widest tensor). With the stride-2 stem and
+its max-pool the last stage runs at 1/32 of the input, as in real ImageNet CNNs. Sizes come from
+the shapes (see :mod:`respect_gym.generators.layers`).
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ class DnnGraphGenerator(GraphGenerator):
     :param input_size: input side, exact or an inclusive ``(lo, hi)`` range of multiples of 32.
     :param blocks: block kinds to draw from, a subset of :data:`BLOCKS`.
     :param num_classes: width of the final ``Dense``.
-    :param max_channels: cap on stage widths.
+    :param max_channels: widest tensor; stage widths are capped at a quarter of it.
     :param name: prefix of ``meta.model``.
     """
 
@@ -216,7 +218,7 @@ class DnnGraphGenerator(GraphGenerator):
             mix = [1] * len(self.blocks)
         base = b.cap(stem << int(rng.integers(2)))
         for stage, budget in enumerate(self._stage_budgets(rng, body)):
-            width = b.cap(base << stage)
+            width = min(base << stage, self.max_channels // 4)
             x = self._fill_stage(b, rng, x, stage, width, budget, mix)
         x = b.global_pool("gap", x)
         b.dense("fc", x, self.num_classes)
