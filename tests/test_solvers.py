@@ -1,0 +1,147 @@
+"""Solvers against brute force on tiny graphs, hand-worked compiler splits, and the registry."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import respect_gym
+from respect_gym.cost.model import CostModel
+from respect_gym.graph import Graph
+from respect_gym.solvers import SolverError, list_solvers, solve
+from respect_gym.solvers.compiler import compiler_schedule, dfs_topological_order
+from respect_gym.solvers.cuts import best_cut, bisect_cut
+from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals
+from respect_gym.solvers.stagecost import BatchStageCost
+from solver_brute import brute_force, tiny_graph
+
+HEURISTICS = [s for s in list_solvers() if s != "exact"]
+CASES = [(seed, k) for seed in range(14) for k in (1, 2, 3)]
+
+
+@pytest.fixture(scope="module")
+def optima() -> dict:
+    return {(seed, k): brute_force(tiny_graph(seed), k)[0] for seed, k in CASES}
+
+
+def chain(params: list[int]) -> Graph:
+    n = len(params)
+    return Graph([f"c{i}" for i in range(n)], ["Conv2D"] * n, [1000] * n, params, [100] * n,
+                 [(i, i + 1) for i in range(n - 1)])
+
+
+@pytest.mark.parametrize("seed,k", CASES)
+def test_exact_equals_brute_force_and_bounds_hold(seed: int, k: int, optima: dict) -> None:
+    graph = tiny_graph(seed)
+    best = optima[(seed, k)]
+    result = solve(graph, k, solver="exact")
+    assert result.optimal and result.status == "optimal"
+    assert result.bottleneck_ms == pytest.approx(best, rel=1e-9)
+    assert result.lower_bound_ms <= best * (1 + 1e-12)
+    for name in HEURISTICS:
+        other = solve(graph, k, solver=name, seed=seed)
+        assert other.bottleneck_ms >= best * (1 - 1e-12), name
+        assert other.lower_bound_ms <= best * (1 + 1e-12), name
+        assert not other.optimal
+
+
+def test_batch_cost_equals_stage_latency_on_random_masks() -> None:
+    rng = np.random.default_rng(1)
+    for seed in range(6):
+        graph = tiny_graph(seed, max_nodes=9)
+        cm = CostModel(graph)
+        masks = rng.random((64, graph.num_nodes)) < 0.5
+        expected = [cm.stage_latency_ms(m) for m in masks]
+        np.testing.assert_allclose(BatchStageCost(cm)(masks), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_ideal_count_matches_subset_brute_force() -> None:
+    for seed in range(6):
+        graph = tiny_graph(seed, max_nodes=9)
+        n = graph.num_nodes
+        closed = [bits for bits in range(1 << n)
+                  if all(not (bits >> v) & 1 or (bits >> u) & 1 for u, v in graph.edges.tolist())]
+        ideals = enumerate_ideals(graph)
+        assert sorted(int((row * (1 << np.arange(n))).sum()) for row in ideals) == closed
+        assert list(ideals.sum(axis=1)) == sorted(ideals.sum(axis=1))
+
+
+def test_ideal_limit_raises() -> None:
+    wide = Graph([f"x{i}" for i in range(12)], ["Add"] * 12, [0] * 12, [0] * 12, [1] * 12, [])
+    with pytest.raises(TooManyIdealsError):
+        enumerate_ideals(wide, limit=1000)  # 2**12 antichain subsets
+
+
+def test_best_cut_equals_brute_force_over_cuts_of_one_order() -> None:
+    for seed in range(5):
+        graph = tiny_graph(seed, max_nodes=9)
+        cm = CostModel(graph)
+        order = graph.topological_order
+        n = graph.num_nodes
+        expected = min(
+            max(cm.stage_latency_ms(np.isin(np.arange(n), order[a:b])) for a, b in zip((0,) + cuts, cuts + (n,)))
+            for cuts in itertools.combinations_with_replacement(range(n + 1), 2)
+        )
+        value, stages = best_cut(cm, BatchStageCost(cm), order, 3)
+        assert value == pytest.approx(expected, rel=1e-12)
+        assert cm.evaluate(stages, 3).bottleneck_ms == pytest.approx(expected, rel=1e-12)
+        bisected, bstages = bisect_cut(cm, order, 3)
+        assert bisected >= expected * (1 - 1e-12)
+        assert cm.evaluate(bstages, 3).bottleneck_ms == pytest.approx(bisected, rel=1e-12)
+
+
+def test_compiler_hand_worked_chain_split() -> None:
+    # total 24, target 24 // 3 + 1 = 9: {4, 4} then {4, 4}, the last segment takes the rest
+    assert compiler_schedule(chain([4, 4, 4, 4, 4, 4]), 3).tolist() == [0, 0, 1, 1, 2, 2]
+    # total 20, K=3, target 7: 5 (5+5 > 7), then 5 (5+9 > 7), the last takes 9 and 1
+    assert compiler_schedule(chain([5, 5, 9, 1]), 3).tolist() == [0, 1, 2, 2]
+    # same chain, K=2, target 11: 5+5 <= 11 but 10+9 > 11
+    assert compiler_schedule(chain([5, 5, 9, 1]), 2).tolist() == [0, 0, 1, 1]
+    # a layer above the target still forms its own segment
+    assert compiler_schedule(chain([1, 30, 1, 1]), 2).tolist() == [0, 1, 1, 1]
+
+
+def test_compiler_output_guard_and_dfs_order() -> None:
+    # 0 -> 1 -> 2 (output); 0 -> 3 -> 4 (output): outputs run last, after both branches
+    graph = Graph(list("abcde"), ["Conv2D"] * 5, [1] * 5, [1, 1, 10, 1, 10], [1] * 5,
+                  [(0, 1), (1, 2), (0, 3), (3, 4)])
+    assert dfs_topological_order(graph).tolist() == [0, 1, 3, 2, 4]
+    # total 23, K=3, target 8: segment 0 takes 0, 1, 3 (3 bytes) and must stop before the first
+    # output; segment 1 starts at that output and so stays empty; the last takes both outputs
+    assert compiler_schedule(graph, 3).tolist() == [0, 0, 2, 0, 2]
+    # params 2, 0, 0, 0, 0 with K=2, target 2: without the guard segment 0 would swallow the
+    # zero-byte outputs too and leave the last segment empty
+    light = Graph(list("abcde"), ["Conv2D"] * 5, [1] * 5, [2, 0, 0, 0, 0], [1] * 5, graph.edges)
+    assert compiler_schedule(light, 2).tolist() == [0, 0, 1, 0, 1]
+
+
+def test_random_and_slicegraph_are_deterministic_under_seed() -> None:
+    graph = respect_gym.load_graph("resnet50")
+    for name in ("random", "slicegraph"):
+        a = solve(graph, 3, solver=name, seed=5)
+        b = solve(graph, 3, solver=name, seed=5)
+        assert a.stages.tolist() == b.stages.tolist()
+
+
+def test_exact_beats_or_ties_every_heuristic_on_resnet50() -> None:
+    graph = respect_gym.load_graph("resnet50")
+    exact = solve(graph, 4)
+    assert exact.optimal and exact.info["method"] == "dp"
+    assert exact.lower_bound_ms == exact.bottleneck_ms
+    for name in ("compiler", "greedy", "slicegraph"):
+        assert solve(graph, 4, solver=name).bottleneck_ms >= exact.bottleneck_ms * (1 - 1e-12)
+
+
+def test_registry_errors_name_the_problem() -> None:
+    graph = tiny_graph(0)
+    with pytest.raises(SolverError, match="unknown solver 'nope'"):
+        solve(graph, 2, solver="nope")
+    with pytest.raises(SolverError, match="unknown objective"):
+        solve(graph, 2, objective="speed")
+    with pytest.raises(SolverError, match="time_limit"):
+        solve(graph, 2, time_limit=-1)
+    with pytest.raises(ValueError, match="num_stages"):
+        solve(graph, 0)
+    assert respect_gym.list_solvers()[0] == "exact"
