@@ -1,0 +1,98 @@
+"""Other views of the pipeline env's observation: the action mask inside it, a
+``gymnasium.spaces.Graph``, and a PyTorch Geometric ``Data`` object."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from respect_gym.envs.pipeline.observation import NODE_FEATURES, NUM_NODE_FEATURES
+
+OUT_BYTES_COL = NODE_FEATURES.index("log_out_bytes")
+
+
+class _MaskForwarding(gym.ObservationWrapper):
+    """Keeps ``action_masks()`` reachable for MaskablePPO through the wrapper."""
+
+    def action_masks(self) -> np.ndarray:
+        return self.env.unwrapped.action_masks()
+
+
+class ActionMaskObservation(_MaskForwarding):
+    """Adds ``"action_mask"`` (int8, 1 = legal stage) to the observation dict, for agents that
+    read the mask from the observation instead of calling ``action_masks()``."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        k = int(env.action_space.n)
+        self.observation_space = spaces.Dict(
+            {**env.observation_space.spaces, "action_mask": spaces.Box(0, 1, (k,), np.int8)}
+        )
+
+    def observation(self, observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {**observation, "action_mask": self.env.unwrapped.action_masks().astype(np.int8)}
+
+
+def graph_instance(observation: dict[str, np.ndarray]) -> spaces.GraphInstance:
+    """The unpadded graph of an observation: node features, edge features (the producer's
+    normalised output bytes, i.e. the tensor each edge carries) and ``(E, 2)`` edge links."""
+    n = int(observation["node_mask"].sum())
+    e = int(observation["edge_mask"].sum())
+    features = observation["node_features"][:n]
+    links = observation["edge_index"][:, :e].T.copy()
+    edges = features[links[:, 0], OUT_BYTES_COL].reshape(e, 1).copy()
+    return spaces.GraphInstance(nodes=features.copy(), edges=edges, edge_links=links)
+
+
+class GraphObservation(_MaskForwarding):
+    """Observation as ``{"graph": spaces.Graph, "stage_features": Box, "current_node": Box}``:
+    variable-size graphs without padding, for GNN libraries (SB3 does not support it)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        base = env.observation_space.spaces
+        self.observation_space = spaces.Dict(
+            {
+                "graph": spaces.Graph(
+                    node_space=spaces.Box(-1.0, 1.0, (NUM_NODE_FEATURES,), np.float32),
+                    edge_space=spaces.Box(0.0, 1.0, (1,), np.float32),
+                ),
+                "stage_features": base["stage_features"],
+                "current_node": base["current_node"],
+            }
+        )
+
+    def observation(self, observation: dict[str, np.ndarray]) -> dict[str, Any]:
+        return {
+            "graph": graph_instance(observation),
+            "stage_features": observation["stage_features"],
+            "current_node": observation["current_node"],
+        }
+
+
+def to_pyg_data(observation: dict[str, np.ndarray]):
+    """A ``torch_geometric.data.Data`` of an observation of the base env (padding removed):
+    ``x`` node features, ``edge_index`` (2, E), ``edge_attr`` (E, 1), ``stage_features`` (K, 3)
+    and ``current_node`` (1,).
+
+    :raises ImportError: when PyTorch Geometric is not installed.
+    """
+    try:
+        import torch
+        from torch_geometric.data import Data
+    except ImportError as exc:
+        raise ImportError(
+            "to_pyg_data needs PyTorch Geometric: pip install torch_geometric (and respect-gym[agents] for torch)"
+        ) from exc
+    graph = graph_instance(observation)
+    return Data(
+        x=torch.from_numpy(graph.nodes),
+        edge_index=torch.from_numpy(np.ascontiguousarray(graph.edge_links.T)),
+        edge_attr=torch.from_numpy(graph.edges),
+        stage_features=torch.from_numpy(np.asarray(observation["stage_features"])),
+        current_node=torch.from_numpy(np.asarray(observation["current_node"])),
+        num_nodes=graph.nodes.shape[0],
+    )
