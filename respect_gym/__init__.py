@@ -26,6 +26,7 @@ _LAZY = {
     "list_solvers": "respect_gym.solvers",
     "RespectLayeredGenerator": "respect_gym.generators",
     "DnnGraphGenerator": "respect_gym.generators",
+    "RespectPipelineEnv": "respect_gym.envs",
     "make_generator": "respect_gym.generators",
     "GraphGenerator": "respect_gym.generators",
 }
