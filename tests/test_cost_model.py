@@ -214,3 +214,29 @@ def test_version_tracks_constants() -> None:
     assert cost_model_version(USB3) == COST_MODEL_VERSION
     assert cost_model_version(replace(USB3, op_overhead_ms=0.5)) != COST_MODEL_VERSION
     assert get_hardware("pcie").link_bytes_per_s > USB3.link_bytes_per_s
+
+
+def _cli(args: list[str]) -> int:
+    import argparse
+
+    from respect_gym.cli import evaluate as evaluate_cli
+
+    parser = argparse.ArgumentParser()
+    evaluate_cli.register(parser.add_subparsers(dest="command"))
+    parsed = parser.parse_args(["evaluate", *args])
+    return parsed.func(parsed)
+
+
+def test_cli_evaluate_writes_the_report(tmp_path) -> None:
+    g = chain()
+    graph_file, stages_file, out = tmp_path / "g.json", tmp_path / "s.json", tmp_path / "r.json"
+    g.to_json(str(graph_file))
+    stages_file.write_text(json.dumps({"stages": [0, 0, 1, 1], "num_stages": 2}))
+    assert _cli([str(graph_file), "--stages", str(stages_file), "--json", str(out)]) == 0
+    assert json.loads(out.read_text()) == evaluate(g, [0, 0, 1, 1], 2).to_dict()
+    stages_file.write_text(json.dumps([0, 0, 1, 1]))
+    with pytest.raises(ScheduleError, match="--tpus"):
+        _cli([str(graph_file), "--stages", str(stages_file)])
+    with pytest.raises(ScheduleError, match="precedence"):
+        stages_file.write_text(json.dumps([1, 0, 0, 0]))
+        _cli([str(graph_file), "--stages", str(stages_file), "--tpus", "2"])

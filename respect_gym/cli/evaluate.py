@@ -1,0 +1,90 @@
+"""``respect-gym evaluate``: rescore a given schedule with the Edge TPU cost model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from rich.console import Console
+from rich.table import Table
+
+from respect_gym.cost import HARDWARE, OBJECTIVES, PipelineReport, ScheduleError, evaluate
+from respect_gym.graph import Graph
+from respect_gym.zoo import load_graph
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a pipeline schedule of a model",
+        description="Evaluate a schedule (one stage per node, in graph node order) of a zoo model or a "
+        "graph JSON file on K Edge TPUs and print per-stage latency, memory and transfers.",
+    )
+    parser.add_argument("model", help="zoo model name or path to a graph .json / .json.gz file")
+    parser.add_argument("--stages", required=True, metavar="FILE.json",
+                        help='a JSON list of stages, or {"stages": [...], "num_stages": K}')
+    parser.add_argument("--tpus", type=int, metavar="K", help="number of stages (default: the file's num_stages)")
+    parser.add_argument("--hardware", choices=sorted(HARDWARE), default="usb3")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="latency")
+    parser.add_argument("--json", metavar="OUT", help="also write the full report as JSON to OUT")
+    parser.set_defaults(func=run)
+
+
+def read_schedule(path: str, tpus: int | None) -> tuple[list, int]:
+    """Stages and K from a schedule file; ``tpus`` overrides a missing K and must match a given one."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            data = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise ScheduleError(f"{path}: not valid JSON ({exc})") from None
+    if isinstance(data, dict):
+        if "stages" not in data:
+            raise ScheduleError(f"{path}: a schedule object needs a 'stages' list")
+        stages, k = data["stages"], data.get("num_stages")
+    else:
+        stages, k = data, None
+    if not isinstance(stages, list):
+        raise ScheduleError(f"{path}: 'stages' must be a list of integers")
+    if k is not None and tpus is not None and k != tpus:
+        raise ScheduleError(f"{path} says num_stages={k} but --tpus {tpus} was given")
+    k = tpus if tpus is not None else k
+    if k is None:
+        raise ScheduleError(f"{path} gives no num_stages: pass --tpus K")
+    return stages, k
+
+
+def stage_table(report: PipelineReport, title: str) -> Table:
+    table = Table(title=title, caption="times in ms; params, cached, streamed in MiB; in, out in KiB")
+    table.add_column("stage", justify="right")
+    for column in ("ops", "ms", "compute", "stream", "transfer", "params", "cached", "streamed", "in", "out"):
+        table.add_column(column, justify="right")
+    for s in range(report.num_stages):
+        mark = "[bold red]" if report.stage_ms[s] == report.bottleneck_ms and report.bottleneck_ms > 0 else ""
+        table.add_row(
+            str(s), str(report.stage_num_ops[s]), f"{mark}{report.stage_ms[s]:.3f}",
+            f"{report.stage_compute_ms[s]:.3f}", f"{report.stage_stream_ms[s]:.3f}", f"{report.stage_transfer_ms[s]:.3f}",
+            *(f"{b / 2**20:.2f}" for b in (report.stage_param_bytes[s], report.stage_cached_bytes[s],
+                                            report.stage_streamed_bytes[s])),
+            f"{report.stage_in_bytes[s] / 1024:.1f}", f"{report.stage_out_bytes[s] / 1024:.1f}",
+        )
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    graph = Graph.from_json(args.model) if os.path.exists(args.model) else load_graph(args.model)
+    stages, k = read_schedule(args.stages, args.tpus)
+    report = evaluate(graph, stages, k, hardware=args.hardware, objective=args.objective)
+    console = Console()
+    console.print(stage_table(report, f"{graph.meta.model} on {k} x Edge TPU ({report.hardware})"))
+    summary = (f"bottleneck {report.bottleneck_ms:.3f} ms, throughput {report.throughput:.1f}/s, "
+               f"end-to-end latency {report.latency_ms:.3f} ms")
+    if report.empty_stages:
+        summary += f", empty stages {report.empty_stages}"
+    if report.paper_cost is not None:
+        summary += f", paper cost {report.paper_cost:.4g}"
+    console.print(f"{summary} (cost model {report.cost_model_version})")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(report.to_dict(), fh, indent=1)
+    return 0
