@@ -130,7 +130,7 @@ def read_json_file(path: str | os.PathLike) -> Any:
 def graph_from_json(text_or_path: str | os.PathLike) -> Graph:
     """Parse JSON text or read a graph file (``.json`` or ``.json.gz``)."""
     text = str(text_or_path)
-    if isinstance(text_or_path, os.PathLike) or not text.lstrip().startswith("{"):
+    if isinstance(text_or_path, os.PathLike) or not text.lstrip().startswith(("{", "[")):
         try:
             return graph_from_dict(read_json_file(text_or_path))
         except GraphError as exc:
