@@ -154,7 +154,7 @@ def check_shapes(g: Graph) -> None:
             continue
         if op in ("Conv2D", "DepthwiseConv2D", "MaxPooling2D", "AveragePooling2D"):
             (h, w, cin), = ins
-            stride = h // shape[0] if h > shape[0] else 1
+            stride = 2 if shape[0] < h else 1
             assert stride in (1, 2) and shape[:2] == (-(-h // stride), -(-w // stride))
         if op == "Conv2D":
             cout = shape[2]
@@ -181,16 +181,17 @@ def check_shapes(g: Graph) -> None:
             assert g.macs[v] == 0 and g.param_bytes[v] == 0
 
 
-@given(num_nodes=st.integers(4, 1500), seed=st.integers(0, 2**32), index=st.integers(0, 2**20))
+@given(num_nodes=st.integers(4, 1500), seed=st.integers(0, 2**32), index=st.integers(0, 2**20),
+       input_size=st.sampled_from([(160, 320), 299]))
 @settings(max_examples=40, deadline=None)
-def test_dnn_exact_size_and_consistent_shapes(num_nodes, seed, index):
-    g = DnnGraphGenerator(seed=seed, num_nodes=num_nodes)(index)
+def test_dnn_exact_size_and_consistent_shapes(num_nodes, seed, index, input_size):
+    g = DnnGraphGenerator(seed=seed, num_nodes=num_nodes, input_size=input_size)(index)
     assert g.num_nodes == num_nodes
     assert g.sources.tolist() == [0] and g.op_types[0] == "Input"
     assert g.sinks.tolist() == [num_nodes - 1] and g.op_types[-1] == "Dense"
     assert g.out_shapes[-1] == (1000,)
     side = g.meta.input_shape[0]
-    assert side % 32 == 0 and 160 <= side <= 320
+    assert side == 299 if input_size == 299 else (side % 32 == 0 and 160 <= side <= 320)
     check_shapes(g)
     channels = [s[-1] for s in g.out_shapes[1:-1]]
     assert max(channels) <= 2048
