@@ -256,11 +256,14 @@ def test_matches_zoo_conv_arithmetic(zoo_graphs):
 
 
 def test_statistics_within_zoo_ranges(zoo_graphs):
-    """Graphs the size of zoo models have zoo-like totals, edge density and op vocabulary."""
+    """Graphs the size of zoo models have zoo-like parameter, MAC and activation totals, edge
+    density, branching and op vocabulary."""
     def stats(g: Graph) -> dict[str, float]:
         return {
             "param_mib": g.total_param_bytes / MIB,
             "gmacs": g.total_macs / 1e9,
+            "activation_mib": g.out_bytes.sum() / MIB,
+            "peak_activation_mib": g.out_bytes.max() / MIB,
             "edges_per_node": g.num_edges / g.num_nodes,
             "max_in_degree": float(g.in_degree.max()),
         }
