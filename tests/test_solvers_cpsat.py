@@ -1,0 +1,46 @@
+"""The CP-SAT exact path against brute force and against the ideal DP."""
+
+from __future__ import annotations
+
+import pytest
+
+import respect_gym
+from respect_gym.solvers import solve
+from solver_brute import brute_force, brute_force_paper, tiny_graph
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_cpsat_equals_brute_force_on_tiny_graphs(seed: int) -> None:
+    graph = tiny_graph(100 + seed)
+    k = 2 + seed % 2
+    best, _ = brute_force(graph, k)
+    result = solve(graph, k, method="cpsat")
+    assert result.optimal and result.info["method"] == "cpsat"
+    assert result.bottleneck_ms == pytest.approx(best, rel=1e-6)
+    assert result.lower_bound_ms <= best * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_cpsat_paper_objective_equals_brute_force(seed: int) -> None:
+    graph = tiny_graph(200 + seed)
+    result = solve(graph, 3, objective="paper")
+    assert result.optimal and result.objective == "paper"
+    assert result.objective_value == pytest.approx(brute_force_paper(graph, 3), rel=1e-12)
+    assert result.objective_bound <= result.objective_value
+
+
+@pytest.mark.parametrize("model,k", [("mobilenet", 3), ("resnet50", 4), ("vgg16", 5)])
+def test_dp_and_cpsat_agree_on_zoo_graphs(model: str, k: int) -> None:
+    graph = respect_gym.load_graph(model)
+    dp = solve(graph, k, method="dp")
+    cpsat = solve(graph, k, method="cpsat")
+    assert dp.optimal and cpsat.optimal
+    assert cpsat.bottleneck_ms == pytest.approx(dp.bottleneck_ms, rel=1e-6)
+
+
+def test_time_limit_returns_a_schedule_with_an_honest_gap() -> None:
+    graph = respect_gym.load_graph("inception_v3", granularity="layers")
+    result = solve(graph, 6, method="cpsat", time_limit=1.0)
+    assert result.lower_bound_ms <= result.bottleneck_ms
+    if not result.optimal:
+        assert result.status == "feasible" and result.gap > 0
