@@ -234,3 +234,24 @@ def test_load_from_path_and_hashes_are_deterministic(tmp_path: Path) -> None:
 def test_shipped_files_are_compact() -> None:
     data = Path(respect_gym.zoo.DATA_DIR)
     assert sum(p.stat().st_size for p in data.glob("*.json.gz")) < 2 * 2**20
+
+
+def test_models_command_lists_every_model_with_its_sizes() -> None:
+    import argparse
+    import io
+
+    from rich.console import Console
+
+    from respect_gym.cli import models
+
+    parser = argparse.ArgumentParser()
+    models.register(parser.add_subparsers())
+    args = parser.parse_args(["models", "--no-paper"])
+    assert args.func is models.run and args.no_paper
+    console = Console(file=io.StringIO(), width=200)
+    console.print(models.models_table(include_paper=True))
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in console.file.getvalue().splitlines() if line.startswith("│")}
+    assert set(rows) == set(list_models())
+    assert rows["resnet50"] == ["224x224x3", "74", "177", "192", "25.61", "3.86"]
+    assert rows["respect/resnet50"][1:3] == ["-", "177"] and rows["respect/resnet50"][-1] == "-"
