@@ -4,7 +4,9 @@ Two sources, both committed inside the package:
 
 - ``data/<name>.json.gz``: 21 Keras 3 ``keras.applications`` architectures at ``layers``
   granularity (one node per Keras operation), written by ``scripts/build_model_zoo.py`` (see its
-  docstring for how MACs and int8 parameter bytes are counted). ``granularity="fused"`` (the default)
+  docstring for how MACs and int8 parameter bytes are counted), each at its Keras default input
+  size, plus ``resnet50_299`` (``inception_resnet_v2`` is 299x299 by default; ``inception_resnet_v2_299``
+  is an alias). ``granularity="fused"`` (the default)
   derives what the Edge TPU executes with :func:`respect_gym.zoo.fuse.fuse`.
 - ``respect_paper/<name>.json``: the 16 graphs the RESPECT paper (DAC 2023) was evaluated on, as the
   authors published them (see ``respect_paper/README.md``), loaded as ``"respect/<name>"``. They
@@ -44,7 +46,7 @@ PAPER_SOURCE = "RESPECT authors' evaluation graph (Yu-Maryland/RESPECT, RESPECT_
 ALIASES = {
     "mobilenet_1.00_224": "mobilenet",
     "mobilenetv2_1.00_224": "mobilenet_v2",
-    "inception_resnet_v2_299": "inception_resnet_v2",  # 299x299 is its Keras default
+    "inception_resnet_v2_299": "inception_resnet_v2",  # 299x299 is its Keras default: same graph
     "nasnet": "nasnet_mobile",
 }
 
@@ -134,7 +136,9 @@ def load_graph(name_or_path: str | os.PathLike, granularity: str = "fused") -> G
     :param name_or_path: a name from :func:`list_models` (case-insensitive; Keras model names are
         accepted), or the path of a ``.json`` / ``.json.gz`` graph file.
     :param granularity: ``"fused"`` (what the Edge TPU executes) or ``"layers"`` (one node per Keras
-        layer). The authors' ``respect/`` graphs are always ``"layers"`` (see the module docstring).
+        layer). It chooses between the two forms of graphs that have a layers form: zoo models and
+        files holding a ``"layers"`` graph. Everything else loads as stored: the authors' ``respect/``
+        graphs (no op types to fuse) and files at another granularity (fused, synthetic, ...).
     :raises UnknownModelError: for an unknown name, listing close matches.
     """
     if granularity not in GRANULARITIES:
@@ -142,9 +146,5 @@ def load_graph(name_or_path: str | os.PathLike, granularity: str = "fused") -> G
     text = os.fspath(name_or_path)
     if isinstance(name_or_path, os.PathLike) or text.endswith((".json", ".json.gz")):
         graph = Graph.from_json(Path(text))
-        if graph.meta.granularity == granularity:
-            return graph
-        if granularity == "fused":
-            return fuse(graph)
-        raise GraphError(f"{text}: holds a {graph.meta.granularity!r} graph, cannot give {granularity!r}")
+        return fuse(graph) if granularity == "fused" and graph.meta.granularity == "layers" else graph
     return _load_zoo(_resolve(text), granularity)
