@@ -306,7 +306,7 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
             gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
             return None
         if self._state is None:
-            raise InvalidActionError("render() called before reset()")
+            raise InvalidActionError("render() called outside an episode: call reset() first")
         return render_ansi(self._state) if self.render_mode == "ansi" else render_rgb(self._state)
 
     def close(self) -> None:
