@@ -164,6 +164,20 @@ def test_fused_resnet50_has_the_ops_tflite_keeps() -> None:
     assert fused.total_param_bytes == conv_bytes
 
 
+@pytest.mark.parametrize("model", ISSUE_MODELS)
+def test_every_model_loads_in_both_granularities(model: str) -> None:
+    layers = load_graph(model, granularity="layers")
+    fused = load_graph(model)
+    assert layers.meta.model == fused.meta.model == model
+    assert (layers.meta.granularity, fused.meta.granularity) == ("layers", "fused")
+    assert layers.meta.input_shape == layers.out_shapes[0] and layers.meta.input_shape[-1] == 3
+    assert "keras.applications" in layers.meta.source
+    assert fused.num_nodes < layers.num_nodes and set(fused.names) <= set(layers.names)
+    assert fused.total_macs == layers.total_macs > 0
+    assert fused.op_types.count("Input") == layers.op_types.count("Input") == 1 and len(fused.sources) == 1
+    assert layers.out_bytes.tolist() == [int(np.prod(s)) for s in layers.out_shapes]
+
+
 def _reachability(graph: Graph, keep: list[int]) -> set[tuple[str, str]]:
     g = graph.to_networkx()
     return {(graph.names[u], graph.names[v]) for u in keep for v in nx.descendants(g, u) if v in set(keep)}
