@@ -78,7 +78,7 @@ def _weights(op) -> dict[str, tuple[int, ...]]:
     return {w.path.rsplit("/", 1)[-1]: tuple(int(d) for d in w.shape) for w in getattr(op, "weights", ())}
 
 
-def layer_macs(op, in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> int:
+def layer_macs(op, out_shape: tuple[int, ...]) -> int:
     """Exact multiply-accumulates of one layer; 0 for ops without matrix work (see module doc)."""
     kind = type(op).__name__
     w = _weights(op)
@@ -140,12 +140,11 @@ def graph_from_keras(model, zoo_name: str, keras_name: str) -> Graph:
         if len(node.output_tensors) != 1:
             raise ValueError(f"{keras_name}: operation {op.name!r} has {len(node.output_tensors)} outputs")
         out_shape = _shape(node.output_tensors[0])
-        in_shape = _shape(node.input_tensors[0]) if node.input_tensors else out_shape
         for t in node.input_tensors:
             edges.add((index[id(t._keras_history.operation)], v))
         names.append(op.name)
         types.append(op_type(op))
-        macs.append(layer_macs(op, in_shape, out_shape))
+        macs.append(layer_macs(op, out_shape))
         params.append(layer_param_bytes(op, out_shape))
         out_bytes.append(math.prod(out_shape))
         out_shapes.append(out_shape)
