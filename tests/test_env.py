@@ -267,6 +267,8 @@ def test_bad_arguments_name_the_problem():
         RespectPipelineEnv(model="resnet50", reward_mode="sparse")
     with pytest.raises(RewardConfigError, match="objective"):
         RespectPipelineEnv(model="resnet50", objective="energy")
+    with pytest.raises(EnvConfigError, match="granularity"):
+        RespectPipelineEnv(model="resnet50", granularity="ops")
     with pytest.raises(EnvConfigError, match="render_mode"):
         RespectPipelineEnv(model="resnet50", render_mode="human")
     env = RespectPipelineEnv(model="resnet50")

@@ -21,6 +21,7 @@ from respect_gym.envs.pipeline.types import EpisodeState, GraphInstance
 from respect_gym.envs.pipeline.viewer import render_ansi, render_rgb
 from respect_gym.graph import Graph
 from respect_gym.solvers.compiler import compiler_schedule
+from respect_gym.zoo import GRANULARITIES
 
 INSTANCE_CACHE_SIZE = 64  # graphs whose static data (features, compiler split) stay cached
 SUCCESS_RTOL = 1e-9  # "beats the compiler" must beat it by more than float noise
@@ -166,6 +167,8 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
             raise EnvConfigError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         if not isinstance(illegal_action_penalty, numbers.Real) or not np.isfinite(illegal_action_penalty):
             raise EnvConfigError(f"illegal_action_penalty must be a finite number, got {illegal_action_penalty!r}")
+        if granularity not in GRANULARITIES:
+            raise EnvConfigError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
         self.render_mode = render_mode
         self.hardware = get_hardware(hardware)
         self.granularity = granularity
