@@ -36,7 +36,7 @@ class ActionMaskObservation(_MaskForwarding):
         return {**observation, "action_mask": self.env.unwrapped.action_masks().astype(np.int8)}
 
 
-def graph_instance(observation: dict[str, np.ndarray]) -> spaces.GraphInstance:
+def unpadded_graph(observation: dict[str, np.ndarray]) -> spaces.GraphInstance:
     """The unpadded graph of an observation: node features, edge features (the producer's
     normalised output bytes, i.e. the tensor each edge carries) and ``(E, 2)`` edge links."""
     n = int(observation["node_mask"].sum())
@@ -67,7 +67,7 @@ class GraphObservation(_MaskForwarding):
 
     def observation(self, observation: dict[str, np.ndarray]) -> dict[str, Any]:
         return {
-            "graph": graph_instance(observation),
+            "graph": unpadded_graph(observation),
             "stage_features": observation["stage_features"],
             "current_node": observation["current_node"],
         }
@@ -87,7 +87,7 @@ def to_pyg_data(observation: dict[str, np.ndarray]):
         raise ImportError(
             "to_pyg_data needs PyTorch Geometric: pip install torch_geometric (and respect-gym[agents] for torch)"
         ) from exc
-    graph = graph_instance(observation)
+    graph = unpadded_graph(observation)
     return Data(
         x=torch.from_numpy(graph.nodes),
         edge_index=torch.from_numpy(np.ascontiguousarray(graph.edge_links.T)),
