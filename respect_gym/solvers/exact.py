@@ -9,9 +9,12 @@ Option ``method``: ``"auto"`` (default), ``"dp"`` or ``"cpsat"``.
 
 from __future__ import annotations
 
+import numpy as np
+
 from respect_gym.solvers.base import Problem, SolverError, SolverOutput
+from respect_gym.solvers.cuts import best_cut
 from respect_gym.solvers.exact_dp import bottleneck_dp, pair_cost_matrix
-from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals
+from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals, subset_pairs
 
 MAX_IDEALS = 2500
 
@@ -36,9 +39,27 @@ def solve_exact(problem: Problem) -> SolverOutput:
     return solve_cpsat(problem)
 
 
-def solve_dp(problem: Problem, ideals) -> SolverOutput:
-    """Exact DP over the given ideals (all ideals of the graph)."""
-    matrix = pair_cost_matrix(ideals, problem.batch_cost)
-    value, stages = bottleneck_dp(ideals, problem.num_stages, matrix)
+def solve_dp(problem: Problem, ideals: np.ndarray) -> SolverOutput:
+    """Exact DP over all ideals of the graph, costing only the stages an optimum can use.
+
+    An upper bound ``ub`` (the best cut of the canonical order) prunes every stage ``I \\ J``
+    whose invoke overhead plus compute alone exceeds ``ub``: an optimal schedule has no such
+    stage. Only the first stage starts from the empty ideal and only the last ends at the full
+    one, so with K = 2 no other pair is needed. Pruned pairs cost ``inf``, the DP stays exact.
+    """
+    k = problem.num_stages
+    ub, _ = best_cut(problem.cost_model, problem.batch_cost, problem.graph.topological_order, k)
+    pairs = subset_pairs(ideals)
+    j, i = pairs.T
+    full = ideals.shape[0] - 1
+    ends = (j == 0) | (i == full)
+    keep = ends if k <= 2 else np.ones(pairs.shape[0], dtype=bool)
+    cm = problem.cost_model
+    work = ideals.astype(np.float64) @ np.asarray(cm.compute_ms)
+    ops = ideals.astype(np.float64) @ np.asarray(cm.is_op, dtype=np.float64)
+    stage_lb = work[i] - work[j] + np.where(ops[i] > ops[j], cm.hardware.invoke_overhead_ms, 0.0)
+    keep &= stage_lb <= ub * (1 + 1e-9) + 1e-12
+    matrix = pair_cost_matrix(ideals, problem.batch_cost, pairs[keep])
+    value, stages = bottleneck_dp(ideals, k, matrix)
     return SolverOutput(stages=stages, optimal=True, objective_bound=value, status="optimal",
-                        info={"method": "dp", "num_ideals": int(ideals.shape[0])})
+                        info={"method": "dp", "num_ideals": int(ideals.shape[0]), "pairs_costed": int(keep.sum())})
