@@ -86,6 +86,8 @@ def solve(
     report = cm.evaluate(stages, k)
     lower = combinatorial_lower_bound_ms(cm, k)
     value = problem.objective_value(stages)
+    if objective == "paper":
+        report.objective, report.paper_cost = "paper", value
     bound = out.objective_bound if out.objective_bound is not None else -np.inf
     if objective == "latency":
         bound = max(bound, lower)

@@ -1,0 +1,62 @@
+"""``respect-gym compare``: every registered solver on one model, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from respect_gym.cli.schedule import add_problem_arguments, result_record
+from respect_gym.cost.model import CostModel
+from respect_gym.solvers import SolveResult, list_solvers, solve
+from respect_gym.zoo import load_graph
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="run every solver on a model and compare",
+        description="Schedule a model with every registered solver and print bottlenecks, speedup over the "
+        "vendor compiler's split, lower bounds and solve times.",
+    )
+    add_problem_arguments(parser)
+    parser.add_argument("--solvers", nargs="+", choices=list_solvers(), default=list_solvers(), metavar="NAME",
+                        help=f"solvers to run (default: all of {', '.join(list_solvers())})")
+    parser.set_defaults(func=run)
+
+
+def compare_table(title: str, results: list[SolveResult]) -> Table:
+    """One row per solver; speedup is the compiler's bottleneck over the solver's."""
+    reference = next((r.bottleneck_ms for r in results if r.solver == "compiler"), None)
+    table = Table(title=title, caption="speedup: compiler bottleneck / solver bottleneck; gap: proven, vs the lower bound")
+    for column in ("solver", "bottleneck ms", "throughput/s", "speedup", "lower bound ms", "gap", "optimal", "seconds"):
+        table.add_column(column, justify="left" if column == "solver" else "right")
+    for r in results:
+        table.add_row(
+            r.solver, f"{r.bottleneck_ms:.3f}", f"{r.report.throughput:.1f}",
+            "-" if reference is None else f"{reference / r.bottleneck_ms:.2f}x",
+            f"{r.lower_bound_ms:.3f}", f"{100 * r.gap:.1f}%", "yes" if r.optimal else "no", f"{r.seconds:.2f}",
+        )
+    return table
+
+
+def run(args: argparse.Namespace) -> int:
+    graph = load_graph(args.model, granularity=args.granularity)
+    cost_model = CostModel(graph, args.hardware)
+    results = []
+    with Progress(transient=True) as progress:
+        task = progress.add_task("solving", total=len(args.solvers))
+        for name in args.solvers:
+            progress.update(task, description=f"solving with {name}")
+            results.append(solve(graph, args.tpus, solver=name, hardware=args.hardware, time_limit=args.time_limit,
+                                 seed=args.seed, objective=args.objective, cost_model=cost_model))
+            progress.advance(task)
+    title = f"{graph.meta.model} ({graph.num_nodes} nodes) on {args.tpus} x Edge TPU ({args.hardware})"
+    Console().print(compare_table(title, results))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump([result_record(graph, r, args.granularity) for r in results], fh, indent=1)
+    return 0

@@ -1,0 +1,47 @@
+"""The ``schedule`` and ``compare`` commands end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from respect_gym.cli import main
+from respect_gym.cost import evaluate
+from respect_gym.zoo import load_graph
+
+
+def test_schedule_writes_a_json_record_that_rescores(tmp_path, capsys) -> None:
+    out = tmp_path / "r.json"
+    assert main(["schedule", "resnet50", "--tpus", "4", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    for key in ("stages", "bottleneck_ms", "lower_bound_ms", "optimal", "solve_seconds", "graph_sha256",
+                "cost_model_version", "solver", "num_stages"):
+        assert key in record
+    graph = load_graph("resnet50")
+    assert record["graph_sha256"] == graph.sha256()
+    assert record["optimal"] and record["lower_bound_ms"] == pytest.approx(record["bottleneck_ms"])
+    assert evaluate(graph, record["stages"], 4).bottleneck_ms == pytest.approx(record["bottleneck_ms"], rel=1e-12)
+    assert "optimal (proven)" in capsys.readouterr().out
+
+
+def test_schedule_plot_writes_a_png(tmp_path) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "p.png"
+    assert main(["schedule", "mobilenet", "--tpus", "3", "--solver", "compiler", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_compare_lists_every_solver_with_speedup(tmp_path, capsys) -> None:
+    out = tmp_path / "c.json"
+    assert main(["compare", "mobilenet", "--tpus", "2", "--json", str(out)]) == 0
+    records = json.loads(out.read_text())
+    by_solver = {r["solver"]: r for r in records}
+    assert set(by_solver) == {"exact", "compiler", "profiling", "slicegraph", "greedy", "random"}
+    assert all(r["bottleneck_ms"] >= by_solver["exact"]["bottleneck_ms"] * (1 - 1e-12) for r in records)
+    assert "1.00x" in capsys.readouterr().out  # the compiler against itself
+
+
+def test_schedule_bad_input_is_one_line_error(capsys) -> None:
+    assert main(["schedule", "resnet50", "--tpus", "0"]) == 2
+    assert "num_stages" in capsys.readouterr().err
