@@ -14,7 +14,7 @@ from respect_gym.solvers import SolverError, list_solvers, solve
 from respect_gym.solvers.compiler import compiler_schedule, dfs_topological_order
 from respect_gym.solvers.cuts import best_cut, bisect_cut
 from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals
-from respect_gym.solvers.stagecost import BatchStageCost
+from respect_gym.solvers.stagecost import BatchStageCost, chain_latencies
 from solver_brute import brute_force, tiny_graph
 
 HEURISTICS = [s for s in list_solvers() if s != "exact"]
@@ -55,6 +55,22 @@ def test_batch_cost_equals_stage_latency_on_random_masks() -> None:
         masks = rng.random((64, graph.num_nodes)) < 0.5
         expected = [cm.stage_latency_ms(m) for m in masks]
         np.testing.assert_allclose(BatchStageCost(cm)(masks), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("graph", [tiny_graph(s, max_nodes=9) for s in range(6)]
+                         + [respect_gym.load_graph("inception_v3", granularity="layers")], ids=str)
+def test_chain_latencies_equal_stage_latency_of_every_segment(graph: Graph) -> None:
+    cm = CostModel(graph)
+    order = graph.topological_order
+    n = graph.num_nodes
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    matrix = chain_latencies(BatchStageCost(cm), order)
+    i, j = np.triu_indices(n + 1, 1)
+    pick = np.random.default_rng(0).permutation(i.size)[:400]
+    expected = [cm.stage_latency_ms((rank >= a) & (rank < b)) for a, b in zip(i[pick], j[pick])]
+    np.testing.assert_allclose(matrix[i[pick], j[pick]], expected, rtol=1e-12, atol=1e-12)
+    assert np.isinf(matrix[1, 0]) and matrix[3, 3] == 0.0
 
 
 def test_ideal_count_matches_subset_brute_force() -> None:

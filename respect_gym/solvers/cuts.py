@@ -17,22 +17,26 @@ import numpy as np
 
 from respect_gym.cost.model import CostModel
 from respect_gym.graph import Graph
-from respect_gym.solvers.exact_dp import bottleneck_dp, pair_cost_matrix
+from respect_gym.solvers.exact_dp import bottleneck_dp
 from respect_gym.solvers.ideals import prefix_ideals
+from respect_gym.solvers.stagecost import BatchStageCost, chain_latencies
 
 DP_MAX_NODES = 400
 
 
-def best_cut(cost_model: CostModel, batch_cost, order: np.ndarray, num_stages: int,
-             dp_max_nodes: int = DP_MAX_NODES) -> tuple[float, np.ndarray]:
-    """Bottleneck and stage per node of the best cut found for ``order``."""
+def best_cut(cost_model: CostModel, batch_cost: BatchStageCost, order: np.ndarray, num_stages: int,
+             dp_max_nodes: int = DP_MAX_NODES, upper: float = np.inf) -> tuple[float, np.ndarray]:
+    """Bottleneck and stage per node of the best cut found for ``order``.
+
+    :param upper: only cuts with a bottleneck <= ``upper`` are of interest: segments whose
+        latency without streaming exceeds it are not costed (the result is then ``inf`` when no
+        cut reaches ``upper``).
+    """
     n = order.shape[0]
     if n > dp_max_nodes:
         return bisect_cut(cost_model, order, num_stages)
-    prefixes = prefix_ideals(order)
-    j, i = np.triu_indices(n + 1)
-    matrix = pair_cost_matrix(prefixes, batch_cost, np.stack([j, i], axis=1))
-    return bottleneck_dp(prefixes, num_stages, matrix)
+    matrix = chain_latencies(batch_cost, order, upper=upper, ends_only=num_stages <= 2)
+    return bottleneck_dp(prefix_ideals(order), num_stages, matrix)
 
 
 def bisect_cut(cost_model: CostModel, order: np.ndarray, num_stages: int,

@@ -38,8 +38,14 @@ def solve_slicegraph(problem: Problem) -> SolverOutput:
     n = graph.num_nodes
     rng = np.random.default_rng(problem.seed)
 
+    incumbent = [np.inf]
+
     def evaluate(keys: np.ndarray) -> tuple[float, np.ndarray]:
-        return best_cut(problem.cost_model, problem.batch_cost, key_order(graph, keys), k, dp_max)
+        # pruning by the incumbent makes non-improving orders cheap; they score inf
+        value, stages = best_cut(problem.cost_model, problem.batch_cost, key_order(graph, keys), k, dp_max,
+                                 upper=incumbent[0])
+        incumbent[0] = min(incumbent[0], value)
+        return value, stages
 
     population = [_rank_keys(graph.topological_order), _rank_keys(dfs_topological_order(graph))]
     population += [rng.random(n) for _ in range(max(0, size - len(population)))]
