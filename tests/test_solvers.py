@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import respect_gym
 from respect_gym.cost.model import CostModel
 from respect_gym.graph import Graph
 from respect_gym.solvers import SolverError, list_solvers, solve
+from respect_gym.solvers.bounds import lower_bound_ms
 from respect_gym.solvers.compiler import compiler_schedule, dfs_topological_order
 from respect_gym.solvers.cuts import best_cut, bisect_cut
 from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals
@@ -40,11 +42,15 @@ def test_exact_equals_brute_force_and_bounds_hold(seed: int, k: int, optima: dic
     assert result.optimal and result.status == "optimal"
     assert result.bottleneck_ms == pytest.approx(best, rel=1e-9)
     assert result.lower_bound_ms <= best * (1 + 1e-12)
+    found = {}
     for name in HEURISTICS:
         other = solve(graph, k, solver=name, seed=seed)
         assert other.bottleneck_ms >= best * (1 - 1e-12), name
         assert other.lower_bound_ms <= best * (1 + 1e-12), name
         assert not other.optimal
+        found[name] = other.bottleneck_ms
+    assert found["profiling"] <= found["compiler"]  # it starts from the compiler's split
+    assert lower_bound_ms(graph, k) <= best * (1 + 1e-12)
 
 
 def test_batch_cost_equals_stage_latency_on_random_masks() -> None:
@@ -148,6 +154,20 @@ def test_exact_beats_or_ties_every_heuristic_on_resnet50() -> None:
     assert exact.lower_bound_ms == exact.bottleneck_ms
     for name in ("compiler", "greedy", "slicegraph"):
         assert solve(graph, 4, solver=name).bottleneck_ms >= exact.bottleneck_ms * (1 - 1e-12)
+
+
+def test_result_to_dict_is_json_and_rescoring_agrees() -> None:
+    graph = respect_gym.load_graph("mobilenet")
+    result = solve(graph, 3, solver="slicegraph")
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["stages"] == result.stages.tolist() and data["num_stages"] == 3
+    assert respect_gym.evaluate(graph, data["stages"], 3).bottleneck_ms == pytest.approx(data["bottleneck_ms"])
+
+
+def test_cpsat_bound_is_a_valid_lower_bound() -> None:
+    graph = respect_gym.load_graph("resnet50")
+    best = solve(graph, 3).bottleneck_ms
+    assert lower_bound_ms(graph, 3) <= lower_bound_ms(graph, 3, time_limit=5) <= best * (1 + 1e-9)
 
 
 def test_registry_errors_name_the_problem() -> None:

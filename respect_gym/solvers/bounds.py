@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from respect_gym.cost.hardware import EdgeTPU
 from respect_gym.cost.model import CostModel
+from respect_gym.graph import Graph
 
 
 def combinatorial_lower_bound_ms(cost_model: CostModel, num_stages: int) -> float:
@@ -43,3 +45,17 @@ def combinatorial_lower_bound_ms(cost_model: CostModel, num_stages: int) -> floa
     total = (hw.invoke_overhead_ms + float(cm.compute_ms[ops].sum()) + float(extra[forced].sum())
              + spill_bytes * rate + io_bytes * cm.ms_per_link_byte)
     return max(single, total / num_stages)
+
+
+def lower_bound_ms(graph: Graph, num_stages: int, hardware: str | EdgeTPU = "usb3",
+                   time_limit: float | None = None) -> float:
+    """Best proven lower bound on the optimal bottleneck: the combinatorial bound, raised to the
+    CP-SAT model's best bound (or the optimum itself) when a ``time_limit`` in seconds is given."""
+    cost_model = CostModel(graph, hardware)
+    bound = combinatorial_lower_bound_ms(cost_model, num_stages)
+    if time_limit is None:
+        return bound
+    from respect_gym.solvers.registry import solve
+
+    result = solve(graph, num_stages, solver="exact", time_limit=time_limit, cost_model=cost_model, method="cpsat")
+    return max(bound, result.lower_bound_ms)
