@@ -180,4 +180,8 @@ def test_registry_errors_name_the_problem() -> None:
         solve(graph, 2, time_limit=-1)
     with pytest.raises(ValueError, match="num_stages"):
         solve(graph, 0)
+    with pytest.raises(SolverError, match=r"unknown slicegraph option\(s\) \['generation'\]"):
+        solve(graph, 2, solver="slicegraph", generation=3)
+    with pytest.raises(SolverError, match="latency objective only"):
+        solve(graph, 2, solver="slicegraph", objective="paper")
     assert respect_gym.list_solvers()[0] == "exact"

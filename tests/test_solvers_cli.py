@@ -42,6 +42,12 @@ def test_compare_lists_every_solver_with_speedup(tmp_path, capsys) -> None:
     assert "1.00x" in capsys.readouterr().out  # the compiler against itself
 
 
+def test_compare_paper_objective_skips_latency_only_solvers(capsys) -> None:
+    assert main(["compare", "vgg16", "--tpus", "2", "--objective", "paper", "--solvers", "exact", "compiler",
+                 "slicegraph"]) == 0
+    assert "skipped slicegraph" in capsys.readouterr().out
+
+
 def test_schedule_bad_input_is_one_line_error(capsys) -> None:
     assert main(["schedule", "resnet50", "--tpus", "0"]) == 2
     assert "num_stages" in capsys.readouterr().err

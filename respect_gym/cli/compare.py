@@ -11,7 +11,7 @@ from rich.table import Table
 
 from respect_gym.cli.schedule import add_problem_arguments, result_record
 from respect_gym.cost.model import CostModel
-from respect_gym.solvers import SolveResult, list_solvers, solve
+from respect_gym.solvers import SolveResult, SolverError, list_solvers, solve
 from respect_gym.zoo import load_graph
 
 
@@ -46,16 +46,22 @@ def compare_table(title: str, results: list[SolveResult]) -> Table:
 def run(args: argparse.Namespace) -> int:
     graph = load_graph(args.model, granularity=args.granularity)
     cost_model = CostModel(graph, args.hardware)
-    results = []
+    results, skipped = [], []
     with Progress(transient=True) as progress:
         task = progress.add_task("solving", total=len(args.solvers))
         for name in args.solvers:
             progress.update(task, description=f"solving with {name}")
-            results.append(solve(graph, args.tpus, solver=name, hardware=args.hardware, time_limit=args.time_limit,
-                                 seed=args.seed, objective=args.objective, cost_model=cost_model))
+            try:
+                results.append(solve(graph, args.tpus, solver=name, hardware=args.hardware, time_limit=args.time_limit,
+                                     seed=args.seed, objective=args.objective, cost_model=cost_model))
+            except SolverError as exc:  # e.g. a latency-only heuristic asked for the paper objective
+                skipped.append(f"{name}: {exc}")
             progress.advance(task)
     title = f"{graph.meta.model} ({graph.num_nodes} nodes) on {args.tpus} x Edge TPU ({args.hardware})"
-    Console().print(compare_table(title, results))
+    console = Console()
+    console.print(compare_table(title, results))
+    for line in skipped:
+        console.print(f"skipped {line}", highlight=False)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump([result_record(graph, r, args.granularity) for r in results], fh, indent=1)

@@ -22,7 +22,8 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--granularity", choices=("fused", "layers"), default="fused",
                         help="fused: ops as the Edge TPU runs them (default); layers: one node per Keras layer")
     parser.add_argument("--hardware", choices=sorted(HARDWARE), default="usb3")
-    parser.add_argument("--time-limit", type=float, metavar="S", help="seconds per solver (default: none)")
+    parser.add_argument("--time-limit", type=float, default=60.0, metavar="S",
+                        help="seconds per solver; exact then reports its proven gap (default 60)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--objective", choices=OBJECTIVES, default="latency")
     parser.add_argument("--json", metavar="OUT", help="also write the result(s) as JSON to OUT")

@@ -46,6 +46,14 @@ class Problem:
         """Seconds until the deadline (never negative), or ``None`` without a limit."""
         return None if self.deadline is None else max(0.0, self.deadline - time.perf_counter())
 
+    def take_options(self, solver: str, **defaults: Any) -> dict[str, Any]:
+        """The solver's options with defaults filled in; unknown names raise :class:`SolverError`."""
+        unknown = sorted(set(self.options) - set(defaults))
+        if unknown:
+            allowed = ", ".join(sorted(defaults)) or "none"
+            raise SolverError(f"unknown {solver} option(s) {unknown}; allowed: {allowed}")
+        return {**defaults, **self.options}
+
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.perf_counter() >= self.deadline
 

@@ -77,4 +77,5 @@ def compiler_schedule(graph: Graph, num_stages: int) -> np.ndarray:
 
 def solve_compiler(problem: Problem) -> SolverOutput:
     """Registry entry: the vendor split (deterministic; ignores the objective and the seed)."""
+    problem.take_options("compiler")
     return SolverOutput(stages=compiler_schedule(problem.graph, problem.num_stages), status="heuristic")

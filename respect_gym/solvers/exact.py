@@ -20,14 +20,14 @@ MAX_IDEALS = 2500
 
 
 def solve_exact(problem: Problem) -> SolverOutput:
-    opts = problem.options
-    method = opts.get("method", "auto")
+    opts = problem.take_options("exact", method="auto", max_ideals=MAX_IDEALS)
+    method = opts["method"]
     if method not in ("auto", "dp", "cpsat"):
         raise SolverError(f"exact: method must be 'auto', 'dp' or 'cpsat', got {method!r}")
     if method == "dp" and problem.objective != "latency":
         raise SolverError("exact: the ideal DP optimises the latency objective only; use method='cpsat'")
     if method != "cpsat" and problem.objective == "latency":
-        limit = None if method == "dp" else int(opts.get("max_ideals", MAX_IDEALS))
+        limit = None if method == "dp" else int(opts["max_ideals"])
         try:
             ideals = enumerate_ideals(problem.graph, limit=limit)
         except TooManyIdealsError:

@@ -236,7 +236,7 @@ def _warm_start(problem: Problem) -> np.ndarray:
     if problem.objective == "latency":
         from respect_gym.solvers.slicegraph import solve_slicegraph
 
-        quick = dataclasses.replace(problem, options={"generations": 2, "population": 6})
+        quick = dataclasses.replace(problem, options={"generations": 2, "population": 6})  # exact's options stay out
         candidates.append(solve_slicegraph(quick).stages)
     return min(candidates, key=problem.objective_value)
 

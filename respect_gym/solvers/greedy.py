@@ -14,6 +14,7 @@ from respect_gym.solvers.cuts import stages_from_cuts
 
 
 def solve_greedy(problem: Problem) -> SolverOutput:
+    problem.take_options("greedy")
     order = problem.graph.topological_order
     work = np.cumsum(np.asarray(problem.cost_model.compute_ms)[order])
     total = float(work[-1]) if work.size else 0.0

@@ -25,10 +25,7 @@ from respect_gym.solvers.cuts import stages_from_cuts
 def solve_profiling(problem: Problem) -> SolverOutput:
     if problem.objective != "latency":
         raise SolverError("profiling balances latency only; use solver='exact' for 'paper'")
-    opts = dict(problem.options)
-    delta = float(opts.pop("delta_ms", 1.0))
-    if opts:
-        raise SolverError(f"unknown profiling options {sorted(opts)}")
+    delta = float(problem.take_options("profiling", delta_ms=1.0)["delta_ms"])
     graph, k = problem.graph, problem.num_stages
     order = dfs_topological_order(graph)
     n = order.shape[0]

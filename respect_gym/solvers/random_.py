@@ -13,6 +13,7 @@ from respect_gym.solvers.cuts import key_order, stages_from_cuts
 
 
 def solve_random(problem: Problem) -> SolverOutput:
+    problem.take_options("random")
     rng = np.random.default_rng(problem.seed)
     n = problem.graph.num_nodes
     order = key_order(problem.graph, rng.random(n))

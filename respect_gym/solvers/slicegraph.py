@@ -25,15 +25,12 @@ from respect_gym.solvers.cuts import DP_MAX_NODES, best_cut, key_order
 def solve_slicegraph(problem: Problem) -> SolverOutput:
     if problem.objective != "latency":
         raise SolverError("slicegraph optimises the latency objective only; use solver='exact' for 'paper'")
-    opts = dict(problem.options)
-    generations = int(opts.pop("generations", 8))
-    size = int(opts.pop("population", 12))
-    n_elite = max(1, int(round(float(opts.pop("elite", 0.25)) * size)))
-    n_mutants = max(0, int(round(float(opts.pop("mutants", 0.2)) * size)))
-    bias = float(opts.pop("bias", 0.7))
-    dp_max = int(opts.pop("dp_max_nodes", DP_MAX_NODES))
-    if opts:
-        raise SolverError(f"unknown slicegraph options {sorted(opts)}")
+    opts = problem.take_options("slicegraph", generations=8, population=12, elite=0.25, mutants=0.2, bias=0.7,
+                                dp_max_nodes=DP_MAX_NODES)
+    generations, size = int(opts["generations"]), int(opts["population"])
+    n_elite = max(1, int(round(float(opts["elite"]) * size)))
+    n_mutants = max(0, int(round(float(opts["mutants"]) * size)))
+    bias, dp_max = float(opts["bias"]), int(opts["dp_max_nodes"])
     graph, k = problem.graph, problem.num_stages
     n = graph.num_nodes
     rng = np.random.default_rng(problem.seed)
