@@ -14,6 +14,7 @@ from respect_gym.graph import Graph
 from respect_gym.solvers import SolverError, list_solvers, solve
 from respect_gym.solvers.bounds import lower_bound_ms
 from respect_gym.solvers.compiler import compiler_schedule, dfs_topological_order
+from respect_gym.solvers.exact_dp import bottleneck_dp, pair_cost_matrix
 from respect_gym.solvers.cuts import best_cut, bisect_cut
 from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals
 from respect_gym.solvers.stagecost import BatchStageCost, chain_latencies
@@ -145,6 +146,16 @@ def test_random_and_slicegraph_are_deterministic_under_seed() -> None:
         a = solve(graph, 3, solver=name, seed=5)
         b = solve(graph, 3, solver=name, seed=5)
         assert a.stages.tolist() == b.stages.tolist()
+
+
+def test_chain_lattice_shortcut_equals_the_general_ideal_dp() -> None:
+    graph = respect_gym.load_graph("mobilenet_v2")  # a single topological order
+    ideals = enumerate_ideals(graph)
+    assert ideals.shape[0] == graph.num_nodes + 1
+    cm = CostModel(graph)
+    general, _ = bottleneck_dp(ideals, 3, pair_cost_matrix(ideals, BatchStageCost(cm)))
+    result = solve(graph, 3, cost_model=cm)
+    assert result.bottleneck_ms == pytest.approx(general, rel=1e-12)
 
 
 def test_exact_beats_or_ties_every_heuristic_on_resnet50() -> None:

@@ -15,6 +15,7 @@ from respect_gym.solvers.base import Problem, SolverError, SolverOutput
 from respect_gym.solvers.cuts import best_cut
 from respect_gym.solvers.exact_dp import bottleneck_dp, pair_cost_matrix
 from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals, subset_pairs
+from respect_gym.solvers.stagecost import chain_latencies
 
 MAX_IDEALS = 2500
 
@@ -46,9 +47,16 @@ def solve_dp(problem: Problem, ideals: np.ndarray) -> SolverOutput:
     whose invoke overhead plus compute alone exceeds ``ub``: an optimal schedule has no such
     stage. Only the first stage starts from the empty ideal and only the last ends at the full
     one, so with K = 2 no other pair is needed. Pruned pairs cost ``inf``, the DP stays exact.
+    A lattice with ``n + 1`` ideals is a chain (one topological order): its stage costs come
+    from the faster contiguous-segment evaluator.
     """
     k = problem.num_stages
     ub, _ = best_cut(problem.cost_model, problem.batch_cost, problem.graph.topological_order, k)
+    if ideals.shape[0] == problem.graph.num_nodes + 1:  # a chain: the prefixes of the only order
+        matrix = chain_latencies(problem.batch_cost, problem.graph.topological_order, upper=ub, ends_only=k <= 2)
+        value, stages = bottleneck_dp(ideals, k, matrix)
+        return SolverOutput(stages=stages, optimal=True, objective_bound=value, status="optimal",
+                            info={"method": "dp", "num_ideals": int(ideals.shape[0])})
     pairs = subset_pairs(ideals)
     j, i = pairs.T
     full = ideals.shape[0] - 1
