@@ -4,7 +4,8 @@ Usage: ``python scripts/calibrate_cost_model.py [--fit]``
 
 Without ``--fit`` it scores the constants stored in ``respect_gym/cost/hardware.py``; with it, it
 first refits the constants named in ``respect_gym.cost.calibration.FITTED`` on the six published
-Coral rows (starting from the stored values) and prints the literals to paste into hardware.py.
+Coral rows (starting from the stored values; ``TIED`` constants follow their source) and prints the
+literals to paste into hardware.py.
 Then it prints the published table, the thesis validation table (never fitted) and the
 qualitative checks of issue 3.
 """
@@ -16,7 +17,7 @@ import argparse
 import numpy as np
 
 from respect_gym.cost import CostModel
-from respect_gym.cost.calibration import FITTED, Row, best_order_cut, fit, published_rows, thesis_rows
+from respect_gym.cost.calibration import FITTED, TIED, Row, best_order_cut, fit, published_rows, thesis_rows
 from respect_gym.cost.hardware import USB3, EdgeTPU
 from respect_gym.zoo import load_graph
 
@@ -48,10 +49,14 @@ def main() -> None:
     if args.fit:
         hw = fit(USB3)
         print("Fitted constants (paste into respect_gym/cost/hardware.py, 3 significant digits):")
-        for name in FITTED:
+        for name in FITTED + tuple(TIED):
             print(f"    {name}={getattr(hw, name):.3g},")
     table("Published single-TPU latencies (Coral, USB Accelerator): fitted", published_rows(hw))
-    table("Thesis pipelines (best cut; predicted = end-to-end latency): not fitted", thesis_rows(hw))
+    thesis = thesis_rows(hw)
+    table("Thesis pipelines (best cut into K non-empty segments; predicted = end-to-end latency): not fitted", thesis)
+    for tag in ("FC", "conv"):
+        errors = np.abs([r.error for r in thesis if r.label.startswith(tag)])
+        print(f"{tag} rows: median |error| {np.median(errors):.1%}, max |error| {errors.max():.1%}")
     qualitative(hw)
 
 

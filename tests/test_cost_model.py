@@ -78,6 +78,21 @@ def test_input_tensor_is_read_from_host_in_every_consumer_stage() -> None:
     assert r.stage_out_bytes.tolist() == [5, 5]
 
 
+def test_array_utilisation_by_cycle_count() -> None:
+    # A 4 x 4 array (cycle = 16 MACs at 1e9 MAC/s = 16 ns). Input 3x4 pixels x 6 channels.
+    # 1x1 conv to 5 channels: 360 MACs; passes = 1 tap * ceil(6/4) * ceil(5/4) = 4, each loads a
+    # tile (4 cycles) and streams 12 pixels -> 4 * 16 = 64 cycles = 1.024 us, at efficiency 0.5
+    # -> 2.048 us. 3x3 depthwise on its 5 channels: 540 MACs; taps on the rows: ceil(9/4) * ceil(5/4)
+    # = 6 passes * 16 = 96 cycles = 1.536 us, at efficiency 0.25 -> 6.144 us.
+    g = Graph(["in", "pw", "dw"], ["Input", "Conv2D", "DepthwiseConv2D"], [0, 360, 540], [0, 0, 0],
+              [72, 60, 60], [[0, 1], [1, 2]], out_shapes=[(3, 4, 6), (3, 4, 5), (3, 4, 5)])
+    m = CostModel(g, replace(HW, array_side=4))
+    assert m.compute_ms.tolist() == pytest.approx([0.0, 0.01 + 2.048e-3, 0.01 + 6.144e-3])
+    # without shapes the class efficiency alone applies (as in the other hand-worked tests)
+    bare = CostModel(Graph(g.names, g.op_types, g.macs, g.param_bytes, g.out_bytes, g.edges), replace(HW, array_side=4))
+    assert bare.compute_ms.tolist() == pytest.approx([0.0, 0.01 + 360 / 0.5e9 * 1e3, 0.01 + 540 / 0.25e9 * 1e3])
+
+
 def test_first_fit_skips_a_layer_that_does_not_fit_and_keeps_filling() -> None:
     cached = first_fit(np.array([600, 500, 300, 100]), 1000)
     assert cached.tolist() == [True, False, True, True]
@@ -179,6 +194,8 @@ def test_validation_errors() -> None:
         get_hardware("tpu9000")
     with pytest.raises(HardwareError, match="link_bytes_per_s"):
         replace(USB3, link_bytes_per_s=0)
+    with pytest.raises(HardwareError, match="array_side"):
+        replace(USB3, array_side=0)
     with pytest.raises(ValueError, match="objective"):
         evaluate(g, [0, 0, 0, 0], 1, objective="speed")
     inc = IncrementalEvaluator(CostModel(g), 2)

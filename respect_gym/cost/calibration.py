@@ -10,8 +10,8 @@ Two data sets, both from DOMAIN.md section 2:
   arithmetic (:class:`~respect_gym.generators.layers.NetBuilder`).
 
 The fit (:func:`fit`) is a deterministic coordinate search in log space over the constants named
-in :data:`FITTED`, minimising the sum of squared log errors; ``scripts/calibrate_cost_model.py``
-runs it and prints the tables.
+in :data:`FITTED` (each constant in :data:`TIED` follows its source), minimising the sum of squared
+log errors; ``scripts/calibrate_cost_model.py`` runs it and prints the tables.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ PUBLISHED: tuple[tuple[str, str, float], ...] = (
     ("vgg16", "VGG16 (224)", 296.0),
 )
 
-FITTED = ("conv_efficiency", "depthwise_efficiency", "elementwise_bytes_per_s", "op_overhead_ms",
-          "link_bytes_per_s", "conv_stream_bytes_per_s")
+FITTED = ("conv_efficiency", "elementwise_bytes_per_s", "link_bytes_per_s", "conv_stream_bytes_per_s")
+# constant -> the fitted constant it equals (the six rows cannot tell them apart)
+TIED = {"depthwise_efficiency": "conv_efficiency"}
 
 # FC model: input width 128 (not stated in the thesis; it only sizes the first, small layer) and
 # four Dense layers of width N. (N, TPUs, measured ms)
@@ -101,24 +102,28 @@ def single_tpu_ms(graph: Graph, hardware: EdgeTPU | str) -> float:
 
 def best_order_cut(model: CostModel, num_stages: int) -> np.ndarray:
     """Schedule minimising the bottleneck over all cuts of ``graph.topological_order`` into
-    ``num_stages`` contiguous segments (O(K n^2) stage evaluations; optimal for chains such as the
-    thesis models, a good split otherwise). Used for the validation tables, not as a solver."""
+    ``num_stages`` contiguous segments that each hold a TPU op, as the thesis' K-segment runs do
+    (O(K n^2) stage evaluations; optimal for chains such as the thesis models, a good split
+    otherwise). Used for the validation tables, not as a solver."""
     order = model.graph.topological_order
     n = order.shape[0]
+    if int(model.is_op.sum()) < num_stages:
+        raise ValueError(f"{model.graph.meta.model}: fewer TPU ops than the {num_stages} stages to fill")
+    ops_before = np.concatenate([[0], np.cumsum(model.is_op[order])])
     seg = np.full((n + 1, n + 1), np.inf)
     for i in range(n):
         mask = np.zeros(model.graph.num_nodes, dtype=bool)
         for j in range(i + 1, n + 1):
             mask[order[j - 1]] = True
-            seg[i, j] = model.stage_latency_ms(mask)
-    # best[k][j]: smallest bottleneck covering order[:j] with k + 1 stages (empty stages allowed)
+            if ops_before[j] > ops_before[i]:
+                seg[i, j] = model.stage_latency_ms(mask)
+    # best[k][j]: smallest bottleneck covering order[:j] with k + 1 stages holding an op each
     best = np.full((num_stages, n + 1), np.inf)
     arg = np.zeros((num_stages, n + 1), dtype=np.int64)
     best[0, 1:] = seg[0, 1:]
-    best[0, 0] = 0.0
     for k in range(1, num_stages):
-        for j in range(n + 1):
-            cands = [max(best[k - 1, i], seg[i, j] if i < j else 0.0) for i in range(j + 1)]
+        for j in range(1, n + 1):
+            cands = [max(best[k - 1, i], seg[i, j]) for i in range(j)]
             arg[k, j] = int(np.argmin(cands))
             best[k, j] = cands[arg[k, j]]
     st = np.zeros(model.graph.num_nodes, dtype=np.int64)
@@ -151,15 +156,21 @@ def log_loss(rows: list[Row]) -> float:
     return float(sum(math.log(r.predicted_ms / r.measured_ms) ** 2 for r in rows))
 
 
+def tie(hardware: EdgeTPU) -> EdgeTPU:
+    """``hardware`` with every :data:`TIED` constant set to its source constant."""
+    return replace(hardware, **{name: getattr(hardware, source) for name, source in TIED.items()})
+
+
 def fit(start: EdgeTPU, names: tuple[str, ...] = FITTED, rounds: int = 12) -> EdgeTPU:
     """Coordinate search in log space on the published rows: each round tries multiplying each
     constant by a shrinking set of factors and keeps any improvement. Deterministic."""
-    best, best_loss = start, log_loss(published_rows(start))
+    best = tie(start)
+    best_loss = log_loss(published_rows(best))
     for r in range(rounds):
         step = 2.0 ** (1.0 / (1 + r))
         for name in names:
             for factor in (step, 1 / step, step**0.5, step**-0.5):
-                trial = replace(best, **{name: getattr(best, name) * factor})
+                trial = tie(replace(best, **{name: getattr(best, name) * factor}))
                 loss = log_loss(published_rows(trial))
                 if loss < best_loss - 1e-12:
                     best, best_loss = trial, loss

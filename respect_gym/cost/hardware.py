@@ -28,16 +28,20 @@ class EdgeTPU:
         activations of one op) that is taken out of ``cache_bytes`` for parameters. Source: the
         thesis data of DOMAIN.md (64x64xF activations shrink the compiler's cache to ~3.3 MiB).
     :param peak_macs_per_s: 4 TOPS int8 = 2e12 multiply-accumulates per second (Coral datasheet).
-    :param conv_efficiency: fraction of peak reached by regular convolutions (fitted).
-    :param depthwise_efficiency: fraction of peak reached by depthwise convolutions, which use one
-        column of the systolic array per channel (fitted).
+    :param conv_efficiency: fraction of peak a regular convolution reaches on the array cells its
+        mapping keeps busy (memory stalls, instruction issue); the mapping's own utilisation
+        (``array_side``) is applied on top (fitted).
+    :param depthwise_efficiency: the same for depthwise convolutions. The presets tie it to
+        ``conv_efficiency`` (one array, one stall factor): the six calibration rows cannot separate
+        the two, a free fit drifts to 0.1 or 7 (fitted, tied).
     :param dense_efficiency: fraction of peak reached by batch-1 fully connected layers (a
         matrix-vector product leaves most of the systolic array idle). Source: thesis FC N=1500,
         9 MMAC in 0.241 ms of which ~0.2 ms is invoke overhead -> ~1/8.
     :param elementwise_bytes_per_s: output bytes per second of ops without MACs (add,
         concatenation, pooling, ...), which are bound by on-chip memory traffic (fitted).
     :param op_overhead_ms: fixed cost of every op on the TPU: instruction issue and pipeline
-        drain between layers (fitted).
+        drain between layers. 0 in the presets: fitted together with the array model it goes to 0
+        (the weight-tile loads of ``array_side`` cycles per pass already cost every layer time).
     :param invoke_overhead_ms: fixed cost of one Invoke of a segment (driver call, USB round trip,
         queue hand-off in the pipelined runner). Source: thesis, ~0.245 ms per segment when
         everything is cached and tensors are tiny.
@@ -47,6 +51,9 @@ class EdgeTPU:
     :param conv_stream_bytes_per_s: effective rate of streamed conv / depthwise weights, which are
         prefetched while the previous layer computes (fitted). The Coral Inception-ResNet V2 row
         forces it above the USB payload ceiling: see docs/cost_model.md, it is an effective rate.
+    :param array_side: side of the weight-stationary MAC array: 64 x 64 cells at ~480 MHz give
+        the 2e12 MAC/s peak. It sets conv / depthwise utilisation (channel tiling and the
+        ``array_side`` cycles spent loading each weight tile); see ``model.array_utilisation``.
     """
 
     name: str
@@ -61,6 +68,7 @@ class EdgeTPU:
     invoke_overhead_ms: float
     link_bytes_per_s: float
     conv_stream_bytes_per_s: float
+    array_side: int = 64
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -70,7 +78,7 @@ class EdgeTPU:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
                 raise HardwareError(f"EdgeTPU {self.name!r}: {f.name} = {value!r} must be a number >= 0")
         for rate in ("peak_macs_per_s", "conv_efficiency", "depthwise_efficiency", "dense_efficiency",
-                     "elementwise_bytes_per_s", "link_bytes_per_s", "conv_stream_bytes_per_s"):
+                     "elementwise_bytes_per_s", "link_bytes_per_s", "conv_stream_bytes_per_s", "array_side"):
             if getattr(self, rate) <= 0:
                 raise HardwareError(f"EdgeTPU {self.name!r}: {rate} must be > 0")
 
@@ -85,14 +93,15 @@ USB3 = EdgeTPU(
     cache_bytes=int(7.2 * MiB),
     activation_reserve=0.85,
     peak_macs_per_s=2e12,
-    conv_efficiency=0.180,
-    depthwise_efficiency=0.289,
+    conv_efficiency=0.359,
+    depthwise_efficiency=0.359,  # tied to conv_efficiency (calibration.TIED)
     dense_efficiency=0.125,
-    elementwise_bytes_per_s=3.92e9,
-    op_overhead_ms=0.0168,
+    elementwise_bytes_per_s=3.17e9,
+    op_overhead_ms=0.0,  # the fit drives it to 0 once weight-tile loads are counted (docs/cost_model.md)
     invoke_overhead_ms=0.2,
-    link_bytes_per_s=491e6,
-    conv_stream_bytes_per_s=1.15e9,
+    link_bytes_per_s=460e6,
+    conv_stream_bytes_per_s=1.09e9,
+    array_side=64,
 )
 
 # The M.2 / mini-PCIe module: same chip, PCIe Gen2 x1 link (5 GT/s, 8b/10b, 500 MB/s raw, like USB

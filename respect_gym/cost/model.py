@@ -6,8 +6,15 @@ A stage (the node set one TPU runs) costs, in milliseconds::
             + sum over ops v of  t_v                           (cached or streamed, see below)
             + (input bytes + output bytes) / link_bandwidth    (host <-> TPU activations)
 
-    compute_v  = op_overhead + MACs_v / (peak * efficiency[class_v])    conv, depthwise, dense
+    compute_v  = op_overhead + MACs_v / (peak * efficiency[class_v] * util_v)  conv, depthwise, dense
                = op_overhead + out_bytes_v / elementwise_bandwidth       other ops (add, pool, ...)
+    util_v     = row fill * column fill * P / (P + side)     conv / depthwise (1 for dense, or
+                                                            when shapes are unknown)
+
+``util_v`` is the busy fraction of the ``side`` x ``side`` weight-stationary MAC array
+(:func:`array_utilisation`): each pass holds one weight tile (input channels, or a depthwise
+conv's kernel taps, on the rows; output channels on the columns), loads it in ``side`` cycles,
+then streams the layer's P output pixels through it.
     t_v        = compute_v                             if v's weights are cached
                = max(compute_v, param_v / conv_stream) streamed conv/depthwise/other: the next
                                                        layer's weights are prefetched during compute
@@ -40,7 +47,7 @@ from respect_gym.cost.schedule import ScheduleError, validate_schedule
 from respect_gym.graph import Graph
 
 # Bump when a formula changes; constants are hashed into the version automatically.
-FORMULA_REVISION = 1
+FORMULA_REVISION = 2
 OP_CLASSES = ("input", "conv", "depthwise", "dense", "other")
 
 
@@ -71,6 +78,39 @@ def op_class(op_type: str) -> str:
     if "dense" in key or "fullyconnected" in key or "matmul" in key:
         return "dense"
     return "other"
+
+
+def _fill(size: np.ndarray, side: int) -> np.ndarray:
+    """Occupied fraction of ``ceil(size / side)`` array tiles along one axis."""
+    size = np.maximum(size, 1.0)
+    return size / (side * np.ceil(size / side))
+
+
+def array_utilisation(graph: Graph, classes: np.ndarray, side: int) -> np.ndarray:
+    """Busy fraction of the ``side`` x ``side`` MAC array for each node (1 where it does not apply).
+
+    Weight-stationary mapping: a regular conv puts input channels on the rows (kernel taps are
+    accumulated over successive passes) and output channels on the columns; a depthwise conv has
+    no channel sum, so its kernel taps take the rows and each channel one column. Every pass loads
+    a weight tile in ``side`` cycles and then streams the P output pixels, hence
+    ``row fill * column fill * P / (P + side)``. Nodes without shapes (or with a shape-less
+    input) keep 1, i.e. the class efficiency alone.
+    """
+    shapes = graph.out_shapes
+    channels = np.array([s[-1] if len(s) else 0 for s in shapes], dtype=np.float64)
+    pixels = np.array([np.prod(s[:-1]) if len(s) >= 2 else 0 for s in shapes], dtype=np.float64)
+    u, v = graph.edges[:, 0], graph.edges[:, 1]
+    in_channels = np.zeros(graph.num_nodes)
+    np.add.at(in_channels, v, channels[u])
+    unknown_input = np.zeros(graph.num_nodes, dtype=bool)
+    unknown_input[v[channels[u] == 0]] = True
+    depthwise = classes == "depthwise"
+    per_tap = pixels * channels
+    taps = np.divide(graph.macs.astype(np.float64), per_tap, out=np.ones(graph.num_nodes), where=per_tap > 0)
+    rows = np.where(depthwise, taps, in_channels)
+    mapped = (((classes == "conv") & ~unknown_input & (graph.in_degree > 0)) | depthwise) & (pixels > 0) & (channels > 0)
+    util = _fill(rows, side) * _fill(channels, side) * pixels / (pixels + side)
+    return np.where(mapped, util, 1.0)
 
 
 def first_fit(param_bytes: np.ndarray, capacity: int) -> np.ndarray:
@@ -122,9 +162,10 @@ class CostModel:
         macs = graph.macs.astype(np.float64)
         out = graph.out_bytes.astype(np.float64)
         compute = np.full(graph.num_nodes, hw.op_overhead_ms)
+        util = array_utilisation(graph, classes, hw.array_side)
         for cls, eff in efficiency.items():
             sel = classes == cls
-            compute[sel] += 1e3 * macs[sel] / (hw.peak_macs_per_s * eff)
+            compute[sel] += 1e3 * macs[sel] / (hw.peak_macs_per_s * eff * util[sel])
         sel = classes == "other"
         compute[sel] += 1e3 * out[sel] / hw.elementwise_bytes_per_s
         params = np.where(is_op, graph.param_bytes, 0).astype(np.int64)
