@@ -25,6 +25,8 @@ bytes, crossings as integers) has no rounding when its weights scale to integers
 
 The solver is warm-started (``AddHint``) with the better of the compiler replica and a short
 ``slicegraph`` search, uses ``os.cpu_count()`` workers, and honours the problem's deadline.
+Parallel workers race, so when several schedules are optimal the one returned may differ between
+runs; the proven value does not.
 """
 
 from __future__ import annotations
