@@ -42,7 +42,7 @@ def bottleneck_dp(ideals: np.ndarray, num_stages: int, cost_matrix: np.ndarray) 
     choices = []
     for _ in range(1, num_stages):
         cand = np.maximum(best[:, None], cost_matrix)
-        arg = cand.argmin(axis=0)
+        arg = cand.shape[0] - 1 - cand[::-1].argmin(axis=0)  # ties: the largest J, so empty stages come last
         best = cand[arg, np.arange(cand.shape[1])]
         choices.append(arg)
     stages = np.zeros(ideals.shape[1], dtype=np.int64)
