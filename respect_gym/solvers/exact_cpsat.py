@@ -111,6 +111,11 @@ class _LatencyModel(_Core):
         cache = int(cm.capacity(0))
         order = np.asarray(cm.param_order)
         params = np.asarray(cm.param_bytes, dtype=np.int64)
+        # a layer whose weights plus all earlier layers' fit the smallest capacity is always cached
+        smallest_cap = int(cm.capacity(int(act[ops].max()))) if ops.size else cache
+        always = np.cumsum(params[order]) <= smallest_cap
+        if always.all():
+            levels = levels[:0]  # capacity never matters
 
         self.used, self.z, self.c, self.fill, self.tin, self.tout, self.lat = [], [], [], [], [], [], []
         terms = 1 + len(ops) + len(order) + 2 * len(np.unique(edges[:, 0])) + len(sinks)
@@ -137,23 +142,28 @@ class _LatencyModel(_Core):
             self.z.append(z)
             steps = np.diff(np.concatenate([[0], reserve])).astype(np.int64)
             cap = cache - sum(int(steps[j]) * z[j] for j in range(len(levels)) if steps[j])
-            # first fit in execution order
-            fill = m.new_constant(0)
-            cs, fills = [], []
+            # first fit in execution order; layers in the always-fitting prefix are cached wherever
+            # they land (c = x), and a fill variable exists only where a fit test needs it
+            fill, cs, fills = 0, [], []
             for i, v in enumerate(order.tolist()):
                 p = int(params[v])
-                c = m.new_bool_var(f"c{s}_{i}")
-                m.add_implication(c, self.x[v][s])
-                if p > cache:
-                    m.add(c == 0)
+                if always[i]:
+                    c = self.x[v][s]
                 else:
-                    m.add(fill + p <= cap).only_enforce_if(c)
-                    m.add(fill + p >= cap + 1).only_enforce_if([self.x[v][s], ~c])
-                nxt = m.new_int_var(0, cache, f"fill{s}_{i}")
-                m.add(nxt == fill + p * c)
+                    if not isinstance(fill, cp_model.IntVar):
+                        var = m.new_int_var(0, cache, f"fill{s}_{i}")
+                        m.add(var == fill)
+                        fill = var
+                        fills.append((i, var))
+                    c = m.new_bool_var(f"c{s}_{i}")
+                    m.add_implication(c, self.x[v][s])
+                    if p > cache:
+                        m.add(c == 0)
+                    else:
+                        m.add(fill + p <= cap).only_enforce_if(c)
+                        m.add(fill + p >= cap + 1).only_enforce_if([self.x[v][s], ~c])
                 cs.append(c)
-                fills.append(fill)
-                fill = nxt
+                fill = fill + p * c
             self.c.append(cs)
             self.fill.append(fills)
             # transfers: host->TPU per (tensor, stage), TPU->host per tensor read later
@@ -201,12 +211,11 @@ class _LatencyModel(_Core):
             sel = inside[self._order]
             cached = np.zeros(len(self._order), dtype=bool)
             cached[sel] = first_fit(self._params[self._order[sel]], cm.capacity(max_act))
-            fill = 0
-            for i, v in enumerate(self._order.tolist()):
-                h[self.c[s][i]] = int(cached[i])
-                fill += int(self._params[v]) * int(cached[i])
-                if i + 1 < len(self._order):
-                    h[self.fill[s][i + 1]] = fill
+            before = np.concatenate([[0], np.cumsum(self._params[self._order] * cached)])
+            for i, c in enumerate(self.c[s]):
+                h[c] = int(cached[i])
+            for i, var in self.fill[s]:
+                h[var] = int(before[i])
             for u, b in self.tin[s].items():
                 consumers = self._edges[self._edges[:, 0] == u, 1]
                 h[b] = int(inside[consumers].any() and (not is_op[u] or not inside[u]))
