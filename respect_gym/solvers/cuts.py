@@ -21,7 +21,7 @@ from respect_gym.solvers.exact_dp import bottleneck_dp
 from respect_gym.solvers.ideals import prefix_ideals
 from respect_gym.solvers.stagecost import BatchStageCost, chain_latencies
 
-DP_MAX_NODES = 400
+DP_MAX_NODES = 500
 
 
 def best_cut(cost_model: CostModel, batch_cost: BatchStageCost, order: np.ndarray, num_stages: int,
