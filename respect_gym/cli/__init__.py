@@ -8,9 +8,17 @@ import argparse
 import importlib
 import sys
 
+from rich.console import Console
+
 from respect_gym.graph import GraphError
 
 COMMANDS = ("models", "evaluate", "schedule", "compare")
+MIN_PIPED_WIDTH = 140  # rich falls back to 80 columns when piped, which truncates the stage tables
+
+
+def make_console() -> Console:
+    """A rich console for command output; piped output gets a width that fits every table."""
+    return Console() if sys.stdout.isatty() else Console(width=MIN_PIPED_WIDTH)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from respect_gym.cli import make_console
 from respect_gym.cli.schedule import add_problem_arguments, result_record
 from respect_gym.cost.model import CostModel
 from respect_gym.solvers import SolveResult, SolverError, list_solvers, solve
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                 skipped.append(f"{name}: {exc}")
             progress.advance(task)
     title = f"{graph.meta.model} ({graph.num_nodes} nodes) on {args.tpus} x Edge TPU ({args.hardware})"
-    console = Console()
+    console = make_console()
     console.print(compare_table(title, results))
     for line in skipped:
         console.print(f"skipped {line}", highlight=False)

@@ -6,9 +6,9 @@ import argparse
 import json
 import os
 
-from rich.console import Console
 from rich.table import Table
 
+from respect_gym.cli import make_console
 from respect_gym.cost import HARDWARE, OBJECTIVES, PipelineReport, ScheduleError, evaluate
 from respect_gym.graph import Graph
 from respect_gym.zoo import load_graph
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     graph = Graph.from_json(args.model) if os.path.exists(args.model) else load_graph(args.model)
     stages, k = read_schedule(args.stages, args.tpus)
     report = evaluate(graph, stages, k, hardware=args.hardware, objective=args.objective)
-    console = Console()
+    console = make_console()
     console.print(stage_table(report, f"{graph.meta.model} on {k} x Edge TPU ({report.hardware})"))
     summary = (f"bottleneck {report.bottleneck_ms:.3f} ms, throughput {report.throughput:.1f}/s, "
                f"end-to-end latency {report.latency_ms:.3f} ms")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
 from rich.table import Table
 
+from respect_gym.cli import make_console
 from respect_gym.zoo import PAPER_PREFIX, list_models, load_graph
 
 
@@ -47,5 +47,5 @@ def models_table(include_paper: bool = True) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    Console().print(models_table(include_paper=not args.no_paper))
+    make_console().print(models_table(include_paper=not args.no_paper))
     return 0

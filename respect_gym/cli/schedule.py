@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from rich.console import Console
 
+from respect_gym.cli import make_console
 from respect_gym.cli.evaluate import stage_table
 from respect_gym.cost import HARDWARE, OBJECTIVES
 from respect_gym.graph import Graph
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     graph = load_graph(args.model, granularity=args.granularity)
     result = solve(graph, args.tpus, solver=args.solver, hardware=args.hardware, time_limit=args.time_limit,
                    seed=args.seed, objective=args.objective)
-    console = Console()
+    console = make_console()
     title = f"{graph.meta.model} ({graph.num_nodes} nodes) on {args.tpus} x Edge TPU ({args.hardware})"
     console.print(stage_table(result.report, title))
     console.print(summary_line(result))
