@@ -135,7 +135,10 @@ def test_three_evaluators_agree(seed: int) -> None:
         assert inc.bottleneck_ms == pytest.approx(full.bottleneck_ms, rel=1e-9)
         got = inc.report().to_dict()
         for key, value in full.to_dict().items():
-            assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
+            if value is None or isinstance(value, str):  # names, version, unset paper cost
+                assert got[key] == value, key
+            else:
+                assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
         for s in range(k):
             cost = m.stage_cost(st == s)
             assert cost.latency_ms == pytest.approx(full.stage_ms[s], rel=1e-9, abs=1e-12)
