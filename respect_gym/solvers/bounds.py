@@ -16,6 +16,7 @@ import numpy as np
 from respect_gym.cost.hardware import EdgeTPU
 from respect_gym.cost.model import CostModel
 from respect_gym.graph import Graph
+from respect_gym.solvers.ideals import bitsets_to_masks
 
 
 def combinatorial_lower_bound_ms(cost_model: CostModel, num_stages: int) -> float:
@@ -45,6 +46,29 @@ def combinatorial_lower_bound_ms(cost_model: CostModel, num_stages: int) -> floa
     total = (hw.invoke_overhead_ms + float(cm.compute_ms[ops].sum()) + float(extra[forced].sum())
              + spill_bytes * rate + io_bytes * cm.ms_per_link_byte)
     return max(single, total / num_stages)
+
+
+def closure_sums(graph: Graph, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per node v, the total weight of v with all its ancestors, and of v with all its descendants.
+
+    Any stage holding v is preceded (or joined) by all of v's ancestors and followed (or joined)
+    by all its descendants, so these sums bound the work of a prefix or suffix of the stages.
+    """
+    n = graph.num_nodes
+    order = graph.topological_order.tolist()
+    anc, desc = [0] * n, [0] * n
+    for v in order:
+        bits = 1 << v
+        for u in graph.predecessors[v].tolist():
+            bits |= anc[u]
+        anc[v] = bits
+    for u in reversed(order):
+        bits = 1 << u
+        for v in graph.successors[u].tolist():
+            bits |= desc[v]
+        desc[u] = bits
+    weights = np.asarray(weights)
+    return bitsets_to_masks(anc, n) @ weights, bitsets_to_masks(desc, n) @ weights
 
 
 def lower_bound_ms(graph: Graph, num_stages: int, hardware: str | EdgeTPU = "usb3",

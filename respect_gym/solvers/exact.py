@@ -4,7 +4,8 @@ The DP over all ideals (:mod:`exact_dp`) is exact for any stage cost that depend
 stage's node set, which the cost model guarantees; its cost grows with the square of the number
 of ideals, so graphs with more than ``max_ideals`` ideals (option, default 2500) go to the
 order-encoded CP-SAT model (:mod:`exact_cpsat`), which is also used for ``objective="paper"``.
-Option ``method``: ``"auto"`` (default), ``"dp"`` or ``"cpsat"``.
+Options: ``method``: ``"auto"`` (default), ``"dp"`` or ``"cpsat"``; ``deterministic_time``: the
+CP-SAT limit in its deterministic seconds (see :mod:`exact_cpsat`; both paths are deterministic).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ MAX_IDEALS = 2500
 
 
 def solve_exact(problem: Problem) -> SolverOutput:
-    opts = problem.take_options("exact", method="auto", max_ideals=MAX_IDEALS)
+    opts = problem.take_options("exact", method="auto", max_ideals=MAX_IDEALS, deterministic_time=None)
     method = opts["method"]
     if method not in ("auto", "dp", "cpsat"):
         raise SolverError(f"exact: method must be 'auto', 'dp' or 'cpsat', got {method!r}")
@@ -37,7 +38,7 @@ def solve_exact(problem: Problem) -> SolverOutput:
             return solve_dp(problem, ideals)
     from respect_gym.solvers.exact_cpsat import solve_cpsat
 
-    return solve_cpsat(problem)
+    return solve_cpsat(problem, opts["deterministic_time"])
 
 
 def solve_dp(problem: Problem, ideals: np.ndarray) -> SolverOutput:
