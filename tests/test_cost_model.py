@@ -260,3 +260,20 @@ def test_cli_evaluate_writes_the_report(tmp_path) -> None:
     with pytest.raises(ScheduleError, match="precedence"):
         stages_file.write_text(json.dumps([1, 0, 0, 0]))
         _cli([str(graph_file), "--stages", str(stages_file), "--tpus", "2"])
+
+
+def test_cli_evaluate_rescores_a_schedule_record_on_its_own_graph(tmp_path) -> None:
+    from respect_gym.zoo import load_graph
+
+    layers = load_graph("mobilenet", granularity="layers")
+    k = 3
+    stages = np.minimum(np.arange(layers.num_nodes) * k // layers.num_nodes, k - 1)
+    stages = np.maximum.accumulate(stages)  # non-decreasing in node order; mobilenet is a chain
+    record = {"stages": stages.tolist(), "num_stages": k, "granularity": "layers",
+              "graph_sha256": layers.sha256()}
+    stages_file, out = tmp_path / "s.json", tmp_path / "r.json"
+    stages_file.write_text(json.dumps(record))
+    assert _cli(["mobilenet", "--stages", str(stages_file), "--json", str(out)]) == 0
+    assert json.loads(out.read_text()) == evaluate(layers, stages, k).to_dict()
+    with pytest.raises(ScheduleError, match="different graph"):
+        _cli(["mobilenet_v2", "--stages", str(stages_file)])

@@ -11,7 +11,7 @@ from rich.table import Table
 from respect_gym.cli import make_console
 from respect_gym.cost import HARDWARE, OBJECTIVES, PipelineReport, ScheduleError, evaluate
 from respect_gym.graph import Graph
-from respect_gym.zoo import load_graph
+from respect_gym.zoo import GRANULARITIES, load_graph
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,14 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stages", required=True, metavar="FILE.json",
                         help='a JSON list of stages, or {"stages": [...], "num_stages": K}')
     parser.add_argument("--tpus", type=int, metavar="K", help="number of stages (default: the file's num_stages)")
+    parser.add_argument("--granularity", choices=GRANULARITIES, default=None,
+                        help="zoo granularity (default: the schedule file's, else fused)")
     parser.add_argument("--hardware", choices=sorted(HARDWARE), default="usb3")
     parser.add_argument("--objective", choices=OBJECTIVES, default="latency")
     parser.add_argument("--json", metavar="OUT", help="also write the full report as JSON to OUT")
     parser.set_defaults(func=run)
 
 
-def read_schedule(path: str, tpus: int | None) -> tuple[list, int]:
-    """Stages and K from a schedule file; ``tpus`` overrides a missing K and must match a given one."""
+def read_schedule(path: str, tpus: int | None) -> tuple[list, int, dict]:
+    """Stages, K and the whole record from a schedule file (a list, or an object such as
+    ``respect-gym schedule --json`` writes); ``tpus`` fills a missing K and must match a given one."""
     with open(path, encoding="utf-8") as fh:
         try:
             data = json.load(fh)
@@ -41,9 +44,9 @@ def read_schedule(path: str, tpus: int | None) -> tuple[list, int]:
     if isinstance(data, dict):
         if "stages" not in data:
             raise ScheduleError(f"{path}: a schedule object needs a 'stages' list")
-        stages, k = data["stages"], data.get("num_stages")
+        stages, k, record = data["stages"], data.get("num_stages"), data
     else:
-        stages, k = data, None
+        stages, k, record = data, None, {}
     if not isinstance(stages, list):
         raise ScheduleError(f"{path}: 'stages' must be a list of integers")
     if k is not None and tpus is not None and k != tpus:
@@ -51,7 +54,7 @@ def read_schedule(path: str, tpus: int | None) -> tuple[list, int]:
     k = tpus if tpus is not None else k
     if k is None:
         raise ScheduleError(f"{path} gives no num_stages: pass --tpus K")
-    return stages, k
+    return stages, k, record
 
 
 def stage_table(report: PipelineReport, title: str) -> Table:
@@ -72,8 +75,15 @@ def stage_table(report: PipelineReport, title: str) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = Graph.from_json(args.model) if os.path.exists(args.model) else load_graph(args.model)
-    stages, k = read_schedule(args.stages, args.tpus)
+    stages, k, record = read_schedule(args.stages, args.tpus)
+    granularity = args.granularity or record.get("granularity", "fused")
+    if granularity not in GRANULARITIES:
+        raise ScheduleError(f"{args.stages}: unknown granularity {granularity!r}")
+    graph = Graph.from_json(args.model) if os.path.exists(args.model) else load_graph(args.model, granularity)
+    expected = record.get("graph_sha256")
+    if expected is not None and expected != graph.sha256():
+        raise ScheduleError(f"{args.stages} was made for a different graph (graph_sha256 {str(expected)[:12]}..., "
+                            f"{graph.meta.model} {graph.meta.granularity} is {graph.sha256()[:12]}...)")
     report = evaluate(graph, stages, k, hardware=args.hardware, objective=args.objective)
     console = make_console()
     console.print(stage_table(report, f"{graph.meta.model} on {k} x Edge TPU ({report.hardware})"))
