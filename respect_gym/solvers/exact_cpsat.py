@@ -33,11 +33,14 @@ runs ``os.cpu_count()`` workers with ``interleave_search`` (subsolvers interleav
 deterministic batches), ``random_seed = seed``, and a limit in CP-SAT's deterministic time:
 option ``deterministic_time``, else the problem's ``time_limit`` times :data:`DTIME_PER_SECOND`
 (the ratio measured here). The wall clock is only a safety net at :data:`WALL_BACKSTOP` times the
-time left; if it fires, ``info["deterministic"]`` is ``False``. The price, measured on 2 cores:
-interleaved search proves nasnet_mobile fused K=3 in 16 s instead of 9 s with the free-running
-parallel portfolio, inception_v3 fused K=4 (method="cpsat") in 6 s instead of 2 s. We pay it:
-the project's standard is same seed, same graphs, same scores, and a free-running portfolio
-returns different tied optima (and, under a time limit, different incumbents) run to run.
+time left; if it fires, ``info["deterministic"]`` is ``False``. Deterministic seconds per wall
+second varied from 0.5 to 1.07 across instances here, so a wall ``time_limit`` is approximate.
+The price, measured on 2 cores: interleaved search proves nasnet_mobile fused K=3 in 16 s
+instead of 9 s with the free-running portfolio, inception_v3 fused K=4 (method="cpsat") in 6 s
+instead of 2 s (nasnet K=4: 23 s instead of 30 s, K=8: 101 s instead of 34 to 68 s), and under
+a 30 s limit its incumbents on nasnet K >= 5 are worse. We pay it: the project's standard is
+same seed, same graphs, same scores, and the free-running portfolio returned 3 different tied
+optima in 3 runs of inception_v3 K=4 (and, under a time limit, different incumbents).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from respect_gym.solvers.compiler import compiler_schedule
 UNITS_PER_MS = 10**9
 OPTIMALITY_RTOL = 1e-6
 PAPER_UNITS = 10**6
-DTIME_PER_SECOND = 0.5  # CP-SAT deterministic seconds per wall second, interleaved on 2 cores
+DTIME_PER_SECOND = 0.7  # CP-SAT deterministic s per wall s, interleaved on 2 cores (measured 0.5 to 0.86)
 WALL_BACKSTOP = 2.0
 
 
