@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import respect_gym
-from respect_gym.solvers import solve
+from respect_gym.solvers import SolverError, solve
 from solver_brute import brute_force, brute_force_paper, tiny_graph
 
 
@@ -51,7 +51,12 @@ def test_cpsat_is_deterministic(granularity: str, k: int, options: dict) -> None
     # fused K=4: tied optima (a free-running portfolio returned 3 schedules in 3 runs);
     # layers: stopped by the deterministic limit mid-search
     graph = respect_gym.load_graph("inception_v3", granularity=granularity)
-    first, second = (solve(graph, k, method="cpsat", seed=3, **options) for _ in range(2))
+    first, second = (solve(graph, k, method="cpsat", seed=3, deterministic=True, **options) for _ in range(2))
     assert first.info["deterministic"] and second.info["deterministic"]
     assert first.stages.tolist() == second.stages.tolist()
     assert first.lower_bound_ms == second.lower_bound_ms and first.optimal == second.optimal
+
+
+def test_deterministic_time_without_deterministic_is_refused() -> None:
+    with pytest.raises(SolverError, match="deterministic=True"):
+        solve(respect_gym.load_graph("mobilenet"), 2, method="cpsat", deterministic_time=1.0)

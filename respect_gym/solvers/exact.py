@@ -4,8 +4,9 @@ The DP over all ideals (:mod:`exact_dp`) is exact for any stage cost that depend
 stage's node set, which the cost model guarantees; its cost grows with the square of the number
 of ideals, so graphs with more than ``max_ideals`` ideals (option, default 2500) go to the
 order-encoded CP-SAT model (:mod:`exact_cpsat`), which is also used for ``objective="paper"``.
-Options: ``method``: ``"auto"`` (default), ``"dp"`` or ``"cpsat"``; ``deterministic_time``: the
-CP-SAT limit in its deterministic seconds (see :mod:`exact_cpsat`; both paths are deterministic).
+Options: ``method``: ``"auto"`` (default), ``"dp"`` or ``"cpsat"``; ``deterministic``: reproducible
+CP-SAT search (slower; the DP is always deterministic, and proven optimal values never vary), with
+``deterministic_time`` its limit in CP-SAT's deterministic seconds (see :mod:`exact_cpsat`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ MAX_IDEALS = 2500
 
 
 def solve_exact(problem: Problem) -> SolverOutput:
-    opts = problem.take_options("exact", method="auto", max_ideals=MAX_IDEALS, deterministic_time=None)
+    opts = problem.take_options("exact", method="auto", max_ideals=MAX_IDEALS, deterministic=False,
+                                deterministic_time=None)
     method = opts["method"]
     if method not in ("auto", "dp", "cpsat"):
         raise SolverError(f"exact: method must be 'auto', 'dp' or 'cpsat', got {method!r}")
@@ -38,7 +40,9 @@ def solve_exact(problem: Problem) -> SolverOutput:
             return solve_dp(problem, ideals)
     from respect_gym.solvers.exact_cpsat import solve_cpsat
 
-    return solve_cpsat(problem, opts["deterministic_time"])
+    if opts["deterministic_time"] is not None and not opts["deterministic"]:
+        raise SolverError("exact: deterministic_time needs deterministic=True")
+    return solve_cpsat(problem, bool(opts["deterministic"]), opts["deterministic_time"])
 
 
 def solve_dp(problem: Problem, ideals: np.ndarray) -> SolverOutput:

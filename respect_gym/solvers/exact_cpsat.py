@@ -28,19 +28,21 @@ The solver is warm-started (``AddHint``) with the better of the compiler replica
 compute (and an invoke) onto the first s + 1 stages, so ``(s + 1) T`` bounds it; likewise for
 descendants and the last stages. With the upper bound on ``T`` these fix many ``y`` at once.
 
-Determinism: the same (graph, K, seed, options) gives the same schedule on a given machine. CP-SAT
-runs ``os.cpu_count()`` workers with ``interleave_search`` (subsolvers interleaved in
-deterministic batches), ``random_seed = seed``, and a limit in CP-SAT's deterministic time:
-option ``deterministic_time``, else the problem's ``time_limit`` times :data:`DTIME_PER_SECOND`
-(the ratio measured here). The wall clock is only a safety net at :data:`WALL_BACKSTOP` times the
-time left; if it fires, ``info["deterministic"]`` is ``False``. Deterministic seconds per wall
+Determinism. A proven optimum's value never varies, but by default CP-SAT runs its free-running
+parallel portfolio (``os.cpu_count()`` workers, wall-clock ``time_limit``): among tied optima,
+and under a time limit, the schedule returned may differ between runs. Option
+``deterministic=True`` makes the same (graph, K, seed, options) give the same schedule on a given
+machine: workers run with ``interleave_search`` (subsolvers interleaved in deterministic
+batches), ``random_seed = seed``, and a limit in CP-SAT's deterministic time (option
+``deterministic_time``, else the problem's ``time_limit`` times :data:`DTIME_PER_SECOND`, the
+ratio measured here); the wall clock is then only a safety net at :data:`WALL_BACKSTOP` times the
+time left, and if it fires ``info["deterministic"]`` is ``False``. Deterministic seconds per wall
 second varied from 0.5 to 1.07 across instances here, so a wall ``time_limit`` is approximate.
-The price, measured on 2 cores: interleaved search proves nasnet_mobile fused K=3 in 16 s
-instead of 9 s with the free-running portfolio, inception_v3 fused K=4 (method="cpsat") in 6 s
-instead of 2 s (nasnet K=4: 23 s instead of 30 s, K=8: 101 s instead of 34 to 68 s), and under
-a 30 s limit its incumbents on nasnet K >= 5 are worse. We pay it: the project's standard is
-same seed, same graphs, same scores, and the free-running portfolio returned 3 different tied
-optima in 3 runs of inception_v3 K=4 (and, under a time limit, different incumbents).
+Why it is not the default, measured on 2 cores: interleaved search proves nasnet_mobile fused
+K=3 in 16 s instead of 9 s (K=4: 23 s vs 30 s; K=8: 101 s vs 34 to 68 s), inception_v3 fused K=4
+(method="cpsat") in 6 s instead of 2 s, and under a 30 s limit its nasnet incumbents for K >= 5
+are 26-49% from the bound where the portfolio's are within 1%. The free portfolio returned 3
+different tied optima (same value) in 3 runs of inception_v3 K=4.
 """
 
 from __future__ import annotations
@@ -276,11 +278,13 @@ def _warm_start(problem: Problem) -> np.ndarray:
     return min(candidates, key=problem.objective_value)
 
 
-def solve_cpsat(problem: Problem, deterministic_time: float | None = None) -> SolverOutput:
+def solve_cpsat(problem: Problem, deterministic: bool = False,
+                deterministic_time: float | None = None) -> SolverOutput:
     """Solve with CP-SAT; see the module docstring for what ``optimal`` certifies.
 
-    :param deterministic_time: limit in CP-SAT deterministic seconds (default: derived from the
-        problem's time limit, none without one).
+    :param deterministic: reproducible interleaved search instead of the free portfolio.
+    :param deterministic_time: with ``deterministic``, the limit in CP-SAT deterministic seconds
+        (default: derived from the problem's time limit, none without one).
     """
     hint = _warm_start(problem)
     built = _LatencyModel(problem) if problem.objective == "latency" else _PaperModel(problem)
@@ -291,15 +295,16 @@ def solve_cpsat(problem: Problem, deterministic_time: float | None = None) -> So
     solver = cp_model.CpSolver()
     params = solver.parameters
     params.num_workers = os.cpu_count() or 1
-    params.interleave_search = True
     params.random_seed = problem.seed % 2**31
-    if deterministic_time is None and problem.time_limit is not None:
-        deterministic_time = problem.time_limit * DTIME_PER_SECOND
-    if deterministic_time is not None:
-        params.max_deterministic_time = float(deterministic_time)
     left = problem.time_left()
+    if deterministic:
+        params.interleave_search = True
+        if deterministic_time is None and problem.time_limit is not None:
+            deterministic_time = problem.time_limit * DTIME_PER_SECOND
+        if deterministic_time is not None:
+            params.max_deterministic_time = float(deterministic_time)
     if left is not None:
-        params.max_time_in_seconds = max(0.01, WALL_BACKSTOP * left)
+        params.max_time_in_seconds = max(0.01, (WALL_BACKSTOP if deterministic else 1.0) * left)
     status = solver.solve(built.model)
     wall_stopped = left is not None and solver.wall_time >= params.max_time_in_seconds * 0.99
     stages = hint
@@ -319,5 +324,5 @@ def solve_cpsat(problem: Problem, deterministic_time: float | None = None) -> So
         status="optimal" if proven else "feasible",
         info={"method": "cpsat", "cpsat_status": solver.status_name(status),
               "cpsat_bound": float(solver.best_objective_bound) / scale, "wall_seconds": solver.wall_time,
-              "deterministic_time": solver.deterministic_time, "deterministic": not wall_stopped},
+              "deterministic_time": solver.deterministic_time, "deterministic": deterministic and not wall_stopped},
     )
