@@ -18,8 +18,6 @@ import numpy as np
 from respect_gym.cost.model import CostModel
 from respect_gym.graph import Graph
 
-OBJECTIVES = ("latency", "paper")
-
 
 class SolverError(ValueError):
     """Bad solver input: unknown solver or objective, bad time limit or option."""

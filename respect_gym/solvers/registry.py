@@ -9,11 +9,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from respect_gym.cost import OBJECTIVES
 from respect_gym.cost.hardware import EdgeTPU
 from respect_gym.cost.model import CostModel
 from respect_gym.cost.schedule import check_num_stages, validate_schedule
 from respect_gym.graph import Graph
-from respect_gym.solvers.base import OBJECTIVES, Problem, SolveResult, Solver, SolverError
+from respect_gym.solvers.base import Problem, SolveResult, Solver, SolverError
 from respect_gym.solvers.bounds import combinatorial_lower_bound_ms
 
 # name -> "module:function"; modules are imported on first use so `list_solvers` stays cheap

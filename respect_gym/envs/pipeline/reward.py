@@ -31,12 +31,12 @@ import abc
 
 import numpy as np
 
+from respect_gym.cost import OBJECTIVES
 from respect_gym.cost.paper import EDGE_WEIGHT, MEMORY_UNIT_BYTES, MEMORY_WEIGHT, paper_cost
 from respect_gym.cost.report import PipelineReport
 from respect_gym.envs.pipeline.types import EpisodeState
 from respect_gym.graph import Graph
 
-OBJECTIVES = ("latency", "paper")
 REWARD_MODES = ("terminal", "dense")
 
 
