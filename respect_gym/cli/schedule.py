@@ -6,20 +6,19 @@ import argparse
 import json
 from typing import Any
 
-
 from respect_gym.cli import make_console
 from respect_gym.cli.evaluate import stage_table
 from respect_gym.cost import HARDWARE, OBJECTIVES
 from respect_gym.graph import Graph
 from respect_gym.solvers import SolveResult, list_solvers, solve
-from respect_gym.zoo import load_graph
+from respect_gym.zoo import GRANULARITIES, load_graph
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by ``schedule`` and ``compare``: the model and the hardware setting."""
     parser.add_argument("model", help="zoo model name or path to a graph .json / .json.gz file")
     parser.add_argument("--tpus", type=int, default=4, metavar="K", help="number of Edge TPUs / stages (default 4)")
-    parser.add_argument("--granularity", choices=("fused", "layers"), default="fused",
+    parser.add_argument("--granularity", choices=GRANULARITIES, default="fused",
                         help="fused: ops as the Edge TPU runs them (default); layers: one node per Keras layer")
     parser.add_argument("--hardware", choices=sorted(HARDWARE), default="usb3")
     parser.add_argument("--time-limit", type=float, default=60.0, metavar="S",
