@@ -48,7 +48,6 @@ from respect_gym.graph import Graph
 
 # Bump when a formula changes; constants are hashed into the version automatically.
 FORMULA_REVISION = 2
-OP_CLASSES = ("input", "conv", "depthwise", "dense", "other")
 
 
 def _fingerprint(payload: object) -> str:
