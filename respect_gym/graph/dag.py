@@ -234,6 +234,11 @@ class Graph:
     # ----------------------------------------------------------- conversions
     def sha256(self) -> str:
         """Canonical SHA-256 of the graph content, stable across runs and machines."""
+        return self._sha256
+
+    @cached_property
+    def _sha256(self) -> str:
+        # the graph is immutable, so the hash (a full JSON dump) is computed once
         from respect_gym.graph.io import graph_sha256
 
         return graph_sha256(self)
