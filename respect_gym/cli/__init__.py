@@ -22,6 +22,7 @@ def make_console() -> Console:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser, with one sub-parser per module named in :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="respect-gym",
         description="Pipeline scheduling of DNN graphs on multiple Coral Edge TPUs.",
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run one sub-command and return its exit code (2 for bad input)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

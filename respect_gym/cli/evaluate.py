@@ -58,6 +58,7 @@ def read_schedule(path: str, tpus: int | None) -> tuple[list, int, dict]:
 
 
 def stage_table(report: PipelineReport, title: str) -> Table:
+    """Per-stage latency, memory and transfers of a report, its bottleneck stage highlighted."""
     table = Table(title=title, caption="times in ms; params, cached, streamed in MiB; in, out in KiB")
     table.add_column("stage", justify="right")
     for column in ("ops", "ms", "compute", "stream", "transfer", "params", "cached", "streamed", "in", "out"):

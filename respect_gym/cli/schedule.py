@@ -54,6 +54,7 @@ def result_record(graph: Graph, result: SolveResult, granularity: str) -> dict[s
 
 
 def summary_line(result: SolveResult) -> str:
+    """One sentence with the figures a schedule is judged on, and whether optimality is proven."""
     report = result.report
     proof = "optimal (proven)" if result.optimal else f"not proven, gap <= {100 * result.gap:.2f}%"
     text = (f"solver {result.solver}: bottleneck {report.bottleneck_ms:.3f} ms, throughput "

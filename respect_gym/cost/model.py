@@ -198,7 +198,8 @@ class CostModel:
         cap = np.maximum(0, self.hardware.cache_bytes - reserve.astype(np.int64))
         return cap if np.ndim(cap) else int(cap)
 
-    def combine(self, num_ops, busy_ms, transfer_bytes):
+    def combine(self, num_ops: np.ndarray | int, busy_ms: np.ndarray | float,
+                transfer_bytes: np.ndarray | float) -> np.ndarray | float:
         """Stage latency from its op count, op time (compute + streaming) and transferred bytes."""
         latency = self.hardware.invoke_overhead_ms + busy_ms + transfer_bytes * self.ms_per_link_byte
         return np.where(np.asarray(num_ops) > 0, latency, 0.0) if np.ndim(num_ops) else (

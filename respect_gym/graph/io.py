@@ -36,6 +36,7 @@ MAX_FILE_BYTES = 512 * 1024 * 1024  # refuse to inflate absurd inputs
 
 
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
+    """The graph in the versioned format above, as plain JSON-ready Python objects."""
     meta = graph.meta
     return {
         "schema": SCHEMA,
@@ -57,6 +58,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
 
 
 def graph_from_dict(data: Any) -> Graph:
+    """Check the schema and version of parsed JSON, then build the (validated) graph."""
     if not isinstance(data, dict):
         raise GraphError(f"a graph file must hold a JSON object, got {type(data).__name__}")
     if data.get("schema") != SCHEMA:
@@ -98,6 +100,7 @@ def graph_from_dict(data: Any) -> Graph:
 
 
 def graph_to_json(graph: Graph, path: str | os.PathLike | None = None) -> str:
+    """Compact JSON text of the graph; also written atomically to ``path`` (gzip for ``.gz``)."""
     text = json.dumps(graph_to_dict(graph), separators=(",", ":"))
     if path is not None:
         path = Path(path)
@@ -144,6 +147,7 @@ def graph_from_json(text_or_path: str | os.PathLike) -> Graph:
 
 
 def graph_sha256(graph: Graph) -> str:
+    """SHA-256 of the canonical JSON without ``source``, so provenance notes do not change it."""
     content = graph_to_dict(graph)
     del content["source"]
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)

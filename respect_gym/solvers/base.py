@@ -11,12 +11,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from respect_gym.cost.model import CostModel
 from respect_gym.graph import Graph
+
+if TYPE_CHECKING:  # imported lazily at run time: most solvers never need it
+    from respect_gym.solvers.stagecost import BatchStageCost
 
 
 class SolverError(ValueError):
@@ -53,10 +56,11 @@ class Problem:
         return {**defaults, **self.options}
 
     def out_of_time(self) -> bool:
+        """Whether an anytime solver must stop now and return its best schedule."""
         return self.deadline is not None and time.perf_counter() >= self.deadline
 
     @cached_property
-    def batch_cost(self):
+    def batch_cost(self) -> BatchStageCost:
         """Batched stage latencies (:class:`~respect_gym.solvers.stagecost.BatchStageCost`)."""
         from respect_gym.solvers.stagecost import BatchStageCost
 
@@ -120,6 +124,7 @@ class SolveResult:
 
     @property
     def bottleneck_ms(self) -> float:
+        """The slowest stage of the schedule in ms (throughput = 1000 / bottleneck)."""
         return float(self.report.bottleneck_ms)
 
     @property

@@ -41,6 +41,7 @@ def list_solvers() -> list[str]:
 
 
 def get_solver(name: str) -> Solver:
+    """The solver callable registered as ``name``, importing its module on first use."""
     if name not in SOLVERS:
         raise SolverError(f"unknown solver {name!r}; choose one of {list_solvers()}")
     entry = SOLVERS[name]

@@ -101,6 +101,7 @@ class PaperObjective(Objective):
 
 
 def make_objective(name: str) -> Objective:
+    """The objective named by the env's ``objective`` argument."""
     if name == "latency":
         return LatencyObjective()
     if name == "paper":
@@ -154,6 +155,7 @@ class DenseReward(RewardFn):
 
 
 def make_reward_fn(mode: str, objective: str) -> RewardFn:
+    """The reward function named by the env's ``reward_mode`` and ``objective`` arguments."""
     if mode == "terminal":
         return TerminalReward(objective)
     if mode == "dense":
