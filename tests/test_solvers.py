@@ -196,3 +196,16 @@ def test_registry_errors_name_the_problem() -> None:
     with pytest.raises(SolverError, match="latency objective only"):
         solve(graph, 2, solver="slicegraph", objective="paper")
     assert respect_gym.list_solvers()[0] == "exact"
+
+
+def test_a_cost_model_of_another_graph_or_hardware_is_refused() -> None:
+    graph, other = respect_gym.load_graph("mobilenet"), respect_gym.load_graph("mobilenet_v2")
+    with pytest.raises(SolverError, match="another graph or hardware"):
+        solve(graph, 2, solver="compiler", cost_model=CostModel(other))
+    with pytest.raises(SolverError, match="another graph or hardware"):
+        solve(graph, 2, solver="compiler", cost_model=CostModel(graph, "pcie"))
+    pcie = CostModel(graph, "pcie")
+    assert solve(graph, 2, solver="compiler", hardware="pcie", cost_model=pcie).report.hardware == "pcie"
+    # the CP-SAT-raised bound on pcie is a bound of the pcie optimum
+    optimum = solve(graph, 2, hardware="pcie").bottleneck_ms
+    assert lower_bound_ms(graph, 2, hardware="pcie", time_limit=10) <= optimum * (1 + 1e-9)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from respect_gym.cli import make_console
 from respect_gym.cost import HARDWARE, OBJECTIVES, PipelineReport, ScheduleError, evaluate
-from respect_gym.graph import Graph
+from respect_gym.graph import Graph, read_json_file
 from respect_gym.zoo import GRANULARITIES, load_graph
 
 
@@ -36,11 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def read_schedule(path: str, tpus: int | None) -> tuple[list, int, dict]:
     """Stages, K and the whole record from a schedule file (a list, or an object such as
     ``respect-gym schedule --json`` writes); ``tpus`` fills a missing K and must match a given one."""
-    with open(path, encoding="utf-8") as fh:
-        try:
-            data = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise ScheduleError(f"{path}: not valid JSON ({exc})") from None
+    data = read_json_file(path)  # .json or .json.gz, size-capped, errors name the file
     if isinstance(data, dict):
         if "stages" not in data:
             raise ScheduleError(f"{path}: a schedule object needs a 'stages' list")

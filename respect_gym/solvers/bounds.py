@@ -81,5 +81,6 @@ def lower_bound_ms(graph: Graph, num_stages: int, hardware: str | EdgeTPU = "usb
         return bound
     from respect_gym.solvers.registry import solve
 
-    result = solve(graph, num_stages, solver="exact", time_limit=time_limit, cost_model=cost_model, method="cpsat")
+    result = solve(graph, num_stages, solver="exact", hardware=hardware, time_limit=time_limit,
+                   cost_model=cost_model, method="cpsat")
     return max(bound, result.lower_bound_ms)

@@ -10,7 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from respect_gym.cost import OBJECTIVES
-from respect_gym.cost.hardware import EdgeTPU
+from respect_gym.cost.hardware import EdgeTPU, get_hardware
 from respect_gym.cost.model import CostModel
 from respect_gym.cost.schedule import check_num_stages, validate_schedule
 from respect_gym.graph import Graph
@@ -77,6 +77,8 @@ def solve(
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0 and math.isfinite(time_limit)):
         raise SolverError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
     run = get_solver(solver)
+    if cost_model is not None and (cost_model.graph is not graph or cost_model.hardware != get_hardware(hardware)):
+        raise SolverError("cost_model was built for another graph or hardware than the ones passed to solve()")
     cm = cost_model if cost_model is not None else CostModel(graph, hardware)
     start = time.perf_counter()
     problem = Problem(graph=graph, num_stages=k, cost_model=cm, objective=objective, seed=int(seed),
