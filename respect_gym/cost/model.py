@@ -275,15 +275,9 @@ class CostModel:
         so, po = st[order], self.param_bytes[order]
         total = np.bincount(so, weights=po, minlength=k).astype(np.int64)
         cached = np.ones(order.shape[0], dtype=bool)
-        over = total > cap
-        if over.any():
-            remaining = cap.astype(np.int64).tolist()
-            sel = np.flatnonzero(over[so])
-            for i, s, p in zip(sel.tolist(), so[sel].tolist(), po[sel].tolist()):
-                if p <= remaining[s]:
-                    remaining[s] -= p
-                else:
-                    cached[i] = False
+        for s in np.flatnonzero(total > cap).tolist():  # only overflowing stages need first-fit
+            sel = np.flatnonzero(so == s)
+            cached[sel] = first_fit(po[sel], int(cap[s]))
         streamed = ~cached
         stream = np.bincount(so[streamed], weights=self.extra_ms[order[streamed]], minlength=k)
         streamed_b = np.bincount(so[streamed], weights=po[streamed], minlength=k).astype(np.int64)
