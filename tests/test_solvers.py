@@ -17,7 +17,7 @@ from respect_gym.solvers.compiler import compiler_schedule, dfs_topological_orde
 from respect_gym.solvers.exact_dp import bottleneck_dp, pair_cost_matrix
 from respect_gym.solvers.cuts import best_cut, bisect_cut
 from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals
-from respect_gym.solvers.stagecost import BatchStageCost, chain_latencies
+from respect_gym.solvers.stagecost import BatchStageCost
 from solver_brute import brute_force, tiny_graph
 
 HEURISTICS = [s for s in list_solvers() if s != "exact"]
@@ -72,7 +72,7 @@ def test_chain_latencies_equal_stage_latency_of_every_segment(graph: Graph) -> N
     n = graph.num_nodes
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    matrix = chain_latencies(BatchStageCost(cm), order)
+    matrix = BatchStageCost(cm).chain_latencies(order)
     i, j = np.triu_indices(n + 1, 1)
     pick = np.random.default_rng(0).permutation(i.size)[:400]
     expected = [cm.stage_latency_ms((rank >= a) & (rank < b)) for a, b in zip(i[pick], j[pick])]

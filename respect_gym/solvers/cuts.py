@@ -19,7 +19,7 @@ from respect_gym.cost.model import CostModel
 from respect_gym.graph import Graph
 from respect_gym.solvers.exact_dp import bottleneck_dp
 from respect_gym.solvers.ideals import prefix_ideals
-from respect_gym.solvers.stagecost import BatchStageCost, chain_latencies
+from respect_gym.solvers.stagecost import BatchStageCost
 
 DP_MAX_NODES = 500
 
@@ -35,7 +35,7 @@ def best_cut(cost_model: CostModel, batch_cost: BatchStageCost, order: np.ndarra
     n = order.shape[0]
     if n > dp_max_nodes:
         return bisect_cut(cost_model, order, num_stages)
-    matrix = chain_latencies(batch_cost, order, upper=upper, ends_only=num_stages <= 2)
+    matrix = batch_cost.chain_latencies(order, upper=upper, ends_only=num_stages <= 2)
     return bottleneck_dp(prefix_ideals(order), num_stages, matrix)
 
 

@@ -17,7 +17,6 @@ from respect_gym.solvers.base import Problem, SolverError, SolverOutput
 from respect_gym.solvers.cuts import best_cut
 from respect_gym.solvers.exact_dp import bottleneck_dp, pair_cost_matrix
 from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals, subset_pairs
-from respect_gym.solvers.stagecost import chain_latencies
 
 MAX_IDEALS = 2500
 
@@ -58,7 +57,7 @@ def solve_dp(problem: Problem, ideals: np.ndarray) -> SolverOutput:
     k = problem.num_stages
     ub, _ = best_cut(problem.cost_model, problem.batch_cost, problem.graph.topological_order, k)
     if ideals.shape[0] == problem.graph.num_nodes + 1:  # a chain: the prefixes of the only order
-        matrix = chain_latencies(problem.batch_cost, problem.graph.topological_order, upper=ub, ends_only=k <= 2)
+        matrix = problem.batch_cost.chain_latencies(problem.graph.topological_order, upper=ub, ends_only=k <= 2)
         value, stages = bottleneck_dp(ideals, k, matrix)
         return SolverOutput(stages=stages, optimal=True, objective_bound=value, status="optimal",
                             info={"method": "dp", "num_ideals": int(ideals.shape[0])})

@@ -82,65 +82,63 @@ class BatchStageCost:
         transfer = transfer + masks[:, self._sinks].astype(np.float64) @ self._out[self._sinks]
         return np.asarray(self.cost_model.combine(num_ops, busy, transfer), dtype=np.float64)
 
+    def chain_latencies(self, order: np.ndarray, upper: float = np.inf, ends_only: bool = False) -> np.ndarray:
+        """``C[i, j]`` = latency of the contiguous segment ``order[i:j]`` (``inf`` when ``j < i``).
 
-def chain_latencies(batch: BatchStageCost, order: np.ndarray, upper: float = np.inf,
-                    ends_only: bool = False) -> np.ndarray:
-    """``C[i, j]`` = latency of the contiguous segment ``order[i:j]`` (``inf`` when ``j < i``).
+        Op count, compute, transfers and the cache capacity of all segments sharing a start are
+        prefix sums over the order, so a start costs a few O(n + E) passes. A segment whose
+        weights fit its cache has no streaming and is then exact; only the others go through the
+        batched first-fit of :meth:`__call__`. Segments whose streaming-free latency (a lower
+        bound) exceeds ``upper`` are left at ``inf``, and ``ends_only`` keeps only segments that
+        start at 0 or end at ``n`` (all a 2-stage cut uses).
+        """
+        cm = self.cost_model
+        n = order.shape[0]
+        pos = np.empty(n, dtype=np.int64)
+        pos[order] = np.arange(n)
 
-    Op count, compute, transfers and the cache capacity of all segments sharing a start are
-    prefix sums over the order, so a start costs a few O(n + E) passes. A segment whose weights
-    fit its cache has no streaming and is then exact; only the others go through
-    :class:`BatchStageCost` for first-fit. Segments whose streaming-free latency (a lower bound)
-    exceeds ``upper`` are left at ``inf``, and ``ends_only`` keeps only segments that start at 0
-    or end at ``n`` (all a 2-stage cut uses).
-    """
-    cm = batch.cost_model
-    n = order.shape[0]
-    pos = np.empty(n, dtype=np.int64)
-    pos[order] = np.arange(n)
+        def prefix(values: np.ndarray) -> np.ndarray:
+            return np.concatenate([[0], np.cumsum(np.asarray(values)[order])])
 
-    def prefix(values: np.ndarray) -> np.ndarray:
-        return np.concatenate([[0], np.cumsum(np.asarray(values)[order])])
-
-    ops, work, params = prefix(batch._is_op.astype(np.int64)), prefix(batch._compute), prefix(batch._params)
-    sink_out = np.zeros(cm.graph.num_nodes)
-    sink_out[batch._sinks] = batch._out[batch._sinks]
-    sinks = prefix(sink_out)
-    act = np.where(batch._is_op, batch._act, 0)[order]
-    pu, pv = pos[batch._eu], pos[batch._ev]
-    weight = batch._out[batch._eu]
-    # a tensor leaves segment [i, j) when its producer is an op inside and its last reader is at >= j
-    producers = np.flatnonzero(batch._is_op & (np.bincount(batch._eu, minlength=n) > 0))
-    last = np.full(cm.graph.num_nodes, -1)
-    np.maximum.at(last, batch._eu, pv)
-    out_start, out_stop, out_w = pos[producers] + 1, last[producers] + 1, batch._out[producers]
-    matrix = np.full((n + 1, n + 1), np.inf)
-    np.fill_diagonal(matrix, 0.0)
-    pending: list[tuple[int, np.ndarray]] = []
-    for i in range(n):
-        j = np.arange(i + 1, n + 1)
-        # tensors entering: read at some position >= i and produced before i (or on the host)
-        enters = (pv >= i) & ((pu < i) | batch._host_u)
-        first = np.full(cm.graph.num_nodes, n + 1)
-        np.minimum.at(first, batch._eu[enters], pv[enters])
-        tensor = np.flatnonzero(first <= n)
-        in_b = np.cumsum(np.bincount(first[tensor] + 1, weights=batch._out[tensor], minlength=n + 2))[j]
-        sel = out_start > i
-        leaving = np.bincount(out_start[sel], weights=out_w[sel], minlength=n + 2)
-        leaving -= np.bincount(out_stop[sel], weights=out_w[sel], minlength=n + 2)
-        out_b = np.cumsum(leaving)[j] + sinks[j] - sinks[i]
-        latency = np.asarray(cm.combine(ops[j] - ops[i], work[j] - work[i], in_b + out_b), dtype=np.float64)
-        cap = np.asarray(cm.capacity(np.maximum.accumulate(act[i:])), dtype=np.int64)
-        keep = latency <= upper * (1 + 1e-9) + 1e-12
-        if ends_only and i > 0:
-            keep &= j == n
-        matrix[i, j[keep]] = latency[keep]
-        overflow = keep & (params[j] - params[i] > cap)
-        if overflow.any():
-            pending.append((i, j[overflow]))
-    if pending:
-        starts = np.concatenate([np.full(js.shape[0], i) for i, js in pending])
-        stops = np.concatenate([js for _, js in pending])
-        masks = (pos[None, :] >= starts[:, None]) & (pos[None, :] < stops[:, None])
-        matrix[starts, stops] = batch(masks)
-    return matrix
+        ops, work, params = prefix(self._is_op.astype(np.int64)), prefix(self._compute), prefix(self._params)
+        sink_out = np.zeros(cm.graph.num_nodes)
+        sink_out[self._sinks] = self._out[self._sinks]
+        sinks = prefix(sink_out)
+        act = np.where(self._is_op, self._act, 0)[order]
+        pu, pv = pos[self._eu], pos[self._ev]
+        weight = self._out[self._eu]
+        # a tensor leaves segment [i, j) when its producer is an op inside and its last reader is at >= j
+        producers = np.flatnonzero(self._is_op & (np.bincount(self._eu, minlength=n) > 0))
+        last = np.full(cm.graph.num_nodes, -1)
+        np.maximum.at(last, self._eu, pv)
+        out_start, out_stop, out_w = pos[producers] + 1, last[producers] + 1, self._out[producers]
+        matrix = np.full((n + 1, n + 1), np.inf)
+        np.fill_diagonal(matrix, 0.0)
+        pending: list[tuple[int, np.ndarray]] = []
+        for i in range(n):
+            j = np.arange(i + 1, n + 1)
+            # tensors entering: read at some position >= i and produced before i (or on the host)
+            enters = (pv >= i) & ((pu < i) | self._host_u)
+            first = np.full(cm.graph.num_nodes, n + 1)
+            np.minimum.at(first, self._eu[enters], pv[enters])
+            tensor = np.flatnonzero(first <= n)
+            in_b = np.cumsum(np.bincount(first[tensor] + 1, weights=self._out[tensor], minlength=n + 2))[j]
+            sel = out_start > i
+            leaving = np.bincount(out_start[sel], weights=out_w[sel], minlength=n + 2)
+            leaving -= np.bincount(out_stop[sel], weights=out_w[sel], minlength=n + 2)
+            out_b = np.cumsum(leaving)[j] + sinks[j] - sinks[i]
+            latency = np.asarray(cm.combine(ops[j] - ops[i], work[j] - work[i], in_b + out_b), dtype=np.float64)
+            cap = np.asarray(cm.capacity(np.maximum.accumulate(act[i:])), dtype=np.int64)
+            keep = latency <= upper * (1 + 1e-9) + 1e-12
+            if ends_only and i > 0:
+                keep &= j == n
+            matrix[i, j[keep]] = latency[keep]
+            overflow = keep & (params[j] - params[i] > cap)
+            if overflow.any():
+                pending.append((i, j[overflow]))
+        if pending:
+            starts = np.concatenate([np.full(js.shape[0], i) for i, js in pending])
+            stops = np.concatenate([js for _, js in pending])
+            masks = (pos[None, :] >= starts[:, None]) & (pos[None, :] < stops[:, None])
+            matrix[starts, stops] = self(masks)
+        return matrix
