@@ -271,7 +271,8 @@ class _PaperModel(_Core):
         m.minimize(int(round(mem_coef)) * memory + int(round(edge_coef)) * crossings)
 
 
-def _warm_start(problem: Problem) -> np.ndarray:
+def _warm_start(problem: Problem) -> tuple[np.ndarray, float]:
+    """The better of the compiler split and a short slicegraph search, with its objective value."""
     candidates = [compiler_schedule(problem.graph, problem.num_stages)]
     if problem.objective == "latency":
         from respect_gym.solvers.slicegraph import solve_slicegraph
@@ -279,7 +280,7 @@ def _warm_start(problem: Problem) -> np.ndarray:
         # exact's options stay out; no deadline, so the hint does not depend on timing
         quick = dataclasses.replace(problem, options={"generations": 2, "population": 6}, deadline=None)
         candidates.append(solve_slicegraph(quick).stages)
-    return min(candidates, key=problem.objective_value)
+    return min(((c, problem.objective_value(c)) for c in candidates), key=lambda pair: pair[1])
 
 
 def solve_cpsat(problem: Problem, deterministic: bool = False,
@@ -290,7 +291,7 @@ def solve_cpsat(problem: Problem, deterministic: bool = False,
     :param deterministic_time: with ``deterministic``, the limit in CP-SAT deterministic seconds
         (default: derived from the problem's time limit, none without one).
     """
-    hint = _warm_start(problem)
+    hint, hint_value = _warm_start(problem)
     built = _LatencyModel(problem) if problem.objective == "latency" else _PaperModel(problem)
     scale = UNITS_PER_MS if problem.objective == "latency" else built.scale
     built.hint_schedule(hint)
@@ -311,13 +312,13 @@ def solve_cpsat(problem: Problem, deterministic: bool = False,
         params.max_time_in_seconds = max(0.01, (WALL_BACKSTOP if deterministic else 1.0) * left)
     status = solver.solve(built.model)
     wall_stopped = left is not None and solver.wall_time >= params.max_time_in_seconds * 0.99
-    stages = hint
+    stages, value = hint, hint_value
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         found = np.asarray([[solver.value(built.x[v][s]) for s in range(problem.num_stages)]
                             for v in range(problem.graph.num_nodes)]).argmax(axis=1).astype(np.int64)
-        if problem.objective_value(found) <= problem.objective_value(hint):
-            stages = found
-    value = problem.objective_value(stages)
+        found_value = problem.objective_value(found)
+        if found_value <= value:
+            stages, value = found, found_value
     bound = max(0.0, (solver.best_objective_bound - built.slack) / scale) if status != cp_model.MODEL_INVALID else 0.0
     bound = min(bound, value)
     proven = status == cp_model.OPTIMAL and value - bound <= OPTIMALITY_RTOL * value
