@@ -23,7 +23,7 @@ from rich.table import Table
 from respect_gym.cost.model import CostModel
 from respect_gym.generators import DnnGraphGenerator
 from respect_gym.solvers import list_solvers, solve
-from respect_gym.zoo import PAPER_PREFIX, list_models, load_graph
+from respect_gym.zoo import GRANULARITIES, PAPER_PREFIX, list_models, load_graph
 
 KS = (2, 3, 4, 5, 6, 8)
 LARGE_SOLVERS = ("compiler", "greedy", "slicegraph")
@@ -60,7 +60,7 @@ def zoo_table(records: list[dict], solvers: list[str]) -> Table:
 
 def summary(records: list[dict]) -> list[str]:
     lines = []
-    for granularity in ("fused", "layers"):
+    for granularity in GRANULARITIES:
         exact = [r["solvers"]["exact"] for r in records if r["granularity"] == granularity and "exact" in r["solvers"]]
         if not exact:
             continue
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", help="zoo models (default: every Keras model of the zoo)")
     parser.add_argument("--ks", nargs="+", type=int, default=list(KS), metavar="K")
-    parser.add_argument("--granularity", nargs="+", choices=("fused", "layers"), default=["fused", "layers"])
+    parser.add_argument("--granularity", nargs="+", choices=GRANULARITIES, default=list(GRANULARITIES))
     parser.add_argument("--solvers", nargs="+", choices=list_solvers(), default=list_solvers())
     parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per solve (default 30)")
     parser.add_argument("--large-nodes", type=int, default=10_000, help="synthetic graph size (0 to skip)")
