@@ -1,6 +1,19 @@
 """Gymnasium environments of respect-gym (registered on ``import respect_gym``)."""
 
 from respect_gym.envs.pipeline.env import RespectPipelineEnv
-from respect_gym.envs.pipeline.wrappers import ActionMaskObservation, GraphObservation, to_pyg_data
+from respect_gym.envs.pipeline.wrappers import (
+    ActionMaskObservation,
+    CompactObservation,
+    GraphContextObservation,
+    GraphObservation,
+    to_pyg_data,
+)
 
-__all__ = ["ActionMaskObservation", "GraphObservation", "RespectPipelineEnv", "to_pyg_data"]
+__all__ = [
+    "ActionMaskObservation",
+    "CompactObservation",
+    "GraphContextObservation",
+    "GraphObservation",
+    "RespectPipelineEnv",
+    "to_pyg_data",
+]
