@@ -1,0 +1,164 @@
+"""``respect-gym leaderboard``: build suites, run the harness, verify submissions, render tables."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from respect_gym.cli import make_console
+from respect_gym.leaderboard import ROOT, LeaderboardError, Verified, load_suite, verify_submission
+from respect_gym.leaderboard.build import SPECS, build_suite
+from respect_gym.leaderboard.render import render_readme
+from respect_gym.leaderboard.run import Method, run as run_harness
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "leaderboard",
+        help="leaderboard suites and submissions",
+        description="Build the leaderboard suites, produce a submission with the timing harness, verify "
+        "submissions (every score is recomputed) and render leaderboards/README.md.",
+    )
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, func: Callable[[argparse.Namespace], int], **kwargs: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, **kwargs)
+        p.add_argument("--root", type=Path, default=ROOT, help=f"the leaderboards folder (default {ROOT})")
+        p.set_defaults(func=func)
+        return p
+
+    p = action("build-suite", build, help="regenerate suite manifests (exact solver, stated time limit)")
+    p.add_argument("suites", nargs="*", metavar="SUITE", help=f"suites to build: {', '.join(SPECS)}")
+    p.add_argument("--all", action="store_true", help="build every suite")
+    p.add_argument("--time-limit", type=float, metavar="S", help="seconds per solve (default: each suite's own)")
+
+    p = action("run", run, help="run a solver or Python policy on a suite and write a submission")
+    p.add_argument("--suite", required=True)
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--solver", help="a registered solver name (respect_gym.solvers.register adds your own)")
+    how.add_argument("--policy", metavar="MODULE:CALLABLE",
+                     help="policy(graph, num_stages, hardware=..., objective=...) -> one stage per node")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE.json")
+    p.add_argument("--method", help="method name on the leaderboard (default: the solver or policy)")
+    p.add_argument("--authors", nargs="+", default=["respect-gym maintainers"])
+    p.add_argument("--link", default="", help="paper, code or model card")
+    p.add_argument("--description", default="")
+    p.add_argument("--trained-on-suite", action="store_true",
+                   help="the method saw instances of this suite in training or tuning")
+    p.add_argument("--nondeterministic", action="store_true", help="reruns may give other schedules")
+    p.add_argument("--time-limit", type=float, default=20.0, metavar="S",
+                   help="seconds per instance for anytime solvers (default 20)")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = action("verify", verify, help="verify submissions: recompute every score, print the tables")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--brief", action="store_true", help="only the suite score line, no per-instance table")
+
+    p = action("render", render, help="regenerate the tables of leaderboards/README.md")
+    p.add_argument("--check", action="store_true", help="fail if the README is out of date instead of writing it")
+
+
+@contextmanager
+def progress_bar(total: int, label: str) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar (on stderr) advanced by calling the yielded function with an item name."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
+        task = bar.add_task(label, total=total)
+        started = False
+
+        def step(item: str) -> None:
+            nonlocal started
+            if started:
+                bar.advance(task)
+            started = True
+            bar.update(task, description=f"{label} {item}")
+        yield step
+
+
+def build(args: argparse.Namespace) -> int:
+    names = list(SPECS) if args.all else args.suites
+    unknown = [n for n in names if n not in SPECS]
+    if unknown or not names:
+        raise LeaderboardError(f"name suites to build ({', '.join(SPECS)}) or pass --all; unknown: {unknown}")
+    console = make_console()
+    for name in names:
+        spec = SPECS[name]
+        with progress_bar(len(spec.graphs) * len(spec.ks), f"building {name}") as step:
+            suite = build_suite(spec, args.root, args.time_limit, progress=step)
+        open_ = [i for i in suite.instances if not i.optimal]
+        console.print(f"{name}: {len(suite.instances)} instances, {len(suite.instances) - len(open_)} proven optimal, "
+                      f"{len(open_)} unproven; written to {suite.path}", highlight=False)
+        for inst in open_:
+            gap = 1 - inst.lower_bound / inst.reference.value
+            console.print(f"  unproven {inst.id}: best known {inst.reference.value:.4f} ({inst.reference.solver}), "
+                          f"lower bound {inst.lower_bound:.4f}, gap {100 * gap:.1f}%", highlight=False)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    method = Method(name=args.method or args.solver or args.policy, authors=tuple(args.authors), link=args.link,
+                    description=args.description, trained_on_suite=args.trained_on_suite,
+                    deterministic=not args.nondeterministic)
+    total = len(load_suite(args.suite, args.root).instances)
+    with progress_bar(total, f"{method.name} on {args.suite}") as step:
+        out = run_harness(args.suite, args.out, method, solver=args.solver, policy=args.policy,
+                          time_limit=args.time_limit, seed=args.seed, root=args.root, progress=step)
+    console = make_console()
+    console.print(summary_line(verify_submission(out, args.root)), highlight=False)
+    console.print(f"written to {out}", highlight=False)
+    return 0
+
+
+def summary_line(v: Verified) -> str:
+    """The suite score and its companions, as one sentence."""
+    seconds = "-" if v.median_seconds is None else f"{v.median_seconds:.3g} s"
+    return (f"{v.submission.method} on {v.suite.name}: score {v.score:.4f}, {v.num_optimal}/{len(v.scores)} at the "
+            f"proven optimum, {v.speedup:.2f}x over compiler (geometric mean), median solve time {seconds}")
+
+
+def instance_table(v: Verified) -> Table:
+    """One row per instance: recomputed value against the reference and the compiler."""
+    table = Table(title=f"{v.submission.path}: {v.submission.method} on {v.suite.name}",
+                  caption="ratio: reference / value (1 = at the reference); speed-up: compiler value / value")
+    for column in ("instance", "value", "reference", "proven", "ratio", "speed-up", "seconds"):
+        table.add_column(column, justify="left" if column == "instance" else "right")
+    for s in v.scores:
+        ref = s.instance.reference
+        table.add_row(s.instance.id, f"{s.value:.4f}", f"{ref.value:.4f}", "yes" if s.instance.optimal else "no",
+                      f"{s.ratio:.4f}", f"{s.speedup:.2f}x", "-" if s.seconds is None else f"{s.seconds:.3g}")
+    return table
+
+
+def verify(args: argparse.Namespace) -> int:
+    console, failed = make_console(), 0
+    for path in args.files:
+        try:
+            v = verify_submission(path, args.root)
+        except LeaderboardError as exc:
+            failed += 1
+            for problem in exc.problems:
+                print(f"respect-gym leaderboard verify: error: {problem}", file=sys.stderr)
+            continue
+        if not args.brief:
+            console.print(instance_table(v))
+        console.print(summary_line(v), highlight=False)
+    if failed:
+        print(f"{failed} of {len(args.files)} submission(s) failed verification", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def render(args: argparse.Namespace) -> int:
+    changed = render_readme(args.root, check=args.check)
+    readme = args.root / "README.md"
+    if args.check and changed:
+        print(f"{readme} is out of date: run `respect-gym leaderboard render`", file=sys.stderr)
+        return 1
+    make_console().print(f"{readme}: {'updated' if changed else 'up to date'}", highlight=False)
+    return 0

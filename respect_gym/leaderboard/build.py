@@ -1,0 +1,127 @@
+"""How each suite is built: its specification, and the solves that give every instance a reference.
+
+A :class:`SuiteSpec` fixes a suite's graphs, K values, hardware, objective and cost-model revision.
+Building solves every instance with ``exact`` under the spec's time limit; where exact does not
+prove its schedule optimal and the objective is ``period``, ``slicegraph`` gets the same limit and
+the better of the two is the best known value, with exact's proven lower bound. The synthetic
+suite's graphs are generated once and committed beside the manifest, so later generator changes
+cannot alter it. Published suites are frozen: a new revision of the cost model gets new specs
+(``zoo-v1``, ...), and the old manifests keep naming the revision they are scored with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import respect_gym
+from respect_gym.generators import DnnGraphGenerator
+from respect_gym.leaderboard.costs import score_schedule, solve_instance
+from respect_gym.leaderboard.errors import LeaderboardError
+from respect_gym.leaderboard.jsonio import write_text
+from respect_gym.leaderboard.suite import PROOF_TOL, ROOT, Instance, Scored, Suite, is_graph_file, suite_graph
+from respect_gym.zoo import PAPER_PREFIX
+
+KERAS_MODELS = (
+    "densenet121", "densenet169", "densenet201", "efficientnet_b0", "inception_resnet_v2", "inception_v3",
+    "mobilenet", "mobilenet_v2", "mobilenet_v3_large", "mobilenet_v3_small", "nasnet_mobile", "resnet101",
+    "resnet101v2", "resnet152", "resnet152v2", "resnet50", "resnet50_299", "resnet50v2", "vgg16", "vgg19", "xception",
+)
+PAPER_MODELS = tuple(PAPER_PREFIX + m for m in (
+    "densenet121", "densenet169", "densenet201", "inception_resnet_v2", "inception_v3", "mobilenet_1.00_224",
+    "mobilenetv2_1.00_224", "resnet101", "resnet101v2", "resnet152", "resnet152v2", "resnet50", "resnet50v2",
+    "vgg16", "vgg19", "xception",
+))
+SYNTHETIC_SEED = 2024
+SYNTHETIC_NODES = (50, 100, 200, 350, 500, 750, 1000, 1500, 2000)  # graph i has SYNTHETIC_NODES[i] nodes
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """What a suite contains. ``graphs`` are zoo names, or graph files relative to ``suites/``."""
+
+    name: str
+    description: str
+    graphs: tuple[str, ...]
+    ks: tuple[int, ...]
+    granularity: str = "fused"
+    hardware: str = "usb3"
+    objective: str = "period"
+    revision: int = 2
+    time_limit_s: float = 20.0
+
+
+SPECS = {spec.name: spec for spec in (
+    SuiteSpec("zoo-v0", "every Keras zoo model, fused as the Edge TPU runs it, K in {2, 4, 6, 8}, USB 3",
+              KERAS_MODELS, (2, 4, 6, 8)),
+    SuiteSpec("layers-v0", "every Keras zoo model, one node per Keras layer (larger, branchier), K in {4, 6}, USB 3",
+              KERAS_MODELS, (4, 6), granularity="layers"),
+    SuiteSpec("synthetic-v0", f"{len(SYNTHETIC_NODES)} seeded CNN-like `dnn` generator graphs of "
+              f"{SYNTHETIC_NODES[0]} to {SYNTHETIC_NODES[-1]} nodes (committed graph files), K in {{4, 8}}, USB 3",
+              tuple(f"synthetic-v0/dnn-{SYNTHETIC_SEED}-{i}.json.gz" for i in range(len(SYNTHETIC_NODES))), (4, 8)),
+    SuiteSpec("paper-v0", "the RESPECT authors' 16 evaluation graphs with their objective (memory + edge "
+              "crossings), K in {4, 5, 6}", PAPER_MODELS, (4, 5, 6), granularity="layers", objective="paper"),
+)}
+
+
+def write_synthetic_graphs(spec: SuiteSpec, root: Path = ROOT) -> None:
+    """Generate the spec's missing graph files (existing ones are never rewritten)."""
+    for graph in spec.graphs:
+        path = root / "suites" / graph
+        if is_graph_file(graph) and not path.exists():
+            seed, index = (int(x) for x in path.name.removesuffix(".json.gz").split("-")[1:])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            DnnGraphGenerator(seed=seed, num_nodes=SYNTHETIC_NODES[index])(index).to_json(path)
+
+
+def build_suite(spec: SuiteSpec, root: Path = ROOT, time_limit_s: float | None = None,
+                progress: Callable[[str], None] = lambda _: None) -> Suite:
+    """Solve every instance of ``spec``, write ``root/suites/<name>.json`` and return the suite.
+
+    :param time_limit_s: per solve, overriding the spec's (recorded in the manifest).
+    :param progress: called with each instance id before it is solved.
+    """
+    limit = spec.time_limit_s if time_limit_s is None else float(time_limit_s)
+    write_synthetic_graphs(spec, root)
+    instances = [_build_instance(spec, graph, k, limit, root, progress) for graph in spec.graphs for k in spec.ks]
+    built_with = {"package_version": respect_gym.__version__, "solvers": list(_reference_solvers(spec)),
+                  "time_limit_s": limit}
+    path = root / "suites" / f"{spec.name}.json"
+    suite = Suite(spec.name, spec.description, built_with, tuple(instances), path)
+    write_text(path, suite.to_json())
+    return suite
+
+
+def _reference_solvers(spec: SuiteSpec) -> tuple[str, ...]:
+    """``slicegraph`` optimises the period only; on the paper objective exact stands alone."""
+    return ("exact", "slicegraph") if spec.objective == "period" else ("exact",)
+
+
+def _build_instance(spec: SuiteSpec, graph_ref: str, k: int, limit: float, root: Path,
+                    progress: Callable[[str], None]) -> Instance:
+    graph = suite_graph(root / "suites", graph_ref, spec.granularity)
+    instance_id = f"{graph.meta.model}/k{k}"
+    progress(instance_id)
+    problem = (spec.hardware, spec.objective, spec.revision)
+
+    def scored(solver: str, stages) -> Scored:
+        value, _ = score_schedule(graph, stages, k, *problem)
+        return Scored(value=value, solver=solver, stages=[int(s) for s in stages])
+
+    exact = solve_instance(graph, k, "exact", *problem, time_limit=limit)
+    candidates = [scored("exact", exact.stages)]
+    if not exact.optimal:
+        candidates += [scored(s, solve_instance(graph, k, s, *problem, time_limit=limit).stages)
+                       for s in _reference_solvers(spec)[1:]]
+    reference = min(candidates, key=lambda c: c.value)  # exact first: it wins ties
+    bound = reference.value if exact.optimal else min(exact.objective_bound, reference.value)
+    if reference.value < exact.objective_bound * (1 - PROOF_TOL):
+        raise LeaderboardError(f"{instance_id}: {reference.solver} scores {reference.value!r}, below exact's proven "
+                               f"bound {exact.objective_bound!r}: a solver or cost-model bug")
+    _, version = score_schedule(graph, reference.stages, k, *problem)
+    compiler = solve_instance(graph, k, "compiler", *problem, time_limit=None)
+    return Instance(id=instance_id, graph=graph_ref, granularity=spec.granularity, graph_sha256=graph.sha256(),
+                    num_nodes=graph.num_nodes, num_stages=k, hardware=spec.hardware, objective=spec.objective,
+                    cost_model_revision=spec.revision, cost_model_version=version, reference=reference,
+                    optimal=bool(exact.optimal), lower_bound=float(bound), compiler=scored("compiler", compiler.stages))

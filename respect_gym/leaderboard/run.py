@@ -1,0 +1,127 @@
+"""The harness: run a registered solver, or any Python scheduler, on every instance of a suite.
+
+It times each instance itself (wall-clock seconds around the call, on the machine it runs on) and
+scores each schedule with the suite's cost-model revision, so a submission it writes carries
+measured times and values the verifier will reproduce. A Python scheduler (``--policy
+module:callable``) is called as ``policy(graph, num_stages, hardware=..., objective=...)`` and
+returns one stage per node; learned agents plug in this way, or as a registered solver name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import respect_gym
+from respect_gym.cost import validate_schedule
+from respect_gym.graph import Graph
+from respect_gym.leaderboard.costs import score_schedule, solve_instance
+from respect_gym.leaderboard.errors import LeaderboardError
+from respect_gym.leaderboard.jsonio import write_text
+from respect_gym.leaderboard.submission import submission_json
+from respect_gym.leaderboard.suite import ROOT, Instance, Suite, load_suite
+from respect_gym.solvers import SolverError, list_solvers
+
+Policy = Callable[..., Sequence[int]]
+
+
+@dataclass(frozen=True)
+class Method:
+    """Who made the schedules, as the submission's metadata states it."""
+
+    name: str
+    authors: tuple[str, ...] = ("respect-gym maintainers",)
+    link: str = ""
+    description: str = ""
+    trained_on_suite: bool = False
+    deterministic: bool = True
+
+
+def load_policy(spec: str) -> Policy:
+    """Import ``"package.module:callable"``; the error names what is missing."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise LeaderboardError(f"--policy must be 'module:callable', got {spec!r}")
+    try:
+        policy = getattr(importlib.import_module(module_name), attr)
+    except ImportError as exc:
+        raise LeaderboardError(f"cannot import policy module {module_name!r}: {exc}") from None
+    except AttributeError:
+        raise LeaderboardError(f"module {module_name!r} has no attribute {attr!r}") from None
+    if not callable(policy):
+        raise LeaderboardError(f"policy {spec!r} is not callable")
+    return policy
+
+
+def machine() -> str:
+    """The machine the harness ran on, as recorded beside its timings."""
+    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs ({platform.processor() or 'unknown CPU'})"
+
+
+def solver_policy(solver: str, time_limit: float | None, seed: int) -> Callable[[Graph, Instance], Sequence[int]]:
+    """A registered solver as a scheduler of suite instances."""
+    if solver not in list_solvers():
+        raise LeaderboardError(f"unknown solver {solver!r}; registered: {', '.join(list_solvers())}")
+
+    def schedule(graph: Graph, inst: Instance) -> Sequence[int]:
+        try:
+            return solve_instance(graph, inst.num_stages, solver, inst.hardware, inst.objective,
+                                  inst.cost_model_revision, time_limit=time_limit, seed=seed).stages
+        except SolverError as exc:
+            raise LeaderboardError(f"{solver} cannot run {inst.id}: {exc}") from None
+    return schedule
+
+
+def python_policy(policy: Policy) -> Callable[[Graph, Instance], Sequence[int]]:
+    """A user's callable as a scheduler of suite instances."""
+    return lambda graph, inst: policy(graph, inst.num_stages, hardware=inst.hardware, objective=inst.objective)
+
+
+def run_suite(suite: Suite, schedule: Callable[[Graph, Instance], Sequence[int]], method: Method,
+              harness: dict[str, Any], out: Path, progress: Callable[[str], None] = lambda _: None) -> Path:
+    """Schedule every instance, time and score each, and write the submission to ``out``."""
+    results = []
+    for inst in suite.instances:
+        progress(inst.id)
+        graph = suite.graph(inst)
+        start = time.perf_counter()
+        stages = schedule(graph, inst)
+        seconds = time.perf_counter() - start
+        try:
+            stages = validate_schedule(graph, stages, inst.num_stages)
+        except ValueError as exc:
+            raise LeaderboardError(f"{method.name} returned an invalid schedule for {inst.id}: {exc}") from None
+        value, _ = score_schedule(graph, stages, inst.num_stages, inst.hardware, inst.objective,
+                                  inst.cost_model_revision)
+        results.append({"instance": inst.id, "graph_sha256": inst.graph_sha256, "num_stages": inst.num_stages,
+                        "stages": stages.tolist(), "objective_value": value, "seconds": round(seconds, 4)})
+    meta = {
+        "suite": suite.name,
+        "method": {"name": method.name, "authors": list(method.authors), "link": method.link,
+                   "description": method.description},
+        "package_version": respect_gym.__version__,
+        "trained_on_suite": method.trained_on_suite,
+        "deterministic": method.deterministic,
+        "machine": machine(),
+        "harness": harness,
+    }
+    write_text(out, submission_json(meta, results))
+    return out
+
+
+def run(suite_name: str, out: str | Path, method: Method, solver: str | None = None, policy: str | None = None,
+        time_limit: float | None = None, seed: int = 0, root: Path = ROOT,
+        progress: Callable[[str], None] = lambda _: None) -> Path:
+    """Run ``solver`` (a registry name) or ``policy`` (``module:callable``) on a suite; see the module doc."""
+    if (solver is None) == (policy is None):
+        raise LeaderboardError("give exactly one of a solver name or a policy 'module:callable'")
+    suite = load_suite(suite_name, root)
+    schedule = solver_policy(solver, time_limit, seed) if solver else python_policy(load_policy(policy))
+    command = f"respect-gym leaderboard run --suite {suite_name} " + (f"--solver {solver}" if solver else f"--policy {policy}")
+    harness = {"command": command, "time_limit_s": time_limit, "seed": seed}
+    return run_suite(suite, schedule, method, harness, Path(out), progress)

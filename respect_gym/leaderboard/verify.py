@@ -1,0 +1,151 @@
+"""Verification: every number of a submission is recomputed from its schedules, never trusted.
+
+Checks, each failing with its own message: the schema, the suite and its version, that the suite's
+own reference schedules still reproduce (:func:`~respect_gym.leaderboard.suite.check_suite`), per
+result the instance id (known, not repeated), the graph hash, K, the schedule (length, integer
+stages in ``0..K-1``, precedence), the claimed value against the value recomputed with the suite's
+cost-model revision, and both against the instance's proven lower bound; then that no instance is
+missing. The suite score is the geometric mean over instances of reference / submission value
+(1.0: every instance at its reference; above 1 only by beating an unproven best known value).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from respect_gym.cost import ScheduleError, validate_schedule
+from respect_gym.leaderboard.costs import score_schedule
+from respect_gym.leaderboard.errors import LeaderboardError
+from respect_gym.leaderboard.submission import Submission, read_submission
+from respect_gym.leaderboard.suite import PROOF_TOL, ROOT, Instance, Suite, check_suite, close, load_suite
+
+
+@dataclass(frozen=True)
+class InstanceScore:
+    """A verified result: the recomputed ``value`` of the submitted schedule on ``instance``."""
+
+    instance: Instance
+    value: float
+    seconds: float | None
+
+    @property
+    def ratio(self) -> float:
+        """Reference / value: 1.0 at the reference, lower when worse."""
+        return self.instance.reference.value / self.value
+
+    @property
+    def at_optimum(self) -> bool:
+        """Matches a proven optimum (within the tolerance exact proves optima to)."""
+        return self.instance.optimal and self.value <= self.instance.reference.value * (1 + PROOF_TOL)
+
+    @property
+    def speedup(self) -> float:
+        """The vendor compiler's value over this one: above 1 beats ``edgetpu_compiler``."""
+        return self.instance.compiler.value / self.value
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A submission that passed every check, with its per-instance scores in suite order."""
+
+    submission: Submission
+    suite: Suite
+    scores: tuple[InstanceScore, ...]
+
+    @property
+    def score(self) -> float:
+        return geometric_mean([s.ratio for s in self.scores])
+
+    @property
+    def num_optimal(self) -> int:
+        return sum(s.at_optimum for s in self.scores)
+
+    @property
+    def speedup(self) -> float:
+        """Geometric mean of the speed-ups over ``compiler`` (the mean that suits ratios)."""
+        return geometric_mean([s.speedup for s in self.scores])
+
+    @property
+    def median_seconds(self) -> float | None:
+        """Median harness-measured solve time; ``None`` when any instance has no measurement."""
+        seconds = [s.seconds for s in self.scores]
+        return None if None in seconds else float(statistics.median(seconds))
+
+
+def geometric_mean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+@lru_cache(maxsize=None)
+def _checked_suite(name: str, root: Path) -> Suite:
+    suite = load_suite(name, root)
+    check_suite(suite)
+    return suite
+
+
+def verify_submission(path: str | Path, root: Path = ROOT) -> Verified:
+    """Verify one submission file against its suite in ``root``.
+
+    :raises LeaderboardError: with one message per problem found (``.problems``).
+    """
+    submission = read_submission(path, root)
+    try:
+        suite = _checked_suite(submission.suite, root)
+    except LeaderboardError as exc:
+        raise LeaderboardError(*(f"{submission.path}: {p}" for p in exc.problems)) from None
+    instances = {inst.id: inst for inst in suite.instances}
+    seen: dict[str, int] = {}
+    scores: dict[str, InstanceScore] = {}
+    problems = []
+    for i, entry in enumerate(submission.results):
+        name = entry["instance"]
+        where = f"{submission.path}: results[{i}] ({name})"
+        if name not in instances:
+            problems.append(f"{where}: not an instance of suite {suite.name}")
+        elif name in seen:
+            problems.append(f"{where}: duplicate instance (already in results[{seen[name]}])")
+        else:
+            seen[name] = i
+            try:
+                scores[name] = _score(suite, instances[name], entry)
+            except (LeaderboardError, ScheduleError) as exc:
+                problems.append(f"{where}: {exc}")
+    missing = [inst.id for inst in suite.instances if inst.id not in seen]
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        problems.append(f"{submission.path}: missing {len(missing)} of the suite's {len(instances)} instances: {shown}")
+    if problems:
+        raise LeaderboardError(*problems)
+    return Verified(submission, suite, tuple(scores[inst.id] for inst in suite.instances))
+
+
+def _score(suite: Suite, inst: Instance, entry: dict[str, Any]) -> InstanceScore:
+    """Recompute one result; raises on the first thing wrong with it."""
+    if entry["graph_sha256"] != inst.graph_sha256:
+        raise LeaderboardError(f"graph_sha256 {entry['graph_sha256'][:12]}... is not the instance graph's "
+                               f"{inst.graph_sha256[:12]}...: the schedule was made for another graph")
+    if entry["num_stages"] != inst.num_stages:
+        raise LeaderboardError(f"num_stages is {entry['num_stages']}, the instance has K = {inst.num_stages}")
+    graph = suite.graph(inst)
+    length = len(entry["stages"])
+    if length != graph.num_nodes:
+        kind = "truncated" if length < graph.num_nodes else "over-long"
+        raise LeaderboardError(f"{kind} schedule: {length} stages for a graph of {graph.num_nodes} nodes")
+    stages = validate_schedule(graph, entry["stages"], inst.num_stages)
+    value, _ = score_schedule(graph, stages, inst.num_stages, inst.hardware, inst.objective, inst.cost_model_revision)
+    claimed, floor = float(entry["objective_value"]), inst.lower_bound * (1 - PROOF_TOL)
+    scored = f"under cost-model revision {inst.cost_model_revision} ({inst.objective})"
+    if value < floor:
+        raise LeaderboardError(f"the schedule scores {value!r} {scored}, below the proven lower bound "
+                               f"{inst.lower_bound!r}: the cost model or the suite is wrong")
+    if claimed < floor:
+        raise LeaderboardError(f"claims {claimed!r}, better than the proven lower bound {inst.lower_bound!r} "
+                               f"(the schedule scores {value!r} {scored})")
+    if not close(claimed, value):
+        raise LeaderboardError(f"claims {claimed!r} but the schedule scores {value!r} {scored}")
+    return InstanceScore(inst, value, entry["seconds"])
