@@ -1,0 +1,118 @@
+"""Episodes of the pipeline env as training tensors, and greedy schedules from a policy net.
+
+An :class:`Episode` holds what :class:`~respect_gym_agents.policies.GraphPolicyNet` reads: the
+static graph (node context, edges) once, and the per-step stage and global context of every
+visited state. :func:`play` drives the unwrapped env with any chooser (the expert's stages, the
+learner) and records both, so imitation trains on exactly the states the env produces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from respect_gym.cost.hardware import EdgeTPU
+from respect_gym.envs.pipeline.context import StepContext
+from respect_gym.envs.pipeline.env import RespectPipelineEnv
+from respect_gym.graph import Graph
+
+from respect_gym_agents.policies import GraphPolicyNet
+
+# chooser(step, stage_context, global_context) -> stage; the state's current node is order[step]
+Chooser = Callable[[int, np.ndarray, np.ndarray], int]
+
+
+@dataclass
+class Episode:
+    """One scheduled graph: static tensors plus one row per step (``T = n`` steps)."""
+
+    node_context: torch.Tensor  # (n, NUM_NODE_CONTEXT)
+    edge_index: torch.Tensor  # (2, e) int64
+    current: torch.Tensor  # (T,) node scheduled at each step
+    stage_context: torch.Tensor  # (T, K, NUM_STAGE_CONTEXT)
+    global_context: torch.Tensor  # (T, NUM_GLOBAL_CONTEXT)
+    actions: torch.Tensor  # (T,) stage chosen at each step
+    stages: np.ndarray  # final stage per node
+    score: float  # the env's final score (speed-up over the compiler minus one)
+
+
+def make_env(graph: Graph, num_stages: int, objective: str = "latency", hardware: str | EdgeTPU = "usb3") -> RespectPipelineEnv:
+    """An env sized for exactly ``graph`` (no padding beyond it)."""
+    return RespectPipelineEnv(model=graph, num_tpus=num_stages, max_nodes=graph.num_nodes,
+                              max_edges=max(graph.num_edges, 1), objective=objective, hardware=hardware)
+
+
+def play(env: RespectPipelineEnv, graph: Graph, choose: Chooser) -> Episode:
+    """Run one episode of ``env`` on ``graph`` with ``choose`` and record every state."""
+    env.reset(options={"graph": graph})
+    context = StepContext(env.num_tpus, lookahead=0)
+    state = env.state
+    node_context = context.nodes_of(state.instance)
+    n = graph.num_nodes
+    stage_rows, global_rows, actions = [], [], np.empty(n, dtype=np.int64)
+    info: dict = {}
+    for step in range(n):
+        _, stages, glob = context(state)
+        stage_rows.append(stages)
+        global_rows.append(glob)
+        actions[step] = choose(step, stages, glob)
+        _, _, _, _, info = env.step(int(actions[step]))
+    return Episode(
+        node_context=torch.from_numpy(node_context.copy()),
+        edge_index=torch.from_numpy(np.ascontiguousarray(graph.edges.T)).long(),
+        current=torch.from_numpy(state.instance.order.astype(np.int64)),
+        stage_context=torch.from_numpy(np.stack(stage_rows)),
+        global_context=torch.from_numpy(np.stack(global_rows)),
+        actions=torch.from_numpy(actions),
+        stages=np.asarray(info["schedule"], dtype=np.int64),
+        score=float(info["score"]),
+    )
+
+
+def follow(stages: np.ndarray, order: np.ndarray) -> Chooser:
+    """A chooser that replays a given schedule (the expert's labels)."""
+    return lambda step, _stages, _glob: int(stages[order[step]])
+
+
+def embed_graph(net: GraphPolicyNet, node_context: torch.Tensor, edge_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Node embeddings ``(n, H)`` and mean embedding ``(1, H)`` of one unpadded graph."""
+    n, e = node_context.shape[0], edge_index.shape[1]
+    nodes, pooled = net.embed(node_context[None], torch.ones(1, n), edge_index[None], torch.ones(1, e))
+    return nodes[0], pooled
+
+
+def episode_logits(net: GraphPolicyNet, episode: Episode) -> torch.Tensor:
+    """Masked logits ``(T, K)`` of every recorded state (one graph embedding, one batched step)."""
+    nodes, pooled = embed_graph(net, episode.node_context, episode.edge_index)
+    t = episode.current.shape[0]
+    logits, _ = net.step(nodes[episode.current], pooled.expand(t, -1), episode.global_context, episode.stage_context)
+    return logits
+
+
+class GreedyChooser:
+    """The net's most likely legal stage; the graph is embedded once per episode."""
+
+    def __init__(self, net: GraphPolicyNet, graph: Graph, env: RespectPipelineEnv) -> None:
+        self.net = net
+        self.order = graph.topological_order
+        context = StepContext(env.num_tpus, lookahead=0)
+        env.reset(options={"graph": graph})
+        node_context = torch.from_numpy(context.nodes_of(env.state.instance).copy())
+        with torch.inference_mode():
+            self.nodes, self.pooled = embed_graph(net, node_context, torch.from_numpy(np.ascontiguousarray(graph.edges.T)).long())
+
+    def __call__(self, step: int, stages: np.ndarray, glob: np.ndarray) -> int:
+        with torch.inference_mode():
+            current = self.nodes[int(self.order[step])].unsqueeze(0)
+            logits, _ = self.net.step(current, self.pooled, torch.from_numpy(glob)[None], torch.from_numpy(stages)[None])
+        return int(logits[0].argmax())
+
+
+def greedy_episode(net: GraphPolicyNet, graph: Graph, num_stages: int, objective: str = "latency",
+                   hardware: str | EdgeTPU = "usb3") -> Episode:
+    """The net's greedy schedule of ``graph`` (masks applied), recorded as an episode."""
+    env = make_env(graph, num_stages, objective, hardware)
+    return play(env, graph, GreedyChooser(net, graph, env))
