@@ -1,0 +1,63 @@
+"""``python -m respect_gym_agents`` (or ``respect-gym-agents``): train and evaluate the agents.
+
+    respect-gym-agents train imitation --graphs 1000 --epochs 6     # writes the shipped checkpoint
+    respect-gym-agents evaluate imitation --json results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from dataclasses import fields
+
+from respect_gym_agents import checkpoints
+from respect_gym_agents.imitation import ImitationConfig, train
+
+
+def _train(args: argparse.Namespace) -> None:
+    config = ImitationConfig(**{f.name: getattr(args, f.name) for f in fields(ImitationConfig)})
+    start = time.perf_counter()
+    net, log = train(config, args.cache)
+    seconds = time.perf_counter() - start
+    command = "respect-gym-agents " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out = args.out or checkpoints.shipped("imitation")
+    checkpoints.save(net, out, command=command, objective=config.objective,
+                     extra={"train_seconds": round(seconds, 1), "log": log})
+    print(f"wrote {out} in {seconds:.0f} s; final BC loss {log['bc_loss'][-1]:.4f}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from respect_gym_agents.evaluation import evaluate_zoo
+
+    rows = evaluate_zoo(args.checkpoint or checkpoints.shipped("imitation"), time_limit=args.time_limit)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="respect-gym-agents", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    train_p = sub.add_parser("train", help="train an agent and write its checkpoint")
+    train_p.add_argument("agent", choices=["imitation"])
+    for f in fields(ImitationConfig):
+        train_p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+    train_p.add_argument("--cache", default=str(Path.home() / ".cache" / "respect-gym-agents"), help="label cache (JSON)")
+    train_p.add_argument("--out", default=None, help="checkpoint path (default: the shipped one)")
+    train_p.set_defaults(run=_train)
+    eval_p = sub.add_parser("evaluate", help="zoo table: agent vs optimum, compiler, slicegraph, profiling")
+    eval_p.add_argument("agent", choices=["imitation"])
+    eval_p.add_argument("--checkpoint", default=None)
+    eval_p.add_argument("--time-limit", type=float, default=30.0, help="exact solver limit per instance (s)")
+    eval_p.add_argument("--json", default=None)
+    eval_p.set_defaults(run=_evaluate)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

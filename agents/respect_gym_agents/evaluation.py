@@ -1,0 +1,67 @@
+"""The evaluation table: an agent against the proven optimum and the baselines on the zoo.
+
+Every Keras zoo model (fused) x K in {2, 4, 6, 8}, and the ``layers`` graphs at K = 4: the
+agent's bottleneck, the ``exact`` value (proven, or best with its gap under the time limit), the
+gap, the speed-up over ``compiler``, the agent's wall time per graph on one CPU thread, and the
+same for ``slicegraph`` and ``profiling``. None of these graphs is ever used in training.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from typing import Any
+
+from rich.progress import track
+
+import respect_gym
+from respect_gym_agents import solver as agent_solver
+
+BASELINES = ("slicegraph", "profiling")
+FUSED_KS = (2, 4, 6, 8)
+LAYERS_K = 4
+
+
+def instances() -> list[tuple[str, str, int]]:
+    """``(model, granularity, K)`` of the table."""
+    models = [m for m in respect_gym.list_models() if not m.startswith("respect/")]
+    return [(m, "fused", k) for m in models for k in FUSED_KS] + [(m, "layers", LAYERS_K) for m in models]
+
+
+def evaluate_instance(model: str, granularity: str, k: int, checkpoint: str, time_limit: float) -> dict[str, Any]:
+    """One row: values, gaps and speed-ups of the agent and the baselines on one instance."""
+    graph = respect_gym.load_graph(model, granularity)
+    exact = respect_gym.solve(graph, k, "exact", time_limit=time_limit)
+    compiler = respect_gym.solve(graph, k, "compiler").bottleneck_ms
+    row: dict[str, Any] = {"model": model, "granularity": granularity, "k": k, "nodes": graph.num_nodes,
+                           "exact_ms": exact.bottleneck_ms, "exact_proven": exact.optimal, "compiler_ms": compiler}
+    for name in ("imitation", *BASELINES):
+        options = {"checkpoint": checkpoint} if name == "imitation" else {}
+        result = respect_gym.solve(graph, k, name, **options)
+        row[f"{name}_ms"] = result.bottleneck_ms
+        row[f"{name}_gap_pct"] = 100.0 * (result.bottleneck_ms / exact.bottleneck_ms - 1.0)
+        row[f"{name}_speedup"] = compiler / result.bottleneck_ms
+        row[f"{name}_seconds"] = result.seconds
+    return row
+
+
+def summary(rows: list[dict[str, Any]], name: str) -> dict[str, float]:
+    """Mean / max gap %, share better than the compiler, median time per graph (ms)."""
+    gaps = [r[f"{name}_gap_pct"] for r in rows]
+    better = [r[f"{name}_ms"] < r["compiler_ms"] * (1 - 1e-9) for r in rows]
+    return {"mean_gap_pct": statistics.fmean(gaps), "max_gap_pct": max(gaps),
+            "better_than_compiler_pct": 100.0 * sum(better) / len(rows),
+            "median_ms_per_graph": 1e3 * statistics.median(r[f"{name}_seconds"] for r in rows),
+            "max_ms_per_graph": 1e3 * max(r[f"{name}_seconds"] for r in rows)}
+
+
+def evaluate_zoo(checkpoint: str | os.PathLike, time_limit: float = 30.0) -> list[dict[str, Any]]:
+    """All rows of the table (see the module docstring), printing the summaries."""
+    agent_solver.register()
+    rows = [evaluate_instance(m, g, k, str(checkpoint), time_limit)
+            for m, g, k in track(instances(), description="evaluating")]
+    for granularity in ("fused", "layers"):
+        part = [r for r in rows if r["granularity"] == granularity]
+        for name in ("imitation", *BASELINES):
+            print(granularity, name, {k: round(v, 2) for k, v in summary(part, name).items()})
+    return rows

@@ -1,0 +1,85 @@
+"""Expert labels: the exact solver's proven-optimal schedule of synthetic graphs, cached as JSON.
+
+A label names its graph by (generator, generator kwargs, seed, index) and its K, so the graph is
+regenerated bit-identically instead of stored; never a zoo graph. Labelling runs in worker
+processes (``concurrent.futures``); results are returned in spec order, so the cache file is the
+same for the same specs whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rich.progress import track
+
+import respect_gym
+from respect_gym.cost import COST_MODEL_VERSION
+from respect_gym.generators import make_generator
+from respect_gym.graph import Graph
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One training instance: graph ``index`` of ``generator(seed, **kwargs)`` on ``num_stages`` TPUs."""
+
+    generator: str
+    seed: int
+    index: int
+    num_stages: int
+    kwargs: dict = field(default_factory=dict, hash=False)
+
+    def graph(self) -> Graph:
+        return make_generator(self.generator, seed=self.seed, **self.kwargs)(self.index)
+
+
+# the training distribution: both generators at several sizes
+DISTRIBUTION = (
+    ("respect", {"num_nodes": (20, 40), "levels": (8, 20)}),
+    ("respect", {"num_nodes": (40, 60), "levels": (16, 40)}),
+    ("dnn", {"num_nodes": (20, 60)}),
+    ("dnn", {"num_nodes": (60, 150)}),
+)
+
+
+def training_specs(count: int, seed: int = 0, ks: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)) -> list[GraphSpec]:
+    """``count`` specs cycling over :data:`DISTRIBUTION`, K drawn from ``ks`` by a seeded generator."""
+    rng = np.random.default_rng(seed)
+    return [GraphSpec(name, seed, i, int(rng.choice(ks)), dict(kwargs))
+            for i, (name, kwargs) in ((i, DISTRIBUTION[i % len(DISTRIBUTION)]) for i in range(count))]
+
+
+def expert_stages(spec: GraphSpec, objective: str = "latency") -> list[int]:
+    """The exact solver's schedule of the spec's graph (raises if it is not proven optimal)."""
+    result = respect_gym.solve(spec.graph(), spec.num_stages, "exact", objective=objective)
+    if not result.optimal:
+        raise RuntimeError(f"exact did not prove {spec} optimal")
+    return result.stages.tolist()
+
+
+def _label(args: tuple[GraphSpec, str]) -> list[int]:
+    return expert_stages(*args)
+
+
+def label(specs: list[GraphSpec], cache_dir: str | os.PathLike, objective: str = "latency",
+          workers: int = 2) -> list[np.ndarray]:
+    """Expert stages for every spec, from ``cache_dir`` when this exact set was labelled before."""
+    payload = json.dumps([asdict(s) for s in specs] + [objective, COST_MODEL_VERSION], sort_keys=True)
+    path = Path(cache_dir) / f"labels-{hashlib.sha256(payload.encode()).hexdigest()[:16]}.json"
+    if path.exists():
+        return [np.asarray(s, dtype=np.int64) for s in json.loads(path.read_text())["stages"]]
+    jobs = [(s, objective) for s in specs]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            stages = list(track(pool.map(_label, jobs, chunksize=16), total=len(jobs), description="labelling"))
+    else:
+        stages = [_label(j) for j in track(jobs, description="labelling")]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"cost_model_version": COST_MODEL_VERSION, "objective": objective,
+                                "specs": [asdict(s) for s in specs], "stages": stages}))
+    return [np.asarray(s, dtype=np.int64) for s in stages]

@@ -1,0 +1,126 @@
+"""The agents package: context observations, graph policy, labels, imitation, checkpoints, solver."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import respect_gym  # noqa: E402
+from respect_gym.cost import COST_MODEL_VERSION, validate_schedule  # noqa: E402
+from respect_gym.envs import CompactObservation, GraphContextObservation  # noqa: E402
+from respect_gym_agents import checkpoints  # noqa: E402
+from respect_gym_agents.imitation import ImitationConfig, optimal_completion, seed_everything, train  # noqa: E402
+from respect_gym_agents.labels import expert_stages, training_specs  # noqa: E402
+from respect_gym_agents.policies import GraphPolicyNet, MASKED_LOGIT  # noqa: E402
+from respect_gym_agents.rollout import greedy_episode  # noqa: E402
+from respect_gym_agents.solver import register  # noqa: E402
+from solver_brute import tiny_graph, valid_schedules  # noqa: E402
+
+
+def test_compact_observation_is_bounded_and_masks_legal_stages():
+    env = CompactObservation(gym.make("RespectPipeline-v0", model="resnet50", num_tpus=4, max_nodes=96))
+    obs, info = env.reset(seed=0)
+    terminated = False
+    while not terminated:
+        assert env.observation_space.contains(obs)
+        obs, _, terminated, _, info = env.step(int(np.flatnonzero(info["action_mask"])[-1]))
+    assert info["illegal_actions"] == 0
+
+
+def test_graph_context_batches_through_the_net():
+    env = GraphContextObservation(gym.make("RespectPipeline-v0", model="resnet50", num_tpus=4, max_nodes=96))
+    obs, info = env.reset(seed=0)
+    obs, *_ = env.step(2)  # stages 0 and 1 become illegal
+    batch = {key: torch.as_tensor(np.stack([value, value])) for key, value in obs.items()}
+    logits, values = GraphPolicyNet()(batch)
+    assert logits.shape == (2, 4) and values.shape[0] == 2
+    assert torch.all(logits[:, :2] == MASKED_LOGIT) and torch.all(logits[:, 2:] > MASKED_LOGIT)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_greedy_rollout_never_takes_an_illegal_action(seed):
+    torch.manual_seed(seed)
+    net = GraphPolicyNet()
+    spec = training_specs(4, seed=seed)[seed % 4]
+    graph = spec.graph()
+    episode = greedy_episode(net, graph, spec.num_stages)
+    validate_schedule(graph, episode.stages, spec.num_stages)
+    legal = episode.stage_context[torch.arange(graph.num_nodes), episode.actions, 4]
+    assert torch.all(legal == 1)
+
+
+def test_labels_equal_the_exact_schedule():
+    for spec in training_specs(8):
+        assert expert_stages(spec) == respect_gym.solve(spec.graph(), spec.num_stages, "exact").stages.tolist()
+
+
+def test_tiny_training_run_and_checkpoint_round_trip(tmp_path):
+    net, log = train(ImitationConfig(graphs=8, epochs=2, workers=1), str(tmp_path))
+    assert np.isfinite(log["bc_loss"]).all()
+    path = tmp_path / "net.pt"
+    checkpoints.save(net, path, command="respect-gym-agents train imitation --graphs 8")
+    again, meta = checkpoints.load(path)
+    assert meta["cost_model_version"] == COST_MODEL_VERSION and meta["env_id"] == checkpoints.ENV_ID
+    for a, b in zip(net.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    graph = training_specs(1)[0].graph()
+    assert np.array_equal(greedy_episode(net, graph, 3).stages, greedy_episode(again, graph, 3).stages)
+
+
+def test_training_is_seeded(tmp_path):
+    runs = [train(ImitationConfig(graphs=4, epochs=1, workers=1), str(tmp_path))[0] for _ in range(2)]
+    for a, b in zip(runs[0].state_dict().values(), runs[1].state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_for_another_cost_model_is_refused(tmp_path):
+    path = tmp_path / "old.pt"
+    torch.save({"meta": {"cost_model_version": "1.deadbeef", "env_id": "RespectPipeline-v0", "command": "retrain-me",
+                         "net": {"hidden": 8, "rounds": 1}}, "state_dict": {}}, path)
+    with pytest.raises(checkpoints.CheckpointError, match="retrain-me"):
+        checkpoints.load(path)
+
+
+@pytest.mark.skipif(not checkpoints.shipped("imitation").exists(), reason="no shipped checkpoint yet")
+def test_shipped_checkpoint_schedules_every_zoo_model():
+    register()
+    for model in respect_gym.list_models():
+        graph = respect_gym.load_graph(model)
+        result = respect_gym.solve(graph, 4, "imitation")
+        validate_schedule(graph, result.stages, 4)
+
+
+def _fixed_supported() -> bool:
+    graph = tiny_graph(0, 4)
+    try:
+        respect_gym.solve(graph, 2, "exact", fixed=np.full(graph.num_nodes, -1))
+    except respect_gym.solvers.base.SolverError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _fixed_supported(), reason="exact has no fixed= option yet (issue 8)")
+@pytest.mark.parametrize("seed", range(6))
+def test_dagger_relabel_is_optimal_among_completions(seed):
+    from respect_gym.cost.model import CostModel
+
+    graph, k = tiny_graph(seed, 6), 3
+    order = graph.topological_order
+    partial = np.full(graph.num_nodes, -1)
+    partial[order[: graph.num_nodes // 2]] = np.minimum(np.arange(graph.num_nodes // 2) // 2, k - 1)
+    completion = optimal_completion(graph, k, partial)
+    fixed = partial >= 0
+    assert np.array_equal(completion[fixed], partial[fixed])
+    cm = CostModel(graph)
+    best = min(cm.evaluate(s, k).bottleneck_ms for s in valid_schedules(graph, k) if np.array_equal(s[fixed], partial[fixed]))
+    assert cm.evaluate(completion, k).bottleneck_ms == pytest.approx(best, rel=1e-9)
+
+
+def test_seed_everything_makes_torch_repeatable():
+    seed_everything(3)
+    a = torch.rand(3)
+    seed_everything(3)
+    assert torch.equal(a, torch.rand(3))
