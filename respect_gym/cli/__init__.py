@@ -12,7 +12,7 @@ from rich.console import Console
 
 from respect_gym.graph import GraphError
 
-COMMANDS = ("models", "evaluate", "schedule", "compare", "leaderboard")
+COMMANDS = ("models", "evaluate", "schedule", "compare", "leaderboard", "import_")  # module names; import_ is `import`
 MIN_PIPED_WIDTH = 140  # rich falls back to 80 columns when piped, which truncates the stage tables
 
 

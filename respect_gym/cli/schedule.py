@@ -8,15 +8,17 @@ from typing import Any
 
 from respect_gym.cli import make_console
 from respect_gym.cli.evaluate import stage_table
+from respect_gym.cli.import_ import add_cpu_ops_argument
 from respect_gym.cost import HARDWARE, OBJECTIVES
 from respect_gym.graph import Graph
+from respect_gym.importers import export_segments
 from respect_gym.solvers import SolveResult, list_solvers, solve
 from respect_gym.zoo import GRANULARITIES, load_graph
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by ``schedule`` and ``compare``: the model and the hardware setting."""
-    parser.add_argument("model", help="zoo model name or path to a graph .json / .json.gz file")
+    parser.add_argument("model", help="zoo model name, or path to a graph .json / .json.gz or a .tflite / .onnx model")
     parser.add_argument("--tpus", type=int, default=4, metavar="K", help="number of Edge TPUs / stages (default 4)")
     parser.add_argument("--granularity", choices=GRANULARITIES, default="fused",
                         help="fused: ops as the Edge TPU runs them (default); layers: one node per Keras layer")
@@ -38,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_problem_arguments(parser)
     parser.add_argument("--solver", choices=list_solvers(), default="exact")
     parser.add_argument("--plot", metavar="OUT.png", help="draw the stages and the graph coloured by stage (needs the viz extra)")
+    parser.add_argument("--export-segments", metavar="DIR",
+                        help="for a .tflite model: write one .tflite per stage and manifest.json to DIR")
+    add_cpu_ops_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -66,7 +71,9 @@ def summary_line(result: SolveResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = load_graph(args.model, granularity=args.granularity)
+    if args.export_segments and not args.model.lower().endswith(".tflite"):
+        raise ValueError(f"--export-segments needs a .tflite model, got {args.model!r}")
+    graph = load_graph(args.model, granularity=args.granularity, cpu_ops=args.cpu_ops)
     result = solve(graph, args.tpus, solver=args.solver, hardware=args.hardware, time_limit=args.time_limit,
                    seed=args.seed, objective=args.objective)
     console = make_console()
@@ -79,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         plot_schedule(graph, result, args.plot)
         console.print(f"plot written to {args.plot}")
+    if args.export_segments:
+        manifest = export_segments(args.model, result.stages, args.tpus, args.export_segments)
+        for seg in manifest["segments"]:
+            console.print(f"stage {seg['stage']}: {seg['file']} ({seg['num_ops']} ops, {seg['param_bytes']} parameter "
+                          f"bytes, {len(seg['inputs'])} input(s), {len(seg['outputs'])} output(s))")
+        console.print(f"segments and manifest.json written to {args.export_segments}")
     return 0
 
 

@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from respect_gym.graph import Graph, GraphError, GraphMeta, read_json_file
+from respect_gym.importers import is_model_file, load_model
 from respect_gym.zoo.fuse import fuse
 
 __all__ = ["GRANULARITIES", "UnknownModelError", "fuse", "list_models", "load_graph"]
@@ -130,21 +131,27 @@ def _load_zoo(name: str, granularity: str) -> Graph:
     return layers if granularity == "layers" else fuse(layers)
 
 
-def load_graph(name_or_path: str | os.PathLike, granularity: str = "fused") -> Graph:
-    """Load a zoo model (any spelling of its name, e.g. ``"ResNet50"``) or a graph file.
+def load_graph(name_or_path: str | os.PathLike, granularity: str = "fused", cpu_ops: str = "error") -> Graph:
+    """Load a zoo model (any spelling of its name, e.g. ``"ResNet50"``), a graph file or a model file.
 
     :param name_or_path: a name from :func:`list_models` (case-insensitive; Keras model names are
-        accepted), or the path of a ``.json`` / ``.json.gz`` graph file.
+        accepted), the path of a ``.json`` / ``.json.gz`` graph file, or of a ``.tflite`` / ``.onnx``
+        model (imported by :mod:`respect_gym.importers`).
     :param granularity: ``"fused"`` (what the Edge TPU executes) or ``"layers"`` (one node per Keras
         layer). It chooses between the two forms of graphs that have a layers form: zoo models and
         files holding a ``"layers"`` graph. Everything else loads as stored: the authors' ``respect/``
         graphs (no op types to fuse) and files at another granularity (fused, synthetic, ...).
+    :param cpu_ops: for model files, what to do with ops the Edge TPU cannot run: ``"error"`` or
+        ``"keep"`` (see :mod:`respect_gym.importers.common`).
     :raises UnknownModelError: for an unknown name, listing close matches.
     """
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
     text = os.fspath(name_or_path)
-    if isinstance(name_or_path, os.PathLike) or text.endswith((".json", ".json.gz")):
+    if is_model_file(text):
+        graph = load_model(text, cpu_ops)
+    elif isinstance(name_or_path, os.PathLike) or text.endswith((".json", ".json.gz")):
         graph = Graph.from_json(Path(text))
-        return fuse(graph) if granularity == "fused" and graph.meta.granularity == "layers" else graph
-    return _load_zoo(_resolve(text), granularity)
+    else:
+        return _load_zoo(_resolve(text), granularity)
+    return fuse(graph) if granularity == "fused" and graph.meta.granularity == "layers" else graph
