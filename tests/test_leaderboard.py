@@ -17,11 +17,12 @@ import pytest
 import respect_gym
 from respect_gym.cli import main as cli
 from respect_gym.leaderboard import ROOT, LeaderboardError, verify_submission
-from respect_gym.leaderboard.build import SuiteSpec, build_suite
+from respect_gym.leaderboard.build import SuiteSpec, build_suite, paper_memory_bound
 from respect_gym.leaderboard.jsonio import MAX_FILE_BYTES
 from respect_gym.leaderboard.render import render_readme, render_tables
 from respect_gym.leaderboard.run import Method, run
 from respect_gym.leaderboard.submission import read_submission
+from solver_brute import brute_force_paper, tiny_graph
 
 TINY = SuiteSpec("tiny-v0", "two small graphs", ("vgg16", "tiny-v0/dnn-7-0.json.gz"), (2, 3))
 
@@ -210,3 +211,10 @@ def test_render_is_deterministic_and_ranks_by_score(root: Path, tmp_path: Path) 
 def test_template_matches_the_schema() -> None:
     submission = read_submission(ROOT / "submission.template.json")
     assert submission.suite == "zoo-v0" and submission.meta["harness"]["command"] == ""
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_paper_memory_bound_is_below_the_brute_force_optimum(seed: int) -> None:
+    graph = tiny_graph(seed, max_nodes=7)
+    for k in (2, 3):
+        assert paper_memory_bound(graph, k) <= brute_force_paper(graph, k) + 1e-12

@@ -19,8 +19,6 @@ from respect_gym.graph import Graph
 from respect_gym.leaderboard.errors import LeaderboardError
 from respect_gym.solvers import SolveResult, solve
 
-LATEST_REVISION = FORMULA_REVISION
-
 
 def _api_options(objective: str, revision: int) -> dict[str, Any]:
     """Keyword arguments of ``evaluate``/``solve`` for a suite's objective and revision.
