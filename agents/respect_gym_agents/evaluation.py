@@ -18,6 +18,7 @@ import respect_gym
 from respect_gym_agents import solver as agent_solver
 
 BASELINES = ("slicegraph", "profiling")
+AGENTS = ("imitation", "imitation_raw", *BASELINES)
 FUSED_KS = (2, 4, 6, 8)
 LAYERS_K = 4
 
@@ -35,9 +36,11 @@ def evaluate_instance(model: str, granularity: str, k: int, checkpoint: str, tim
     compiler = respect_gym.solve(graph, k, "compiler").bottleneck_ms
     row: dict[str, Any] = {"model": model, "granularity": granularity, "k": k, "nodes": graph.num_nodes,
                            "exact_ms": exact.bottleneck_ms, "exact_proven": exact.optimal, "compiler_ms": compiler}
-    for name in ("imitation", *BASELINES):
-        options = {"checkpoint": checkpoint} if name == "imitation" else {}
-        result = respect_gym.solve(graph, k, name, **options)
+    runs = {"imitation": ("imitation", {"checkpoint": checkpoint}),
+            "imitation_raw": ("imitation", {"checkpoint": checkpoint, "refine": False}),
+            **{name: (name, {}) for name in BASELINES}}
+    for name, (solver, options) in runs.items():
+        result = respect_gym.solve(graph, k, solver, **options)
         row[f"{name}_ms"] = result.bottleneck_ms
         row[f"{name}_gap_pct"] = 100.0 * (result.bottleneck_ms / exact.bottleneck_ms - 1.0)
         row[f"{name}_speedup"] = compiler / result.bottleneck_ms
@@ -62,6 +65,6 @@ def evaluate_zoo(checkpoint: str | os.PathLike, time_limit: float = 30.0) -> lis
             for m, g, k in track(instances(), description="evaluating")]
     for granularity in ("fused", "layers"):
         part = [r for r in rows if r["granularity"] == granularity]
-        for name in ("imitation", *BASELINES):
+        for name in AGENTS:
             print(granularity, name, {k: round(v, 2) for k, v in summary(part, name).items()})
     return rows

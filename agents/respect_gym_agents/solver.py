@@ -1,16 +1,23 @@
-"""The ``imitation`` solver: the shipped imitation checkpoint's greedy schedule (no search).
+"""The ``imitation`` solver: the shipped imitation checkpoint's greedy schedule.
 
-Registered through the ``respect_gym.solvers`` entry point, and by :func:`register` for a
-respect-gym without entry-point discovery. Option ``checkpoint``: another checkpoint path.
+Like RESPECT's post-processing (its pointer network emits an order that is then packed into
+stages), option ``refine`` (default True) keeps the policy's node order (nodes sorted by the
+policy's stage, visit order within a stage: a topological order) and re-cuts it optimally into K
+segments (:func:`respect_gym.solvers.cuts.best_cut`); the policy's own schedule is one such cut,
+so refining never makes it worse (the better of the two is returned). ``refine=False`` gives the
+raw policy. Registered through the ``respect_gym.solvers`` entry point, and by :func:`register`
+for a respect-gym without entry-point discovery. Option ``checkpoint``: another checkpoint path.
 """
 
 from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 
 from respect_gym.solvers.base import Problem, SolverOutput
+from respect_gym.solvers.cuts import best_cut
 
 from respect_gym_agents import checkpoints
 from respect_gym_agents.policies import GraphPolicyNet
@@ -25,7 +32,7 @@ def _net(path: str) -> tuple[GraphPolicyNet, str]:
 
 def solve_imitation(problem: Problem) -> SolverOutput:
     """Greedy rollout of the imitation policy (one graph embedding, one small MLP per node)."""
-    opts = problem.take_options("imitation", checkpoint=str(checkpoints.shipped("imitation")))
+    opts = problem.take_options("imitation", checkpoint=str(checkpoints.shipped("imitation")), refine=True)
     net, _ = _net(str(opts["checkpoint"]))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -33,7 +40,14 @@ def solve_imitation(problem: Problem) -> SolverOutput:
         episode = greedy_episode(net, problem.graph, problem.num_stages, problem.objective, problem.cost_model.hardware)
     finally:
         torch.set_num_threads(threads)
-    return SolverOutput(stages=episode.stages, status="heuristic", info={"checkpoint": opts["checkpoint"]})
+    stages = episode.stages
+    if opts["refine"] and problem.objective == "latency":
+        visit = problem.graph.topological_order
+        order = visit[np.argsort(stages[visit], kind="stable")]
+        value, cut = best_cut(problem.cost_model, problem.batch_cost, order, problem.num_stages)
+        if value < problem.cost_model.evaluate(stages, problem.num_stages).bottleneck_ms:
+            stages = cut
+    return SolverOutput(stages=stages, status="heuristic", info={"checkpoint": opts["checkpoint"], "refine": opts["refine"]})
 
 
 def register() -> None:
