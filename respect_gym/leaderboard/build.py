@@ -55,14 +55,14 @@ class SuiteSpec:
 
 
 SPECS = {spec.name: spec for spec in (
-    SuiteSpec("zoo-v0", "every Keras zoo model, fused as the Edge TPU runs it, K in {2, 4, 6, 8}, USB 3",
+    SuiteSpec("zoo-v0", "Every Keras zoo model, fused as the Edge TPU runs it, K in {2, 4, 6, 8}, USB 3",
               KERAS_MODELS, (2, 4, 6, 8)),
-    SuiteSpec("layers-v0", "every Keras zoo model, one node per Keras layer (larger, branchier), K in {4, 6}, USB 3",
+    SuiteSpec("layers-v0", "Every Keras zoo model, one node per Keras layer (larger, branchier), K in {4, 6}, USB 3",
               KERAS_MODELS, (4, 6), granularity="layers"),
     SuiteSpec("synthetic-v0", f"{len(SYNTHETIC_NODES)} seeded CNN-like `dnn` generator graphs of "
-              f"{SYNTHETIC_NODES[0]} to {SYNTHETIC_NODES[-1]} nodes (committed graph files), K in {{4, 8}}, USB 3",
+              f"{SYNTHETIC_NODES[0]} to {SYNTHETIC_NODES[-1]:,} nodes (committed graph files), K in {{4, 8}}, USB 3",
               tuple(f"synthetic-v0/dnn-{SYNTHETIC_SEED}-{i}.json.gz" for i in range(len(SYNTHETIC_NODES))), (4, 8)),
-    SuiteSpec("paper-v0", "the RESPECT authors' 16 evaluation graphs with their objective (memory + edge "
+    SuiteSpec("paper-v0", "The RESPECT authors' 16 evaluation graphs with their objective (memory + edge "
               "crossings), K in {4, 5, 6}", PAPER_MODELS, (4, 5, 6), granularity="layers", objective="paper"),
 )}
 

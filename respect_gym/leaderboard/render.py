@@ -54,7 +54,7 @@ def suite_table(name: str, entries: list[Verified], root: Path = ROOT) -> str:
     lines = [
         f"### {name}", "",
         f"{suite.description}. {n} instances, {proven} with a proven optimum, {n - proven} with a best known value "
-        f"(`{', '.join(built['solvers'])}`, {built['time_limit_s']:g} s per solve). Objective `{first.objective}`, "
+        f"({', '.join(f'`{s}`' for s in built['solvers'])}, {built['time_limit_s']:g} s per solve). Objective `{first.objective}`, "
         f"cost-model revision {suite.revision} (`{first.cost_model_version}`).", "",
         "| rank | method | score | optimal | speed-up over compiler | median solve time | trained on suite | deterministic |",
         "|---:|---|---:|---:|---:|---:|:---:|:---:|",
