@@ -218,3 +218,23 @@ def test_paper_memory_bound_is_below_the_brute_force_optimum(seed: int) -> None:
     graph = tiny_graph(seed, max_nodes=7)
     for k in (2, 3):
         assert paper_memory_bound(graph, k) <= brute_force_paper(graph, k) + 1e-12
+
+
+@pytest.mark.parametrize("how, match", [
+    (["--solver", "nope"], "unknown solver 'nope'; registered: exact, "),
+    (["--policy", "no_colon"], "--policy must be 'module:callable'"),
+    (["--policy", "no_such_module_xyz:f"], "cannot import policy module 'no_such_module_xyz'"),
+    (["--policy", "json:no_such_attr"], "module 'json' has no attribute 'no_such_attr'"),
+    (["--policy", "bad_policy:short"], "m returned an invalid schedule for vgg16/k2: stages has shape (1,)"),
+    (["--policy", "bad_policy:crash"], "m failed on vgg16/k2: ZeroDivisionError: division by zero"),
+], ids=["solver", "spec", "module", "attribute", "invalid-schedule", "crash"])
+def test_run_refuses_bad_methods_in_one_line(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                             monkeypatch: pytest.MonkeyPatch, how: list[str], match: str) -> None:
+    (tmp_path / "bad_policy.py").write_text("def short(graph, k, **kw):\n    return [0]\n\n\n"
+                                            "def crash(graph, k, **kw):\n    return 1 / 0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "out.json"
+    assert cli(["leaderboard", "run", "--root", str(root), "--suite", "tiny-v0", *how, "--method", "m",
+                "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err and not out.exists(), err

@@ -60,7 +60,12 @@ def load_policy(spec: str) -> Policy:
 
 def machine() -> str:
     """The machine the harness ran on, as recorded beside its timings."""
-    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs ({platform.processor() or 'unknown CPU'})"
+    cpu = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")  # Linux names the CPU model only here
+    if cpuinfo.is_file():
+        cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs ({cpu or 'unknown CPU'})"
 
 
 def solver_policy(solver: str, time_limit: float | None, seed: int) -> Callable[[Graph, Instance], Sequence[int]]:
@@ -90,7 +95,12 @@ def run_suite(suite: Suite, schedule: Callable[[Graph, Instance], Sequence[int]]
         progress(inst.id)
         graph = suite.graph(inst)
         start = time.perf_counter()
-        stages = schedule(graph, inst)
+        try:
+            stages = schedule(graph, inst)
+        except LeaderboardError:
+            raise
+        except Exception as exc:  # a user's policy: name the instance it failed on, in one line
+            raise LeaderboardError(f"{method.name} failed on {inst.id}: {type(exc).__name__}: {exc}") from exc
         seconds = time.perf_counter() - start
         try:
             stages = validate_schedule(graph, stages, inst.num_stages)
@@ -121,7 +131,10 @@ def run(suite_name: str, out: str | Path, method: Method, solver: str | None = N
     if (solver is None) == (policy is None):
         raise LeaderboardError("give exactly one of a solver name or a policy 'module:callable'")
     suite = load_suite(suite_name, root)
+    if policy:
+        time_limit = None  # the harness cannot stop a Python policy: no limit is claimed for it
     schedule = solver_policy(solver, time_limit, seed) if solver else python_policy(load_policy(policy))
     command = f"respect-gym leaderboard run --suite {suite_name} " + (f"--solver {solver}" if solver else f"--policy {policy}")
+    command += "" if time_limit is None else f" --time-limit {time_limit:g}"
     harness = {"command": command, "time_limit_s": time_limit, "seed": seed}
     return run_suite(suite, schedule, method, harness, Path(out), progress)
