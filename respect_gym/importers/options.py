@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from functools import lru_cache
 from types import ModuleType
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -27,7 +27,7 @@ def _module(kind: str) -> ModuleType:
     try:
         return importlib.import_module(f"tflite.{kind}")
     except ImportError:
-        raise ModelFileError(f"unknown builtin options table {kind!r}") from None
+        raise ModelFileError(f"unknown flatbuffer table {kind!r}") from None
 
 
 @lru_cache(maxsize=None)
@@ -63,10 +63,20 @@ def options_values(options: Options) -> dict[str, Any]:
     return values
 
 
+def write_table(builder, kind: str, fields: Mapping[str, Any]) -> int:
+    """Write table ``kind`` (``"Tensor"``, ``"Conv2DOptions"``, ...) with the generated
+    ``tflite.<kind>`` builder functions; ``None`` fields are left out (schema default)."""
+    module = _module(kind)
+    getattr(module, f"{kind}Start")(builder)
+    for name, value in fields.items():
+        if value is not None:
+            getattr(module, f"{kind}Add{name}")(builder, value)
+    return getattr(module, f"{kind}End")(builder)
+
+
 def write_options(builder, options: Options) -> tuple[int, int]:
     """Write an options table; returns ``(union type value, table offset)``."""
     kind = options.kind
-    module = _module(kind)
     values = options_values(options)
     unknown = set(values) - set(option_fields(kind))
     if unknown:
@@ -77,7 +87,5 @@ def write_options(builder, options: Options) -> tuple[int, int]:
             offsets[name] = builder.CreateNumpyVector(value)
         elif isinstance(value, str):
             offsets[name] = builder.CreateString(value)
-    getattr(module, f"{kind}Start")(builder)
-    for name, value in values.items():
-        getattr(module, f"{kind}Add{name}")(builder, offsets.get(name, value))
-    return enum_values(options.union)[kind], getattr(module, f"{kind}End")(builder)
+    table = write_table(builder, kind, {name: offsets.get(name, value) for name, value in values.items()})
+    return enum_values(options.union)[kind], table
