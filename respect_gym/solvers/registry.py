@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import math
 import time
+from importlib.metadata import entry_points
 from typing import Any, Callable
 
 import numpy as np
@@ -26,6 +27,20 @@ SOLVERS: dict[str, str | Solver] = {
     "greedy": "respect_gym.solvers.greedy:solve_greedy",
     "random": "respect_gym.solvers.random_:solve_random",
 }
+
+
+ENTRY_POINT_GROUP = "respect_gym.solvers"
+
+
+def _discover_plugins() -> None:
+    """Add solvers that installed packages declare under the ``respect_gym.solvers`` entry-point
+    group (e.g. the ``agents`` extra's ``imitation``), so the CLI offers them after setup. Only
+    their ``module:function`` strings are recorded: nothing is imported until one is used."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        SOLVERS.setdefault(ep.name, ep.value)
+
+
+_discover_plugins()
 
 
 def register(name: str, solver: Solver | str) -> None:
