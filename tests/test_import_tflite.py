@@ -221,6 +221,8 @@ def test_core_package_works_without_the_extras():
         "        respect_gym.load_graph(f)\n"
         "    except MissingExtraError as exc:\n"
         "        print(exc)\n"
+        "from respect_gym.cli import main\n"
+        "assert main(['import', sys.argv[1]]) == 2\n"
     )
     out = subprocess.run([sys.executable, "-c", code, str(fixture("residual_concat"))], capture_output=True,
                          text=True, check=True).stdout

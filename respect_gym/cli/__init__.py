@@ -11,6 +11,7 @@ import sys
 from rich.console import Console
 
 from respect_gym.graph import GraphError
+from respect_gym.importers.errors import MissingExtraError
 
 COMMANDS = ("models", "evaluate", "schedule", "compare", "leaderboard", "import_")  # module names; import_ is `import`
 MIN_PIPED_WIDTH = 140  # rich falls back to 80 columns when piped, which truncates the stage tables
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (GraphError, ValueError, KeyError, FileNotFoundError) as exc:
+    except (GraphError, ValueError, KeyError, FileNotFoundError, MissingExtraError) as exc:
         # Bad input is reported as one line naming the problem, never as a traceback.
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"respect-gym {args.command}: error: {message}", file=sys.stderr)
