@@ -1,9 +1,9 @@
 """Expert labels: the exact solver's proven-optimal schedule of synthetic graphs, cached as JSON.
 
 A label names its graph by (generator, generator kwargs, seed, index) and its K, so the graph is
-regenerated bit-identically instead of stored; never a zoo graph. Labelling runs in worker
-processes (``concurrent.futures``); results are returned in spec order, so the cache file is the
-same for the same specs whatever the number of workers.
+regenerated bit-identically instead of stored; never a zoo graph. Labelling runs in local worker
+processes, or as Ray tasks on a cluster (``ray_address``, :mod:`respect_gym.parallel`); results
+come back in spec order, so the cache file is the same for the same specs whatever runs them.
 """
 
 from __future__ import annotations
@@ -11,17 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from rich.progress import track
 
 import respect_gym
 from respect_gym.cost import COST_MODEL_VERSION
 from respect_gym.generators import make_generator
 from respect_gym.graph import Graph
+from respect_gym.parallel import map_tasks
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,11 @@ class GraphSpec:
 
     def graph(self) -> Graph:
         return make_generator(self.generator, seed=self.seed, **self.kwargs)(self.index)
+
+    @property
+    def name(self) -> str:
+        """``generator/seed/index/K`` (how progress and failures name the spec)."""
+        return f"{self.generator}/{self.seed}/{self.index}/K={self.num_stages}"
 
 
 # the training distribution: both generators at several sizes
@@ -67,18 +71,18 @@ def _label(args: tuple[GraphSpec, str]) -> list[int]:
 
 
 def label(specs: list[GraphSpec], cache_dir: str | os.PathLike, objective: str = "latency",
-          workers: int = 2) -> list[np.ndarray]:
-    """Expert stages for every spec, from ``cache_dir`` when this exact set was labelled before."""
+          workers: int | None = 2, ray_address: str | None = None) -> list[np.ndarray]:
+    """Expert stages for every spec, from ``cache_dir`` when this exact set was labelled before.
+
+    ``workers`` local processes (1: in this process), or Ray tasks when ``ray_address`` is given
+    (``"auto"`` or a cluster address; ``workers`` then caps the tasks in flight).
+    """
     payload = json.dumps([asdict(s) for s in specs] + [objective, COST_MODEL_VERSION], sort_keys=True)
     path = Path(cache_dir) / f"labels-{hashlib.sha256(payload.encode()).hexdigest()[:16]}.json"
     if path.exists():
         return [np.asarray(s, dtype=np.int64) for s in json.loads(path.read_text())["stages"]]
-    jobs = [(s, objective) for s in specs]
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            stages = list(track(pool.map(_label, jobs, chunksize=16), total=len(jobs), description="labelling"))
-    else:
-        stages = [_label(j) for j in track(jobs, description="labelling")]
+    stages = map_tasks(_label, [(s, objective) for s in specs], names=[s.name for s in specs], workers=workers,
+                       ray_address=ray_address, description="labelling")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"cost_model_version": COST_MODEL_VERSION, "objective": objective,
                                 "specs": [asdict(s) for s in specs], "stages": stages}))

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from respect_gym.cli import make_console
-from respect_gym.leaderboard import ROOT, LeaderboardError, Verified, load_suite, verify_submission
+from respect_gym.leaderboard import ROOT, LeaderboardError, Verified, verify_submission
 from respect_gym.leaderboard.build import SPECS, build_suite
 from respect_gym.leaderboard.render import render_readme
 from respect_gym.leaderboard.run import Method, run as run_harness
@@ -56,6 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit", type=float, default=20.0, metavar="S",
                    help="seconds per instance for anytime solvers (default 20)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="instances run at once: local processes (default 1), or Ray tasks in flight with --ray "
+                   "(default: the cluster's CPUs); each is timed where it runs, so use at most one per core")
+    p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                   help="run instances as Ray tasks on a cluster: 'auto' (the default when no ADDRESS is given: "
+                   "the cluster this machine joined with `ray start`), 'local', or HOST:PORT")
 
     p = action("verify", verify, help="verify submissions: recompute every score, print the tables")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -106,10 +112,9 @@ def run(args: argparse.Namespace) -> int:
     method = Method(name=args.method or args.solver or args.policy, authors=tuple(args.authors), link=args.link,
                     description=args.description, trained_on_suite=args.trained_on_suite,
                     deterministic=not args.nondeterministic)
-    total = len(load_suite(args.suite, args.root).instances)
-    with progress_bar(total, f"{method.name} on {args.suite}") as step:
-        out = run_harness(args.suite, args.out, method, solver=args.solver, policy=args.policy,
-                          time_limit=args.time_limit, seed=args.seed, root=args.root, progress=step)
+    workers = args.workers or (None if args.ray else 1)
+    out = run_harness(args.suite, args.out, method, solver=args.solver, policy=args.policy, time_limit=args.time_limit,
+                      seed=args.seed, root=args.root, workers=workers, ray_address=args.ray, progress=True)
     console = make_console()
     console.print(summary_line(verify_submission(out, args.root)), highlight=False)
     console.print(f"written to {out}", highlight=False)

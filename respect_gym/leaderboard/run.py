@@ -5,6 +5,9 @@ scores each schedule with the suite's cost-model revision, so a submission it wr
 measured times and values the verifier will reproduce. A Python scheduler (``--policy
 module:callable``) is called as ``policy(graph, num_stages, hardware=..., objective=...)`` and
 returns one stage per node; learned agents plug in this way, or as a registered solver name.
+Instances run one per task (:mod:`respect_gym.parallel`): one at a time in this process by
+default, in ``workers`` local processes, or as Ray tasks on a cluster; each is timed in the
+process that runs it, and the submission lists results in suite order whatever ran them.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from respect_gym.leaderboard.errors import LeaderboardError
 from respect_gym.leaderboard.jsonio import write_text
 from respect_gym.leaderboard.submission import submission_json
 from respect_gym.leaderboard.suite import ROOT, Instance, Suite, load_suite
+from respect_gym.parallel import TaskFailed, map_tasks
 from respect_gym.solvers import SolverError, list_solvers
 
 Policy = Callable[..., Sequence[int]]
+Scheduler = Callable[[Graph, Instance], Sequence[int]]
 
 
 @dataclass(frozen=True)
@@ -68,48 +73,79 @@ def machine() -> str:
     return f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs ({cpu or 'unknown CPU'})"
 
 
-def solver_policy(solver: str, time_limit: float | None, seed: int) -> Callable[[Graph, Instance], Sequence[int]]:
+@dataclass(frozen=True)
+class SolverScheduler:
+    """A registered solver as a scheduler of suite instances (a picklable object: workers run it)."""
+
+    solver: str
+    time_limit: float | None
+    seed: int
+
+    def __call__(self, graph: Graph, inst: Instance) -> Sequence[int]:
+        try:
+            return solve_instance(graph, inst.num_stages, self.solver, inst.hardware, inst.objective,
+                                  inst.cost_model_revision, time_limit=self.time_limit, seed=self.seed).stages
+        except SolverError as exc:
+            raise LeaderboardError(f"{self.solver} cannot run {inst.id}: {exc}") from None
+
+
+def solver_policy(solver: str, time_limit: float | None, seed: int) -> SolverScheduler:
     """A registered solver as a scheduler of suite instances."""
     if solver not in list_solvers():
         raise LeaderboardError(f"unknown solver {solver!r}; registered: {', '.join(list_solvers())}")
-
-    def schedule(graph: Graph, inst: Instance) -> Sequence[int]:
-        try:
-            return solve_instance(graph, inst.num_stages, solver, inst.hardware, inst.objective,
-                                  inst.cost_model_revision, time_limit=time_limit, seed=seed).stages
-        except SolverError as exc:
-            raise LeaderboardError(f"{solver} cannot run {inst.id}: {exc}") from None
-    return schedule
+    return SolverScheduler(solver, time_limit, seed)
 
 
-def python_policy(policy: Policy) -> Callable[[Graph, Instance], Sequence[int]]:
+@dataclass(frozen=True)
+class PolicyScheduler:
+    """A user's callable as a scheduler of suite instances (pickled by reference: workers import it)."""
+
+    policy: Policy
+
+    def __call__(self, graph: Graph, inst: Instance) -> Sequence[int]:
+        return self.policy(graph, inst.num_stages, hardware=inst.hardware, objective=inst.objective)
+
+
+def python_policy(policy: Policy) -> PolicyScheduler:
     """A user's callable as a scheduler of suite instances."""
-    return lambda graph, inst: policy(graph, inst.num_stages, hardware=inst.hardware, objective=inst.objective)
+    return PolicyScheduler(policy)
 
 
-def run_suite(suite: Suite, schedule: Callable[[Graph, Instance], Sequence[int]], method: Method,
-              harness: dict[str, Any], out: Path, progress: Callable[[str], None] = lambda _: None) -> Path:
-    """Schedule every instance, time and score each, and write the submission to ``out``."""
-    results = []
-    for inst in suite.instances:
-        progress(inst.id)
-        graph = suite.graph(inst)
-        start = time.perf_counter()
-        try:
-            stages = schedule(graph, inst)
-        except LeaderboardError:
-            raise
-        except Exception as exc:  # a user's policy: name the instance it failed on, in one line
-            raise LeaderboardError(f"{method.name} failed on {inst.id}: {type(exc).__name__}: {exc}") from exc
-        seconds = time.perf_counter() - start
-        try:
-            stages = validate_schedule(graph, stages, inst.num_stages)
-        except ValueError as exc:
-            raise LeaderboardError(f"{method.name} returned an invalid schedule for {inst.id}: {exc}") from None
-        value, _ = score_schedule(graph, stages, inst.num_stages, inst.hardware, inst.objective,
-                                  inst.cost_model_revision)
-        results.append({"instance": inst.id, "graph_sha256": inst.graph_sha256, "num_stages": inst.num_stages,
-                        "stages": stages.tolist(), "objective_value": value, "seconds": round(seconds, 4)})
+def run_instance(task: tuple[Scheduler, Graph, Instance, str]) -> tuple[dict[str, Any], str]:
+    """Schedule, time and score one instance; returns its result entry and the machine it ran on."""
+    schedule, graph, inst, method_name = task
+    start = time.perf_counter()
+    try:
+        stages = schedule(graph, inst)
+    except LeaderboardError:
+        raise
+    except Exception as exc:  # a user's policy: name the instance it failed on, in one line
+        raise LeaderboardError(f"{method_name} failed on {inst.id}: {type(exc).__name__}: {exc}") from exc
+    seconds = time.perf_counter() - start
+    try:
+        stages = validate_schedule(graph, stages, inst.num_stages)
+    except ValueError as exc:
+        raise LeaderboardError(f"{method_name} returned an invalid schedule for {inst.id}: {exc}") from None
+    value, _ = score_schedule(graph, stages, inst.num_stages, inst.hardware, inst.objective, inst.cost_model_revision)
+    return ({"instance": inst.id, "graph_sha256": inst.graph_sha256, "num_stages": inst.num_stages,
+             "stages": stages.tolist(), "objective_value": value, "seconds": round(seconds, 4)}, machine())
+
+
+def run_suite(suite: Suite, schedule: Scheduler, method: Method,
+              harness: dict[str, Any], out: Path, workers: int | None = 1, ray_address: str | None = None,
+              progress: bool = False) -> Path:
+    """Schedule every instance, time and score each, and write the submission to ``out``.
+
+    ``schedule`` must be picklable when ``workers`` > 1 or ``ray_address`` is given (see
+    :func:`respect_gym.parallel.map_tasks`); ``progress`` shows a progress bar.
+    """
+    tasks = [(schedule, suite.graph(inst), inst, method.name) for inst in suite.instances]
+    try:
+        done = map_tasks(run_instance, tasks, names=[inst.id for inst in suite.instances], workers=workers,
+                         ray_address=ray_address, progress=progress, description=f"{method.name} on {suite.name}")
+    except TaskFailed as exc:
+        raise LeaderboardError(str(exc)) from exc
+    machines = sorted({m for _, m in done})
     meta = {
         "suite": suite.name,
         "method": {"name": method.name, "authors": list(method.authors), "link": method.link,
@@ -117,16 +153,16 @@ def run_suite(suite: Suite, schedule: Callable[[Graph, Instance], Sequence[int]]
         "package_version": respect_gym.__version__,
         "trained_on_suite": method.trained_on_suite,
         "deterministic": method.deterministic,
-        "machine": machine(),
+        "machine": machines[0] if len(machines) == 1 else f"{len(machines)} machines, e.g. {machines[0]}"[:200],
         "harness": harness,
     }
-    write_text(out, submission_json(meta, results))
+    write_text(out, submission_json(meta, [result for result, _ in done]))
     return out
 
 
 def run(suite_name: str, out: str | Path, method: Method, solver: str | None = None, policy: str | None = None,
-        time_limit: float | None = None, seed: int = 0, root: Path = ROOT,
-        progress: Callable[[str], None] = lambda _: None) -> Path:
+        time_limit: float | None = None, seed: int = 0, root: Path = ROOT, workers: int | None = 1,
+        ray_address: str | None = None, progress: bool = False) -> Path:
     """Run ``solver`` (a registry name) or ``policy`` (``module:callable``) on a suite; see the module doc."""
     if (solver is None) == (policy is None):
         raise LeaderboardError("give exactly one of a solver name or a policy 'module:callable'")
@@ -136,5 +172,7 @@ def run(suite_name: str, out: str | Path, method: Method, solver: str | None = N
     schedule = solver_policy(solver, time_limit, seed) if solver else python_policy(load_policy(policy))
     command = f"respect-gym leaderboard run --suite {suite_name} " + (f"--solver {solver}" if solver else f"--policy {policy}")
     command += "" if time_limit is None else f" --time-limit {time_limit:g}"
+    command += "" if workers in (None, 1) else f" --workers {workers}"
+    command += "" if ray_address is None else f" --ray {ray_address}"
     harness = {"command": command, "time_limit_s": time_limit, "seed": seed}
-    return run_suite(suite, schedule, method, harness, Path(out), progress)
+    return run_suite(suite, schedule, method, harness, Path(out), workers, ray_address, progress)
