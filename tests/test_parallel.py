@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 import parallel_tasks
+from ray_local import local_ray
 from respect_gym.leaderboard import ROOT, LeaderboardError, verify_submission
 from respect_gym.leaderboard.build import SuiteSpec, build_suite
 from respect_gym.leaderboard.run import Method, run
 from respect_gym.parallel import TaskFailed, map_tasks
 
-TESTS = Path(__file__).resolve().parent
 SUITE = SuiteSpec("par-v0", "small zoo graphs for the parallel tests", ("mobilenet", "resnet50"), (2, 3, 4))
 
 
@@ -25,12 +25,7 @@ def names(n: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def ray_local():
-    """One local Ray instance (2 CPUs) for this module; tasks import this folder's modules."""
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(TESTS)}})
-    yield ray
-    ray.shutdown()
+    return local_ray()
 
 
 @pytest.fixture(scope="module")
