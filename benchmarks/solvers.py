@@ -8,6 +8,10 @@ exact schedule's speedup over the vendor compiler's split. Then ``compiler``, ``
     python benchmarks/solvers.py                           # everything (tens of minutes)
     python benchmarks/solvers.py --models resnet50 --ks 2 4 --granularity fused
     python benchmarks/solvers.py --time-limit 30 --json bench.json
+    python benchmarks/solvers.py --ray auto                # instances as Ray tasks on a cluster
+
+Instances run one per task (:mod:`respect_gym.parallel`): one at a time by default (solve times
+are then those of an otherwise idle machine), in ``--workers`` processes, or on Ray.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from rich.table import Table
 
 from respect_gym.cost.model import CostModel
 from respect_gym.generators import DnnGraphGenerator
+from respect_gym.parallel import map_tasks
 from respect_gym.solvers import list_solvers, solve
 from respect_gym.zoo import GRANULARITIES, PAPER_PREFIX, list_models, load_graph
 
@@ -40,6 +45,10 @@ def bench_instance(model: str, granularity: str, k: int, solvers: list[str], tim
                                    "optimal": result.optimal, "status": result.status, "gap": result.gap,
                                    "seconds": result.seconds, "method": result.info.get("method")}
     return record
+
+
+def _bench(task: tuple[str, str, int, list[str], float]) -> dict:
+    return bench_instance(*task)
 
 
 def zoo_table(records: list[dict], solvers: list[str]) -> Table:
@@ -101,17 +110,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per solve (default 30)")
     parser.add_argument("--large-nodes", type=int, default=10_000, help="synthetic graph size (0 to skip)")
     parser.add_argument("--json", metavar="OUT", help="write all records as JSON")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="instances at once: local processes (default 1), or Ray tasks in flight with --ray")
+    parser.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                        help="run instances as Ray tasks: 'auto' (the cluster joined with `ray start`) or HOST:PORT")
     args = parser.parse_args(argv)
     models = args.models or [m for m in list_models() if not m.startswith(PAPER_PREFIX)]
     console = Console(width=200)
-    records = []
-    for model in models:
-        for granularity in args.granularity:
-            for k in args.ks:
-                records.append(bench_instance(model, granularity, k, args.solvers, args.time_limit))
-                rec = records[-1]["solvers"].get("exact")
-                if rec is not None:
-                    console.print(f"{model} {granularity} K={k}: exact {rec['status']} in {rec['seconds']:.2f} s", highlight=False)
+    todo = [(m, g, k) for m in models for g in args.granularity for k in args.ks]
+    records = map_tasks(_bench, [(m, g, k, args.solvers, args.time_limit) for m, g, k in todo],
+                        names=[f"{m}/{g}/K={k}" for m, g, k in todo], workers=args.workers or (None if args.ray else 1),
+                        ray_address=args.ray, description="benchmarking")
+    for (model, granularity, k), record in zip(todo, records):
+        rec = record["solvers"].get("exact")
+        if rec is not None:
+            console.print(f"{model} {granularity} K={k}: exact {rec['status']} in {rec['seconds']:.2f} s", highlight=False)
     console.print(zoo_table(records, args.solvers))
     for line in summary(records):
         console.print(line, highlight=False)
