@@ -1,6 +1,7 @@
 """respect-gym: pipeline scheduling of DNN graphs on multiple Coral Edge TPUs.
 
-Importing the package registers the Gymnasium environment ``RespectPipeline-v0``. The public
+Importing the package registers the Gymnasium environments ``RespectPipeline-v1`` (cost-model
+revision 3) and ``RespectPipeline-v0`` (revision 2, kept for reproducibility). The public
 functions below are imported lazily, so ``import respect_gym`` stays fast and never loads the
 solvers or the env unless they are used.
 """
@@ -46,8 +47,11 @@ def __getattr__(name: str) -> Any:
 def _register_envs() -> None:
     import gymnasium
 
-    if "RespectPipeline-v0" not in gymnasium.registry:
-        gymnasium.register(id="RespectPipeline-v0", entry_point="respect_gym.envs.pipeline.env:RespectPipelineEnv")
+    entry = "respect_gym.envs.pipeline.env:RespectPipelineEnv"
+    # v0: cost-model revision 2, frozen so its published numbers stay reproducible; v1: revision 3
+    for env_id, kwargs in (("RespectPipeline-v0", {"revision": 2}), ("RespectPipeline-v1", {"revision": 3})):
+        if env_id not in gymnasium.registry:
+            gymnasium.register(id=env_id, entry_point=entry, kwargs=kwargs)
 
 
 _register_envs()

@@ -41,17 +41,24 @@ def valid_schedules(graph: Graph, num_stages: int) -> np.ndarray:
     return allsched[ok]
 
 
-def brute_force(graph: Graph, num_stages: int, hardware: str = "usb3") -> tuple[float, np.ndarray]:
-    """Optimal bottleneck over all valid schedules, and one schedule achieving it."""
-    cm = CostModel(graph, hardware)
+def brute_force(graph: Graph, num_stages: int, hardware: str = "usb3", objective: str = "period",
+                revision: int | None = None) -> tuple[float, np.ndarray]:
+    """Optimal objective over all valid schedules, and one schedule achieving it. The pipeline
+    formulas are written out here (period = max(slowest stage, host_stage_ms * used stages),
+    latency = sum of stages + handoff_ms * used stages), not taken from the report."""
+    cm = CostModel(graph, hardware, revision)
     n = graph.num_nodes
     subset_ms = np.array([cm.stage_latency_ms(((bits >> np.arange(n)) & 1).astype(bool)) for bits in range(1 << n)])
     scheds = valid_schedules(graph, num_stages)
     weights = 1 << np.arange(n)
     per_stage = np.stack([subset_ms[((scheds == k) * weights).sum(axis=1)] for k in range(num_stages)], axis=1)
-    bottleneck = per_stage.max(axis=1)
-    best = int(np.argmin(bottleneck))
-    return float(bottleneck[best]), scheds[best]
+    used = np.stack([((scheds == k) & cm.is_op).any(axis=1) for k in range(num_stages)], axis=1).sum(axis=1)
+    if objective == "period":
+        value = np.maximum(per_stage.max(axis=1), cm.host_stage_ms * used)
+    else:
+        value = per_stage.sum(axis=1) + cm.handoff_ms * used
+    best = int(np.argmin(value))
+    return float(value[best]), scheds[best]
 
 
 def brute_force_paper(graph: Graph, num_stages: int) -> float:

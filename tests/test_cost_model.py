@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import respect_gym
-from respect_gym.cost import COST_MODEL_VERSION, CostModel, EdgeTPU, PipelineReport, ScheduleError, evaluate, get_hardware
+from respect_gym.cost import (
+    COST_MODEL_VERSION, CostModel, EdgeTPU, HardwareError, PipelineReport, ScheduleError, evaluate, get_hardware,
+)
 from respect_gym.cost.hardware import USB3, HardwareError
 from respect_gym.cost.incremental import IncrementalEvaluator
 from respect_gym.cost.model import cost_model_version, first_fit, op_class
@@ -32,7 +34,7 @@ def chain() -> Graph:
 
 
 def test_hand_worked_single_stage() -> None:
-    m = CostModel(chain(), HW)
+    m = CostModel(chain(), HW, 2)
     # compute: c1 0.01 + 1e6/(1e9*0.5)*1e3 = 2.01; c2 0.01 + 4 = 4.01; fc 0.01 + 1e4/1e8*1e3 = 0.11
     # largest working set: c1 reads 100 B, writes 200 B -> reserve 150 B, capacity 850 B.
     # first fit: c1 800 B cached (50 B left), c2 600 B streamed, fc 500 B streamed.
@@ -49,7 +51,7 @@ def test_hand_worked_single_stage() -> None:
 
 
 def test_hand_worked_three_stages_with_empty_stage() -> None:
-    m = CostModel(chain(), HW)
+    m = CostModel(chain(), HW, 2)
     r = m.evaluate([0, 0, 2, 3], 4)
     # stage 0: c1 only, cached; in 100 B, out 200 B -> 0.1 + 2.01 + 0.3
     # stage 2: c2 alone, capacity 1000 - 125 = 875 -> cached; in 200 + out 50 -> 0.1 + 4.01 + 0.25
@@ -65,7 +67,7 @@ def test_transfer_counted_once_per_consumer_stage() -> None:
     # a feeds b, c (stage 1) and d (stage 2): sent to the host once, received once per stage.
     g = Graph(["in", "a", "b", "c", "d"], ["Input", "Conv2D", "Add", "Add", "Add"], [0, 10, 0, 0, 0],
               [0, 0, 0, 0, 0], [7, 1000, 1, 1, 1], [[0, 1], [1, 2], [1, 3], [1, 4]])
-    r = CostModel(g, HW).evaluate([0, 0, 1, 1, 2], 3)
+    r = CostModel(g, HW, 2).evaluate([0, 0, 1, 1, 2], 3)
     assert r.stage_out_bytes.tolist() == [1000, 2, 1]  # a once; b, c, d are graph outputs
     assert r.stage_in_bytes.tolist() == [7, 1000, 1000]
 
@@ -73,7 +75,7 @@ def test_transfer_counted_once_per_consumer_stage() -> None:
 def test_input_tensor_is_read_from_host_in_every_consumer_stage() -> None:
     g = Graph(["in", "a", "b"], ["Input", "Conv2D", "Conv2D"], [0, 1, 1], [0, 0, 0], [40, 5, 5],
               [[0, 1], [0, 2]])
-    r = CostModel(g, HW).evaluate([0, 0, 1], 2)
+    r = CostModel(g, HW, 2).evaluate([0, 0, 1], 2)
     assert r.stage_in_bytes.tolist() == [40, 40]
     assert r.stage_out_bytes.tolist() == [5, 5]
 
@@ -86,10 +88,10 @@ def test_array_utilisation_by_cycle_count() -> None:
     # = 6 passes * 16 = 96 cycles = 1.536 us, at efficiency 0.25 -> 6.144 us.
     g = Graph(["in", "pw", "dw"], ["Input", "Conv2D", "DepthwiseConv2D"], [0, 360, 540], [0, 0, 0],
               [72, 60, 60], [[0, 1], [1, 2]], out_shapes=[(3, 4, 6), (3, 4, 5), (3, 4, 5)])
-    m = CostModel(g, replace(HW, array_side=4))
+    m = CostModel(g, replace(HW, array_side=4), 2)
     assert m.compute_ms.tolist() == pytest.approx([0.0, 0.01 + 2.048e-3, 0.01 + 6.144e-3])
     # without shapes the class efficiency alone applies (as in the other hand-worked tests)
-    bare = CostModel(Graph(g.names, g.op_types, g.macs, g.param_bytes, g.out_bytes, g.edges), replace(HW, array_side=4))
+    bare = CostModel(Graph(g.names, g.op_types, g.macs, g.param_bytes, g.out_bytes, g.edges), replace(HW, array_side=4), 2)
     assert bare.compute_ms.tolist() == pytest.approx([0.0, 0.01 + 360 / 0.5e9 * 1e3, 0.01 + 540 / 0.25e9 * 1e3])
 
 
@@ -173,7 +175,7 @@ def test_one_stage_equals_single_tpu_stage_cost() -> None:
 
 
 def test_moving_a_layer_keeps_total_param_bytes() -> None:
-    m = CostModel(chain(), HW)
+    m = CostModel(chain(), HW, 2)
     a, b = m.evaluate([0, 0, 0, 0], 2), m.evaluate([0, 0, 0, 1], 2)
     assert a.stage_param_bytes.sum() == b.stage_param_bytes.sum() == 1900
     assert b.stage_cached_bytes.sum() + b.stage_streamed_bytes.sum() == 1900
@@ -231,9 +233,18 @@ def test_paper_objective_by_hand() -> None:
 
 
 def test_version_tracks_constants() -> None:
-    assert cost_model_version(USB3) == COST_MODEL_VERSION
-    assert cost_model_version(replace(USB3, op_overhead_ms=0.5)) != COST_MODEL_VERSION
-    assert get_hardware("pcie").link_bytes_per_s > USB3.link_bytes_per_s
+    from respect_gym.cost import COST_MODEL_VERSIONS
+    from respect_gym.cost.hardware import USB3_R3
+
+    assert cost_model_version(USB3, 2) == COST_MODEL_VERSIONS[2] != COST_MODEL_VERSIONS[3]
+    assert cost_model_version(USB3_R3) == COST_MODEL_VERSION == COST_MODEL_VERSIONS[3]
+    assert cost_model_version(replace(USB3, op_overhead_ms=0.5), 2) != COST_MODEL_VERSIONS[2]
+    assert get_hardware("pcie", 2).link_bytes_per_s > USB3.link_bytes_per_s
+    assert get_hardware("pcie").link_bytes_per_s > USB3_R3.link_bytes_per_s
+    with pytest.raises(HardwareError, match="revision-2 constants"):
+        CostModel(chain(), USB3)  # revision 3 needs EdgeTPU3 constants
+    with pytest.raises(HardwareError, match="unknown cost-model revision"):
+        CostModel(chain(), revision=4)
 
 
 def _cli(args: list[str]) -> int:

@@ -209,9 +209,10 @@ def test_observation_fields_match_the_graph_and_the_schedule(resnet):
     assert obs["edge_mask"].sum() == e and np.array_equal(obs["edge_index"][:, :e].T, resnet.edges)
     stage_col = obs["node_features"][:n, NODE_FEATURES.index("stage")]
     assert np.allclose(stage_col * (K - 1), info["schedule"])
-    shares = np.bincount(info["schedule"], weights=resnet.param_bytes, minlength=K) / resnet.total_param_bytes
+    stored = CostModel(resnet, revision=env.revision).param_bytes  # the compiler's aligned bytes
+    shares = np.bincount(info["schedule"], weights=stored, minlength=K) / stored.sum()
     assert np.allclose(obs["stage_features"][:, 0], shares, atol=1e-6)
-    latency = np.minimum(np.asarray(info["report"]["stage_ms"]) / info["compiler_value"], 16)
+    latency = np.minimum(np.asarray(info["report"]["stage_ms"]) / info["compiler_report"]["bottleneck_ms"], 16)
     assert np.allclose(obs["stage_features"][:, 1], latency, rtol=1e-5)
     assert np.allclose(obs["stage_features"][:, 2], np.bincount(info["schedule"], minlength=K) / n)
     first = steps[0][0]["node_features"]

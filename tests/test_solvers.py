@@ -41,17 +41,37 @@ def test_exact_equals_brute_force_and_bounds_hold(seed: int, k: int, optima: dic
     best = optima[(seed, k)]
     result = solve(graph, k, solver="exact")
     assert result.optimal and result.status == "optimal"
-    assert result.bottleneck_ms == pytest.approx(best, rel=1e-9)
+    assert result.objective_value == pytest.approx(best, rel=1e-9)
     assert result.lower_bound_ms <= best * (1 + 1e-12)
     found = {}
     for name in HEURISTICS:
         other = solve(graph, k, solver=name, seed=seed)
-        assert other.bottleneck_ms >= best * (1 - 1e-12), name
+        assert other.objective_value >= best * (1 - 1e-12), name
         assert other.lower_bound_ms <= best * (1 + 1e-12), name
         assert not other.optimal
-        found[name] = other.bottleneck_ms
+        found[name] = other.objective_value
     assert found["profiling"] <= found["compiler"]  # it starts from the compiler's split
     assert lower_bound_ms(graph, k) <= best * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("objective,revision", [("latency", 3), ("period", 2), ("latency", 2)])
+@pytest.mark.parametrize("method", ["dp", "cpsat"])
+def test_exact_equals_brute_force_for_every_objective_and_revision(objective: str, revision: int, method: str) -> None:
+    for seed in range(6):
+        graph = tiny_graph(seed, max_nodes=7)
+        for k in (2, 3):
+            best, _ = brute_force(graph, k, objective=objective, revision=revision)
+            result = solve(graph, k, solver="exact", objective=objective, revision=revision, method=method)
+            assert result.optimal, (seed, k)
+            assert result.objective_value == pytest.approx(best, rel=1e-6), (seed, k)
+
+
+def test_exact_cpsat_matches_brute_force_on_the_period() -> None:
+    for seed in range(6):
+        graph = tiny_graph(seed, max_nodes=7)
+        best, _ = brute_force(graph, 3)
+        result = solve(graph, 3, solver="exact", method="cpsat")
+        assert result.optimal and result.objective_value == pytest.approx(best, rel=1e-6)
 
 
 def test_batch_cost_equals_stage_latency_on_random_masks() -> None:
@@ -193,19 +213,21 @@ def test_registry_errors_name_the_problem() -> None:
         solve(graph, 0)
     with pytest.raises(SolverError, match=r"unknown slicegraph option\(s\) \['generation'\]"):
         solve(graph, 2, solver="slicegraph", generation=3)
-    with pytest.raises(SolverError, match="latency objective only"):
+    with pytest.raises(SolverError, match="use solver='exact' for 'paper'"):
         solve(graph, 2, solver="slicegraph", objective="paper")
     assert respect_gym.list_solvers()[0] == "exact"
 
 
 def test_a_cost_model_of_another_graph_or_hardware_is_refused() -> None:
     graph, other = respect_gym.load_graph("mobilenet"), respect_gym.load_graph("mobilenet_v2")
-    with pytest.raises(SolverError, match="another graph or hardware"):
+    with pytest.raises(SolverError, match="another graph, hardware or revision"):
         solve(graph, 2, solver="compiler", cost_model=CostModel(other))
-    with pytest.raises(SolverError, match="another graph or hardware"):
+    with pytest.raises(SolverError, match="another graph, hardware or revision"):
         solve(graph, 2, solver="compiler", cost_model=CostModel(graph, "pcie"))
+    with pytest.raises(SolverError, match="another graph, hardware or revision"):
+        solve(graph, 2, solver="compiler", revision=3, cost_model=CostModel(graph, revision=2))
     pcie = CostModel(graph, "pcie")
     assert solve(graph, 2, solver="compiler", hardware="pcie", cost_model=pcie).report.hardware == "pcie"
     # the CP-SAT-raised bound on pcie is a bound of the pcie optimum
-    optimum = solve(graph, 2, hardware="pcie").bottleneck_ms
+    optimum = solve(graph, 2, hardware="pcie").period_ms
     assert lower_bound_ms(graph, 2, hardware="pcie", time_limit=10) <= optimum * (1 + 1e-9)

@@ -30,14 +30,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def compare_table(title: str, results: list[SolveResult]) -> Table:
     """One row per solver; speedup is the compiler's bottleneck over the solver's."""
-    reference = next((r.bottleneck_ms for r in results if r.solver == "compiler"), None)
-    table = Table(title=title, caption="speedup: compiler bottleneck / solver bottleneck; gap: proven, vs the lower bound")
-    for column in ("solver", "bottleneck ms", "throughput/s", "speedup", "lower bound ms", "gap", "optimal", "seconds"):
+    reference = next((r.objective_value for r in results if r.solver == "compiler"), None)
+    table = Table(title=title, caption="speedup: compiler objective / solver objective; gap: proven, vs the lower bound")
+    for column in ("solver", "period ms", "latency ms", "throughput/s", "speedup", "period bound ms", "gap", "optimal", "seconds"):
         table.add_column(column, justify="left" if column == "solver" else "right")
     for r in results:
         table.add_row(
-            r.solver, f"{r.bottleneck_ms:.3f}", f"{r.report.throughput:.1f}",
-            "-" if reference is None else f"{reference / r.bottleneck_ms:.2f}x",
+            r.solver, f"{r.period_ms:.3f}", f"{r.report.latency_ms:.3f}", f"{r.report.throughput:.1f}",
+            "-" if reference is None else f"{reference / r.objective_value:.2f}x",
             f"{r.lower_bound_ms:.3f}", f"{100 * r.gap:.1f}%", "yes" if r.optimal else "no", f"{r.seconds:.2f}",
         )
     return table
@@ -45,7 +45,7 @@ def compare_table(title: str, results: list[SolveResult]) -> Table:
 
 def run(args: argparse.Namespace) -> int:
     graph = load_graph(args.model, granularity=args.granularity)
-    cost_model = CostModel(graph, args.hardware)
+    cost_model = CostModel(graph, args.hardware, args.revision)
     results, skipped = [], []
     with Progress(transient=True) as progress:
         task = progress.add_task("solving", total=len(args.solvers))

@@ -9,7 +9,7 @@ import os
 from rich.table import Table
 
 from respect_gym.cli import make_console
-from respect_gym.cost import HARDWARE, OBJECTIVES, PipelineReport, ScheduleError, evaluate
+from respect_gym.cost import HARDWARE, LATEST_REVISION, OBJECTIVES, REVISIONS, PipelineReport, ScheduleError, evaluate
 from respect_gym.graph import Graph, read_json_file
 from respect_gym.zoo import GRANULARITIES, load_graph
 
@@ -28,7 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--granularity", choices=GRANULARITIES, default=None,
                         help="zoo granularity (default: the schedule file's, else fused)")
     parser.add_argument("--hardware", choices=sorted(HARDWARE), default="usb3")
-    parser.add_argument("--objective", choices=OBJECTIVES, default="latency")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="period",
+                        help="period: time between outputs while inputs stream (throughput); latency: one input")
+    parser.add_argument("--revision", type=int, choices=REVISIONS, default=LATEST_REVISION,
+                        help="cost-model revision (2: RespectPipeline-v0's)")
     parser.add_argument("--json", metavar="OUT", help="also write the full report as JSON to OUT")
     parser.set_defaults(func=run)
 
@@ -81,11 +84,11 @@ def run(args: argparse.Namespace) -> int:
     if expected is not None and expected != graph.sha256():
         raise ScheduleError(f"{args.stages} was made for a different graph (graph_sha256 {str(expected)[:12]}..., "
                             f"{graph.meta.model} {graph.meta.granularity} is {graph.sha256()[:12]}...)")
-    report = evaluate(graph, stages, k, hardware=args.hardware, objective=args.objective)
+    report = evaluate(graph, stages, k, hardware=args.hardware, objective=args.objective, revision=args.revision)
     console = make_console()
     console.print(stage_table(report, f"{graph.meta.model} on {k} x Edge TPU ({report.hardware})"))
-    summary = (f"bottleneck {report.bottleneck_ms:.3f} ms, throughput {report.throughput:.1f}/s, "
-               f"end-to-end latency {report.latency_ms:.3f} ms")
+    summary = (f"period {report.period_ms:.3f} ms (throughput {report.throughput:.1f}/s), one-input latency "
+               f"{report.latency_ms:.3f} ms, slowest stage {report.bottleneck_ms:.3f} ms")
     if report.empty_stages:
         summary += f", empty stages {report.empty_stages}"
     if report.paper_cost is not None:

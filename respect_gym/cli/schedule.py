@@ -9,7 +9,7 @@ from typing import Any
 from respect_gym.cli import make_console
 from respect_gym.cli.evaluate import stage_table
 from respect_gym.cli.import_ import add_cpu_ops_argument
-from respect_gym.cost import HARDWARE, OBJECTIVES
+from respect_gym.cost import HARDWARE, LATEST_REVISION, OBJECTIVES, REVISIONS
 from respect_gym.graph import Graph
 from respect_gym.importers import export_segments
 from respect_gym.solvers import SolveResult, list_solvers, solve
@@ -26,7 +26,10 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-limit", type=float, default=60.0, metavar="S",
                         help="seconds per solver; exact then reports its proven gap (default 60)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--objective", choices=OBJECTIVES, default="latency")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="period",
+                        help="period: time between outputs while inputs stream (throughput); latency: one input")
+    parser.add_argument("--revision", type=int, choices=REVISIONS, default=LATEST_REVISION,
+                        help="cost-model revision (2: RespectPipeline-v0's)")
     parser.add_argument("--json", metavar="OUT", help="also write the result(s) as JSON to OUT")
 
 
@@ -62,9 +65,10 @@ def summary_line(result: SolveResult) -> str:
     """One sentence with the figures a schedule is judged on, and whether optimality is proven."""
     report = result.report
     proof = "optimal (proven)" if result.optimal else f"not proven, gap <= {100 * result.gap:.2f}%"
-    text = (f"solver {result.solver}: bottleneck {report.bottleneck_ms:.3f} ms, throughput "
-            f"{report.throughput:.1f}/s, end-to-end {report.latency_ms:.3f} ms, lower bound "
-            f"{result.lower_bound_ms:.3f} ms, {proof}, solved in {result.seconds:.2f} s")
+    text = (f"solver {result.solver}: period {report.period_ms:.3f} ms (throughput "
+            f"{report.throughput:.1f}/s), one-input latency {report.latency_ms:.3f} ms, period lower bound "
+            f"{result.lower_bound_ms:.3f} ms, {result.objective} {proof}, solved in {result.seconds:.2f} s "
+            f"(cost model rev {report.revision})")
     if result.objective == "paper":
         text += f", paper cost {result.objective_value:.4g} (bound {result.objective_bound:.4g})"
     return text
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--export-segments needs a .tflite model, got {args.model!r}")
     graph = load_graph(args.model, granularity=args.granularity, cpu_ops=args.cpu_ops)
     result = solve(graph, args.tpus, solver=args.solver, hardware=args.hardware, time_limit=args.time_limit,
-                   seed=args.seed, objective=args.objective)
+                   seed=args.seed, objective=args.objective, revision=args.revision)
     console = make_console()
     title = f"{graph.meta.model} ({graph.num_nodes} nodes) on {args.tpus} x Edge TPU ({args.hardware})"
     console.print(stage_table(result.report, title))

@@ -6,14 +6,18 @@ from typing import Sequence
 
 import numpy as np
 
-from respect_gym.cost.hardware import HARDWARE, EdgeTPU, HardwareError, get_hardware
-from respect_gym.cost.model import COST_MODEL_VERSION, CostModel, StageCost
+from respect_gym.cost.hardware import (
+    HARDWARE, LATEST_REVISION, REVISIONS, EdgeTPU, EdgeTPU3, HardwareError, get_hardware,
+)
+from respect_gym.cost.model import COST_MODEL_VERSION, COST_MODEL_VERSIONS, CostModel, StageCost
 from respect_gym.cost.paper import paper_cost
 from respect_gym.cost.report import PipelineReport
 from respect_gym.cost.schedule import ScheduleError, validate_schedule
 from respect_gym.graph import Graph
 
-OBJECTIVES = ("latency", "paper")
+# what a schedule minimises: the steady-state time between outputs (throughput), one input's
+# latency, or the RESPECT authors' memory + crossings cost
+OBJECTIVES = ("period", "latency", "paper")
 
 
 def evaluate(
@@ -21,24 +25,28 @@ def evaluate(
     stages: Sequence[int] | np.ndarray,
     num_stages: int,
     hardware: str | EdgeTPU = "usb3",
-    objective: str = "latency",
+    objective: str = "period",
+    revision: int | None = None,
 ) -> PipelineReport:
     """Score a schedule: ``stages[v]`` is node v's pipeline stage in ``0..num_stages-1``.
 
-    :param objective: ``"latency"`` (the Edge TPU latency model) or ``"paper"`` (the RESPECT
-        authors' memory + edge-crossing cost, filled into ``report.paper_cost``; the report's
-        bottleneck, latency and throughput are still the latency model's figures).
+    :param objective: which figure ``report.objective_value`` is: ``"period"`` (ms between
+        outputs while inputs stream), ``"latency"`` (one input, ms) or ``"paper"`` (the RESPECT
+        authors' memory + edge-crossing cost, filled into ``report.paper_cost``). The report
+        always carries the period, latency and per-stage figures.
+    :param revision: cost-model revision (default: :data:`LATEST_REVISION`).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
-    report = CostModel(graph, hardware).evaluate(stages, num_stages)
+    report = CostModel(graph, hardware, revision).evaluate(stages, num_stages)
+    report.objective = objective
     if objective == "paper":
-        report.objective = "paper"
         report.paper_cost = paper_cost(graph, stages, num_stages)
     return report
 
 
 __all__ = [
-    "COST_MODEL_VERSION", "HARDWARE", "OBJECTIVES", "CostModel", "EdgeTPU", "HardwareError", "PipelineReport",
+    "COST_MODEL_VERSION", "COST_MODEL_VERSIONS", "HARDWARE", "LATEST_REVISION", "OBJECTIVES", "REVISIONS",
+    "CostModel", "EdgeTPU", "EdgeTPU3", "HardwareError", "PipelineReport",
     "ScheduleError", "StageCost", "evaluate", "get_hardware", "paper_cost", "validate_schedule",
 ]

@@ -120,10 +120,108 @@ PCIE = EdgeTPU(
 HARDWARE: dict[str, EdgeTPU] = {"usb3": USB3, "pcie": PCIE}
 
 
-def get_hardware(name_or_obj: str | EdgeTPU) -> EdgeTPU:
-    """Resolve a preset name (``"usb3"``, ``"pcie"``) or pass an :class:`EdgeTPU` through."""
+@dataclass(frozen=True)
+class EdgeTPU3(EdgeTPU):
+    """The constants of cost-model revision 3 (:mod:`respect_gym.cost.model`): revision 2's
+    fields keep their meaning unless stated, plus the pipeline terms the thesis measurements show.
+
+    Fields whose meaning changes in revision 3: ``activation_reserve`` is 0 (the compiler's
+    per-segment MiB show no activation reserve, docs/cost_model_rev3_findings.md);
+    ``link_bytes_per_s`` is the rate of every activation transfer (a tensor crossing stages
+    leaves one TPU and enters the next through the host, paying both); ``conv_efficiency`` /
+    ``depthwise_efficiency`` / ``dense_efficiency`` apply to channel-padded MACs (input channels
+    to a multiple of 4, output channels to a multiple of 64, as the compiler stores weights).
+
+    :param max_layer_bytes: the largest single layer the compiler caches; larger layers always
+        stream. Source: thesis fc rows (a 6.79 MiB layer is cached, 7.09 MiB layers never are).
+    :param dense_stream_bytes_per_s: rate of streamed fully connected weights (fitted; the
+        thesis fc rows stream at ~380 MB/s, the USB 3 payload rate).
+    :param activation_ms_per_mb: on-chip cost of each conv / depthwise op's activations, per
+        MB of its input + output tensors (fitted).
+    :param conv_stream_bytes_per_s: (revision 2's field) rate of one pass of streamed conv /
+        depthwise weights (fitted).
+    :param stream_tile_bytes: a streamed conv's weights are fetched once per output tile of this
+        many bytes (``ceil(out_bytes / stream_tile_bytes)`` passes): weights and activations
+        share the SRAM. Fitted: the thesis 64x64xF convs stream ~8x slower per byte than the
+        Coral models' deep, small-activation layers.
+    :param host_stage_ms: host time per non-empty stage per input that does not overlap across
+        TPUs (one host drives all K devices); the period is at least K times it. Source: thesis
+        fc rows, tiny all-cached pipelines stream at ~0.25 ms per segment (fitted).
+    :param handoff_ms: extra latency per stage of one input through a pipeline (queue hand-off
+        between the runner's threads) beyond the stage's own time; not paid by a lone
+        ``invoke()``. Source: thesis fc rows, ~0.4 ms per segment vs ~0.15 ms alone (fitted).
+    """
+
+    max_layer_bytes: int = int(6.9 * MiB)
+    dense_stream_bytes_per_s: float = 484e6
+    activation_ms_per_mb: float = 0.0741
+    host_stage_ms: float = 0.242
+    handoff_ms: float = 0.256
+    stream_tile_bytes: int = 411_000
+
+
+# Fitted literals from `python scripts/calibrate_cost_model.py`; docs/cost_model.md records the fit.
+USB3_R3 = EdgeTPU3(
+    name="usb3",
+    cache_bytes=int(7.68 * MiB),  # first-fit capacity reproducing the compiler's MiB (7.65-7.70)
+    activation_reserve=0.0,
+    peak_macs_per_s=2e12,
+    conv_efficiency=0.408,
+    depthwise_efficiency=0.408,  # tied to conv_efficiency (calibration.TIED)
+    dense_efficiency=0.125,
+    elementwise_bytes_per_s=2.35e9,
+    op_overhead_ms=0.0,
+    invoke_overhead_ms=0.138,
+    link_bytes_per_s=176e6,
+    conv_stream_bytes_per_s=1.15e9,
+    array_side=64,
+    max_layer_bytes=int(6.9 * MiB),
+    dense_stream_bytes_per_s=484e6,
+    activation_ms_per_mb=0.0741,
+    host_stage_ms=0.242,
+    handoff_ms=0.256,
+    stream_tile_bytes=411_000,
+)
+
+# PCIe module, revision 3: the same assumption as revision 2 (no PCIe measurements exist):
+# 25% more bandwidth on every host transfer, half the per-invoke and per-stage host costs.
+PCIE_R3 = EdgeTPU3(
+    **{
+        **USB3_R3.to_dict(),
+        "name": "pcie",
+        "link_bytes_per_s": USB3_R3.link_bytes_per_s * 1.25,
+        "conv_stream_bytes_per_s": USB3_R3.conv_stream_bytes_per_s * 1.25,
+        "dense_stream_bytes_per_s": USB3_R3.dense_stream_bytes_per_s * 1.25,
+        "invoke_overhead_ms": USB3_R3.invoke_overhead_ms * 0.5,
+        "host_stage_ms": USB3_R3.host_stage_ms * 0.5,
+        "handoff_ms": USB3_R3.handoff_ms * 0.5,
+    }
+)
+
+REVISIONS = (2, 3)
+LATEST_REVISION = 3
+# revision -> preset name -> constants
+HARDWARE_BY_REVISION: dict[int, dict[str, EdgeTPU]] = {2: HARDWARE, 3: {"usb3": USB3_R3, "pcie": PCIE_R3}}
+
+
+def check_revision(revision: int | None) -> int:
+    """The cost-model revision to use (``None``: the latest); unknown ones raise."""
+    if revision is None:
+        return LATEST_REVISION
+    if isinstance(revision, bool) or revision not in REVISIONS:
+        raise HardwareError(f"unknown cost-model revision {revision!r}; choose one of {list(REVISIONS)}")
+    return int(revision)
+
+
+def get_hardware(name_or_obj: str | EdgeTPU, revision: int | None = None) -> EdgeTPU:
+    """Resolve a preset name (``"usb3"``, ``"pcie"``) of a revision (default: the latest), or pass
+    an :class:`EdgeTPU` through; revision 3 needs an :class:`EdgeTPU3`."""
+    revision = check_revision(revision)
     if isinstance(name_or_obj, EdgeTPU):
+        if revision >= 3 and not isinstance(name_or_obj, EdgeTPU3):
+            raise HardwareError(f"EdgeTPU {name_or_obj.name!r} has revision-2 constants; revision {revision} needs an EdgeTPU3")
         return name_or_obj
-    if isinstance(name_or_obj, str) and name_or_obj in HARDWARE:
-        return HARDWARE[name_or_obj]
-    raise HardwareError(f"unknown hardware {name_or_obj!r}; choose one of {sorted(HARDWARE)} or pass an EdgeTPU")
+    presets = HARDWARE_BY_REVISION[revision]
+    if isinstance(name_or_obj, str) and name_or_obj in presets:
+        return presets[name_or_obj]
+    raise HardwareError(f"unknown hardware {name_or_obj!r}; choose one of {sorted(presets)} or pass an EdgeTPU")

@@ -85,6 +85,16 @@ class IncrementalEvaluator:
         return float(self._stage_ms.max())
 
     @property
+    def period_ms(self) -> float:
+        """Steady-state period of the stages so far (the cost model's pipeline formula)."""
+        return self.model.pipeline_ms(self._stage_ms, int((self._num_ops > 0).sum()))[0]
+
+    @property
+    def latency_ms(self) -> float:
+        """One input's latency through the stages so far."""
+        return self.model.pipeline_ms(self._stage_ms, int((self._num_ops > 0).sum()))[1]
+
+    @property
     def complete(self) -> bool:
         return self._assigned == self._n
 
@@ -117,7 +127,7 @@ class IncrementalEvaluator:
         for t in touched:
             self._stage_ms[t] = self.model.combine(
                 int(self._num_ops[t]), self._compute_ms[t] + self._stream_ms[t],
-                int(self._in_bytes[t] + self._out_bytes[t]),
+                int(self._in_bytes[t]), int(self._out_bytes[t]),
             )
 
     def _check(self, node: int, stage: int) -> tuple[int, int]:
@@ -156,7 +166,7 @@ class IncrementalEvaluator:
             else:
                 layers.append(entry)
                 if not refit:
-                    if p <= self._remaining[s]:
+                    if p <= self._remaining[s] and (self.model.max_layer_bytes is None or p <= self.model.max_layer_bytes):
                         self._remaining[s] -= p
                     else:
                         self._stream_ms[s] += self._extra[v]
@@ -167,7 +177,7 @@ class IncrementalEvaluator:
     def _refit(self, s: int) -> None:
         nodes = [v for _, v in self._layers[s]]
         params = np.asarray([self._param[v] for v in nodes], dtype=np.int64)
-        cached = first_fit(params, self._capacity[s])
+        cached = first_fit(params, self._capacity[s], self.model.max_layer_bytes)
         self._remaining[s] = self._capacity[s] - int(params[cached].sum())
         self._streamed_bytes[s] = int(params[~cached].sum())
         self._stream_ms[s] = float(sum(self._extra[v] for v, c in zip(nodes, cached.tolist()) if not c))
@@ -177,20 +187,17 @@ class IncrementalEvaluator:
         """The pipeline report of the complete schedule (equal to :meth:`CostModel.evaluate`)."""
         if not self.complete:
             raise ScheduleError(f"schedule incomplete: {self._n - self._assigned} of {self._n} nodes unassigned")
-        transfer = self._in_bytes + self._out_bytes
-        return PipelineReport.build(
+        return self.model.report(
             stage_ms=self._stage_ms.copy(),
             stage_compute_ms=self._compute_ms.copy(),
             stage_stream_ms=self._stream_ms.copy(),
-            stage_transfer_ms=transfer * self.model.ms_per_link_byte,
+            stage_transfer_ms=self.model.transfer_ms(self._in_bytes, self._out_bytes),
             stage_param_bytes=self._param_bytes.copy(),
             stage_cached_bytes=self._param_bytes - self._streamed_bytes,
             stage_streamed_bytes=self._streamed_bytes.copy(),
             stage_in_bytes=self._in_bytes.copy(),
             stage_out_bytes=self._out_bytes.copy(),
             stage_num_ops=self._num_ops.copy(),
-            hardware=self.model.hardware.name,
-            cost_model_version=self.model.version,
         )
 
 

@@ -1,6 +1,28 @@
-"""The Edge TPU pipeline latency model: the one place where every cost formula lives.
+"""The Edge TPU pipeline cost model: the one place where every cost formula lives.
 
-A stage (the node set one TPU runs) costs, in milliseconds::
+Two formula revisions are kept (``revision=2`` or ``3``, default :data:`LATEST_REVISION`); a
+revision never changes once published, so numbers reported on it stay reproducible.
+
+Revision 3 (calibrated on 1,177 thesis pipeline timings + the six Coral rows, docs/cost_model.md).
+With ``c(x, a) = ceil(x / a) * a``, a stage costs, in milliseconds::
+
+    stage    = invoke_overhead + sum over ops v of t_v + input bytes / link_bytes_per_s
+    t_v      = padded_MACs_v / (peak * efficiency[class_v]) + act_v * activation_ms_per_mb
+                                                            (conv / depthwise; dense without act)
+             = out_bytes_v / elementwise_bytes_per_s        (other ops)
+             + stored_v / stream_rate[class_v]              if v's weights are streamed
+    stored_v = taps * c(Cin, 4) * c(Cout, 64) + 8 * c(Cout, 64)   conv  (padded MACs: P * taps *
+                                                                  c(Cin, 4) * c(Cout, 64))
+             = taps * c(C, 64) + 8 * c(C, 64)                     depthwise (assumed by analogy)
+             = Cin * c(Cout, 64)                                  dense
+
+Caching is first-fit in execution order into ``cache_bytes``, skipping layers larger than
+``max_layer_bytes`` (never cached). A tensor crossing stages is charged once to each stage that
+receives it. The pipeline figures are ``period = max(max_k stage_k, host_stage_ms * used)``
+(steady-state time between outputs; one host serves every TPU) and ``latency = sum_k stage_k +
+handoff_ms * used`` (one input through an idle pipeline), ``used`` = the non-empty stages.
+
+Revision 2 (the initial model; ``RespectPipeline-v0``): a stage costs, in milliseconds::
 
     latency = invoke_overhead                                  (once per non-empty stage)
             + sum over ops v of  t_v                           (cached or streamed, see below)
@@ -21,11 +43,12 @@ then streams the layer's P output pixels through it.
                = compute_v + param_v / link            streamed dense: batch-1 matrix-vector work
                                                        is too short to hide a synchronous fetch
 
-Caching is first-fit by whole layer in ``graph.topological_order`` restricted to the stage, into
+Revision 2 caches first-fit by whole layer in ``graph.topological_order`` restricted to the stage, into
 ``cache_bytes - floor(activation_reserve * max_v act_v)`` where ``act_v`` is op v's working set
 (its input + output activation bytes): activations share the on-chip SRAM with parameters.
 Input tensors are those produced outside the stage (or by host-side ``Input`` nodes) and read
 inside it, each once; output tensors are produced inside and read outside it, or graph outputs.
+Its period is the slowest stage and its latency the sum of the stages.
 
 Every evaluator (:meth:`CostModel.stage_cost`, :meth:`CostModel.evaluate` and
 :class:`~respect_gym.cost.incremental.IncrementalEvaluator`) uses the per-node arrays precomputed
@@ -41,28 +64,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from respect_gym.cost.hardware import HARDWARE, EdgeTPU, get_hardware
-from respect_gym.cost.report import PipelineReport
+from respect_gym.cost.hardware import (
+    HARDWARE_BY_REVISION, LATEST_REVISION, EdgeTPU, EdgeTPU3, HardwareError, check_revision, get_hardware,
+)
+from respect_gym.cost.report import PipelineReport, pipeline_figures
 from respect_gym.cost.schedule import ScheduleError, validate_schedule
 from respect_gym.graph import Graph
 
-# Bump when a formula changes; constants are hashed into the version automatically.
-FORMULA_REVISION = 2
+# A formula change is a new revision (hardware.REVISIONS); constants are hashed into the version.
+FORMULA_REVISION = LATEST_REVISION
 
 
 def _fingerprint(payload: object) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:10]
 
 
-COST_MODEL_VERSION = f"{FORMULA_REVISION}.{_fingerprint([hw.to_dict() for hw in HARDWARE.values()])}"
+# revision -> "revision.hash of its presets"; results carry the version they were computed with
+COST_MODEL_VERSIONS: dict[int, str] = {
+    rev: f"{rev}.{_fingerprint([hw.to_dict() for hw in presets.values()])}"
+    for rev, presets in HARDWARE_BY_REVISION.items()
+}
+COST_MODEL_VERSION = COST_MODEL_VERSIONS[LATEST_REVISION]
 
 
-def cost_model_version(hardware: EdgeTPU) -> str:
-    """Version string of a result: presets share :data:`COST_MODEL_VERSION`, custom hardware
-    appends a fingerprint of its constants so results on different hardware never compare equal."""
-    if HARDWARE.get(hardware.name) == hardware:
-        return COST_MODEL_VERSION
-    return f"{COST_MODEL_VERSION}+{_fingerprint(hardware.to_dict())}"
+def cost_model_version(hardware: EdgeTPU, revision: int | None = None) -> str:
+    """Version string of a result: presets share their revision's :data:`COST_MODEL_VERSIONS`
+    entry, custom hardware appends a fingerprint of its constants so results on different
+    hardware never compare equal."""
+    revision = check_revision(revision)
+    base = COST_MODEL_VERSIONS[revision]
+    if HARDWARE_BY_REVISION[revision].get(hardware.name) == hardware:
+        return base
+    return f"{base}+{_fingerprint(hardware.to_dict())}"
 
 
 def op_class(op_type: str) -> str:
@@ -112,19 +145,89 @@ def array_utilisation(graph: Graph, classes: np.ndarray, side: int) -> np.ndarra
     return np.where(mapped, util, 1.0)
 
 
-def first_fit(param_bytes: np.ndarray, capacity: int) -> np.ndarray:
+def first_fit(param_bytes: np.ndarray, capacity: int, max_layer: int | None = None) -> np.ndarray:
     """Cached mask of layers (in execution order) under first-fit: a layer is cached iff its
-    whole weights fit in what earlier cached layers left, as the Edge TPU compiler allocates."""
+    whole weights fit in what earlier cached layers left (and it is at most ``max_layer`` bytes),
+    as the Edge TPU compiler allocates."""
     cached = np.ones(param_bytes.shape[0], dtype=bool)
-    if int(param_bytes.sum()) <= capacity:
+    if int(param_bytes.sum()) <= capacity and (max_layer is None or int(param_bytes.max(initial=0)) <= max_layer):
         return cached
     remaining = int(capacity)
     for i, p in enumerate(param_bytes.tolist()):
-        if p <= remaining:
+        if p <= remaining and (max_layer is None or p <= max_layer):
             remaining -= p
         else:
             cached[i] = False
     return cached
+
+
+def _rev2_node_costs(graph: Graph, hw: EdgeTPU, classes: np.ndarray,
+                     is_op: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Revision 2's per-node compute ms, time when streamed, and raw parameter bytes."""
+    efficiency = {"conv": hw.conv_efficiency, "depthwise": hw.depthwise_efficiency, "dense": hw.dense_efficiency}
+    macs = graph.macs.astype(np.float64)
+    out = graph.out_bytes.astype(np.float64)
+    compute = np.full(graph.num_nodes, hw.op_overhead_ms)
+    util = array_utilisation(graph, classes, hw.array_side)
+    for cls, eff in efficiency.items():
+        sel = classes == cls
+        compute[sel] += 1e3 * macs[sel] / (hw.peak_macs_per_s * eff * util[sel])
+    sel = classes == "other"
+    compute[sel] += 1e3 * out[sel] / hw.elementwise_bytes_per_s
+    params = np.where(is_op, graph.param_bytes, 0).astype(np.int64)
+    dense = classes == "dense"
+    stream = 1e3 * params / np.where(dense, hw.link_bytes_per_s, hw.conv_stream_bytes_per_s)
+    streamed = np.where(dense, compute + stream, np.maximum(compute, stream))
+    return compute, streamed, params
+
+
+def _ceil(x: np.ndarray, a: int) -> np.ndarray:
+    return np.ceil(x / a) * a
+
+
+def _rev3_node_costs(graph: Graph, hw: EdgeTPU3, classes: np.ndarray, is_op: np.ndarray,
+                     in_act: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Revision 3's per-node compute ms, streaming ms (when not cached) and stored bytes.
+
+    Channel counts come from ``out_shapes`` (input channels: the predecessors' summed channels);
+    nodes without shapes keep their raw MACs and parameter bytes.
+    """
+    shapes = graph.out_shapes
+    cout = np.array([s[-1] if len(s) else 0 for s in shapes], dtype=np.float64)
+    pixels = np.array([np.prod(s[:-1]) if len(s) >= 2 else (1 if len(s) else 0) for s in shapes], dtype=np.float64)
+    u, v = graph.edges[:, 0], graph.edges[:, 1]
+    cin = np.zeros(graph.num_nodes)
+    np.add.at(cin, v, cout[u])
+    macs = graph.macs.astype(np.float64)
+    raw = graph.param_bytes.astype(np.float64)
+    conv, dw, dense = classes == "conv", classes == "depthwise", classes == "dense"
+    known = (cout > 0) & (cin > 0) & (pixels > 0)
+    denom = pixels * np.where(dw, 1.0, cin) * cout
+    taps = np.divide(macs, denom, out=np.zeros(graph.num_nodes), where=denom > 0)
+    stored, padded = raw.copy(), macs.copy()
+    sel = conv & known & (taps > 0)
+    stored[sel] = taps[sel] * _ceil(cin[sel], 4) * _ceil(cout[sel], 64) + 8 * _ceil(cout[sel], 64)
+    padded[sel] = pixels[sel] * taps[sel] * _ceil(cin[sel], 4) * _ceil(cout[sel], 64)
+    sel = dw & known & (taps > 0)
+    stored[sel] = taps[sel] * _ceil(cout[sel], 64) + 8 * _ceil(cout[sel], 64)
+    padded[sel] = pixels[sel] * taps[sel] * _ceil(cout[sel], 64)
+    sel = dense & known
+    stored[sel] = cin[sel] * _ceil(cout[sel], 64)
+    padded[sel] = _ceil(cin[sel], 4) * _ceil(cout[sel], 64)
+    stored = np.where(raw > 0, np.rint(stored), 0)  # parameter-free ops store nothing
+
+    act_mb = (graph.out_bytes + in_act) / 1e6
+    compute = np.full(graph.num_nodes, hw.op_overhead_ms)
+    for cls, eff in (("conv", hw.conv_efficiency), ("depthwise", hw.depthwise_efficiency)):
+        sel = classes == cls
+        compute[sel] += 1e3 * padded[sel] / (hw.peak_macs_per_s * eff) + act_mb[sel] * hw.activation_ms_per_mb
+    compute[dense] += 1e3 * padded[dense] / (hw.peak_macs_per_s * hw.dense_efficiency)
+    other = classes == "other"
+    compute[other] += 1e3 * graph.out_bytes[other] / hw.elementwise_bytes_per_s
+    # a streamed conv's weights are fetched once per output tile that fits beside them on chip
+    passes = np.where(dense, 1.0, np.maximum(1.0, np.ceil(graph.out_bytes / hw.stream_tile_bytes)))
+    stream = 1e3 * stored * passes / np.where(dense, hw.dense_stream_bytes_per_s, hw.conv_stream_bytes_per_s)
+    return compute, stream, stored.astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -145,34 +248,36 @@ class StageCost:
 
 
 class CostModel:
-    """Latency model of one graph on one Edge TPU type; precomputes all per-node costs once.
+    """Cost model of one graph on one Edge TPU type; precomputes all per-node costs once.
 
     :param graph: the DNN graph.
-    :param hardware: a preset name (``"usb3"``, ``"pcie"``) or an :class:`EdgeTPU`.
+    :param hardware: a preset name (``"usb3"``, ``"pcie"``) or an :class:`EdgeTPU`
+        (:class:`EdgeTPU3` for revision 3).
+    :param revision: formula revision, 2 or 3 (``None``: :data:`LATEST_REVISION`).
     """
 
-    def __init__(self, graph: Graph, hardware: str | EdgeTPU = "usb3") -> None:
+    def __init__(self, graph: Graph, hardware: str | EdgeTPU = "usb3", revision: int | None = None) -> None:
         self.graph = graph
-        self.hardware = hw = get_hardware(hardware)
-        self.version = cost_model_version(hw)
+        self.revision = check_revision(revision)
+        self.hardware = hw = get_hardware(hardware, self.revision)
+        if self.revision == 2 and isinstance(hw, EdgeTPU3):
+            raise HardwareError(f"EdgeTPU {hw.name!r} has revision-3 constants; revision 2 needs an EdgeTPU")
+        self.version = cost_model_version(hw, self.revision)
         classes = np.asarray([op_class(t) for t in graph.op_types])
         is_op = ~graph.is_input & (classes != "input")
-        efficiency = {"conv": hw.conv_efficiency, "depthwise": hw.depthwise_efficiency, "dense": hw.dense_efficiency}
-        macs = graph.macs.astype(np.float64)
-        out = graph.out_bytes.astype(np.float64)
-        compute = np.full(graph.num_nodes, hw.op_overhead_ms)
-        util = array_utilisation(graph, classes, hw.array_side)
-        for cls, eff in efficiency.items():
-            sel = classes == cls
-            compute[sel] += 1e3 * macs[sel] / (hw.peak_macs_per_s * eff * util[sel])
-        sel = classes == "other"
-        compute[sel] += 1e3 * out[sel] / hw.elementwise_bytes_per_s
-        params = np.where(is_op, graph.param_bytes, 0).astype(np.int64)
-        dense = classes == "dense"
-        stream = 1e3 * params / np.where(dense, hw.link_bytes_per_s, hw.conv_stream_bytes_per_s)
-        streamed = np.where(dense, compute + stream, np.maximum(compute, stream))
         in_act = np.zeros(graph.num_nodes, dtype=np.int64)
         np.add.at(in_act, graph.edges[:, 1], graph.out_bytes[graph.edges[:, 0]])
+        if self.revision == 2:
+            compute, streamed, params = _rev2_node_costs(graph, hw, classes, is_op)
+            self.max_layer_bytes: int | None = None
+            self.ms_per_in_byte = self.ms_per_out_byte = 1e3 / hw.link_bytes_per_s
+            self.host_stage_ms = self.handoff_ms = 0.0
+        else:
+            compute, stream, stored = _rev3_node_costs(graph, hw, classes, is_op, in_act)
+            streamed, params = compute + stream, np.where(is_op, stored, 0).astype(np.int64)
+            self.max_layer_bytes = int(hw.max_layer_bytes)
+            self.ms_per_in_byte = self.ms_per_out_byte = 1e3 / hw.link_bytes_per_s
+            self.host_stage_ms, self.handoff_ms = float(hw.host_stage_ms), float(hw.handoff_ms)
 
         self.is_op = _ro(is_op)
         self.op_classes = tuple(classes.tolist())
@@ -184,7 +289,6 @@ class CostModel:
         self.topo_rank = _ro(np.argsort(graph.topological_order).astype(np.int64))
         order = graph.topological_order
         self.param_order = _ro(order[params[order] > 0])  # layers that can be cached, in execution order
-        self.ms_per_link_byte = 1e3 / hw.link_bytes_per_s
         consumed_by_op = is_op[graph.edges[:, 1]]  # host-side nodes read nothing from a TPU
         self._edge_u = graph.edges[consumed_by_op, 0]
         self._edge_v = graph.edges[consumed_by_op, 1]
@@ -198,10 +302,14 @@ class CostModel:
         cap = np.maximum(0, self.hardware.cache_bytes - reserve.astype(np.int64))
         return cap if np.ndim(cap) else int(cap)
 
+    def transfer_ms(self, in_bytes: np.ndarray | float, out_bytes: np.ndarray | float) -> np.ndarray | float:
+        """Host <-> TPU activation time of a stage from the bytes it receives and sends."""
+        return in_bytes * self.ms_per_in_byte + out_bytes * self.ms_per_out_byte
+
     def combine(self, num_ops: np.ndarray | int, busy_ms: np.ndarray | float,
-                transfer_bytes: np.ndarray | float) -> np.ndarray | float:
-        """Stage latency from its op count, op time (compute + streaming) and transferred bytes."""
-        latency = self.hardware.invoke_overhead_ms + busy_ms + transfer_bytes * self.ms_per_link_byte
+                in_bytes: np.ndarray | float, out_bytes: np.ndarray | float) -> np.ndarray | float:
+        """Stage time from its op count, op time (compute + streaming) and transferred bytes."""
+        latency = self.hardware.invoke_overhead_ms + busy_ms + self.transfer_ms(in_bytes, out_bytes)
         return np.where(np.asarray(num_ops) > 0, latency, 0.0) if np.ndim(num_ops) else (
             float(latency) if num_ops > 0 else 0.0
         )
@@ -223,16 +331,16 @@ class CostModel:
             return StageCost(0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, 0)
         order = self.param_order[mask[self.param_order]]
         params = self.param_bytes[order]
-        cached = first_fit(params, self.capacity(int(self.act_bytes[ops].max())))
+        cached = first_fit(params, self.capacity(int(self.act_bytes[ops].max())), self.max_layer_bytes)
         compute = float(self.compute_ms[ops].sum())
         stream = float(self.extra_ms[order[~cached]].sum())
         in_b, out_b = self._stage_io(mask)
         cached_b = int(params[cached].sum())
         return StageCost(
-            latency_ms=self.combine(num_ops, compute + stream, in_b + out_b),
+            latency_ms=self.combine(num_ops, compute + stream, in_b, out_b),
             compute_ms=compute,
             stream_ms=stream,
-            transfer_ms=(in_b + out_b) * self.ms_per_link_byte,
+            transfer_ms=float(self.transfer_ms(in_b, out_b)),
             param_bytes=int(params.sum()),
             cached_bytes=cached_b,
             streamed_bytes=int(params.sum()) - cached_b,
@@ -248,10 +356,10 @@ class CostModel:
         if not ops.any():
             return 0.0
         order = self.param_order[mask[self.param_order]]
-        cached = first_fit(self.param_bytes[order], self.capacity(int(self.act_bytes[ops].max())))
+        cached = first_fit(self.param_bytes[order], self.capacity(int(self.act_bytes[ops].max())), self.max_layer_bytes)
         busy = float(self.compute_ms[ops].sum()) + float(self.extra_ms[order[~cached]].sum())
         in_b, out_b = self._stage_io(mask)
-        return self.combine(1, busy, in_b + out_b)
+        return self.combine(1, busy, in_b, out_b)
 
     def _stage_io(self, mask: np.ndarray) -> tuple[int, int]:
         u, v = self._edge_u, self._edge_v
@@ -275,28 +383,39 @@ class CostModel:
         so, po = st[order], self.param_bytes[order]
         total = np.bincount(so, weights=po, minlength=k).astype(np.int64)
         cached = np.ones(order.shape[0], dtype=bool)
-        for s in np.flatnonzero(total > cap).tolist():  # only overflowing stages need first-fit
+        overflow = total > cap
+        if self.max_layer_bytes is not None:
+            np.logical_or.at(overflow, so[po > self.max_layer_bytes], True)
+        for s in np.flatnonzero(overflow).tolist():  # only overflowing stages need first-fit
             sel = np.flatnonzero(so == s)
-            cached[sel] = first_fit(po[sel], int(cap[s]))
+            cached[sel] = first_fit(po[sel], int(cap[s]), self.max_layer_bytes)
         streamed = ~cached
         stream = np.bincount(so[streamed], weights=self.extra_ms[order[streamed]], minlength=k)
         streamed_b = np.bincount(so[streamed], weights=po[streamed], minlength=k).astype(np.int64)
         in_b, out_b = self._schedule_io(st, k)
-        stage_ms = self.combine(num_ops, compute + stream, in_b + out_b)
-        return PipelineReport.build(
+        stage_ms = self.combine(num_ops, compute + stream, in_b, out_b)
+        return self.report(
             stage_ms=stage_ms,
             stage_compute_ms=compute,
             stage_stream_ms=stream,
-            stage_transfer_ms=(in_b + out_b) * self.ms_per_link_byte,
+            stage_transfer_ms=self.transfer_ms(in_b, out_b),
             stage_param_bytes=total,
             stage_cached_bytes=total - streamed_b,
             stage_streamed_bytes=streamed_b,
             stage_in_bytes=in_b,
             stage_out_bytes=out_b,
             stage_num_ops=num_ops,
-            hardware=self.hardware.name,
-            cost_model_version=self.version,
         )
+
+    def report(self, **stage_arrays: np.ndarray) -> PipelineReport:
+        """A :class:`PipelineReport` from per-stage arrays, with this revision's pipeline terms."""
+        return PipelineReport.build(hardware=self.hardware.name, cost_model_version=self.version,
+                                    revision=self.revision, host_stage_ms=self.host_stage_ms,
+                                    handoff_ms=self.handoff_ms, **stage_arrays)
+
+    def pipeline_ms(self, stage_ms: np.ndarray, used: int) -> tuple[float, float]:
+        """``(period, latency)`` from stage times and the number of non-empty stages."""
+        return pipeline_figures(stage_ms, used, self.host_stage_ms, self.handoff_ms)
 
     def _schedule_io(self, st: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         u, v = self._edge_u, self._edge_v

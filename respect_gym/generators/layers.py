@@ -77,6 +77,10 @@ class NetBuilder:
         weights = kernel * kernel * c
         return self._add(name, "DepthwiseConv2D", (x,), ho * wo * weights, weights + BIAS_BYTES * c, (ho, wo, c))
 
+    def quantize(self, name: str, x: int) -> int:
+        """The TFLite ``QUANTIZE`` op that turns a float input into int8 on the TPU."""
+        return self._add(name, "Quantize", (x,), 0, 0, self.shapes[x])
+
     def pool(self, name: str, x: int, kernel: int, stride: int, op: str = "MaxPooling2D") -> int:
         del kernel  # the window size changes neither the output shape ("same" padding) nor sizes
         h, w, c = self.shapes[x]

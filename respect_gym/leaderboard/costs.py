@@ -13,23 +13,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from respect_gym.cost import evaluate
-from respect_gym.cost.model import FORMULA_REVISION
+from respect_gym.cost import REVISIONS, evaluate
 from respect_gym.graph import Graph
 from respect_gym.leaderboard.errors import LeaderboardError
 from respect_gym.solvers import SolveResult, solve
 
 
 def _api_options(objective: str, revision: int) -> dict[str, Any]:
-    """Keyword arguments of ``evaluate``/``solve`` for a suite's objective and revision.
-
-    Until the cost model takes ``revision=`` (issue 8), only the installed formula revision is
-    available and the period objective is spelled ``"latency"``.
-    """
-    if revision != FORMULA_REVISION:
+    """Keyword arguments of ``evaluate``/``solve`` for a suite's objective and revision."""
+    if revision not in REVISIONS:
         raise LeaderboardError(f"cost-model revision {revision} is not available in this respect-gym "
-                               f"(it evaluates revision {FORMULA_REVISION} only)")
-    return {"objective": {"period": "latency"}.get(objective, objective)}
+                               f"(it has revisions {list(REVISIONS)})")
+    return {"objective": objective, "revision": revision}
 
 
 def score_schedule(graph: Graph, stages: Sequence[int] | np.ndarray, num_stages: int, hardware: str,

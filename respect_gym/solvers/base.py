@@ -37,7 +37,7 @@ class Problem:
     graph: Graph
     num_stages: int
     cost_model: CostModel
-    objective: str = "latency"
+    objective: str = "period"
     seed: int = 0
     time_limit: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -67,12 +67,13 @@ class Problem:
         return BatchStageCost(self.cost_model)
 
     def objective_value(self, stages: np.ndarray) -> float:
-        """The objective being minimised for a schedule (bottleneck ms, or the paper cost)."""
+        """The objective being minimised for a schedule (period or latency ms, or the paper cost)."""
         if self.objective == "paper":
             from respect_gym.cost.paper import paper_cost
 
             return float(paper_cost(self.graph, stages, self.num_stages))
-        return float(self.cost_model.evaluate(stages, self.num_stages).bottleneck_ms)
+        report = self.cost_model.evaluate(stages, self.num_stages)
+        return float(report.latency_ms if self.objective == "latency" else report.period_ms)
 
 
 @dataclass
@@ -102,9 +103,10 @@ class SolveResult:
 
     :param stages: stage (0..K-1) per node.
     :param report: the cost model's evaluation of ``stages``.
-    :param lower_bound_ms: proven lower bound on the optimal bottleneck (latency objective).
+    :param lower_bound_ms: proven lower bound on the optimal period (the period objective's
+        bound; for the other objectives the combinatorial bound on the period).
     :param optimal: ``True`` only when optimality was proven.
-    :param objective_value: value of the optimised objective (bottleneck ms or paper cost).
+    :param objective_value: value of the optimised objective (period or latency ms, or paper cost).
     :param objective_bound: proven lower bound on that objective.
     :param seconds: wall-clock solve time (not part of any determinism guarantee).
     """
@@ -124,8 +126,13 @@ class SolveResult:
 
     @property
     def bottleneck_ms(self) -> float:
-        """The slowest stage of the schedule in ms (throughput = 1000 / bottleneck)."""
+        """The slowest stage of the schedule in ms."""
         return float(self.report.bottleneck_ms)
+
+    @property
+    def period_ms(self) -> float:
+        """Steady-state time between outputs in ms (throughput = 1000 / period)."""
+        return float(self.report.period_ms)
 
     @property
     def gap(self) -> float:
@@ -144,6 +151,9 @@ class SolveResult:
             "objective_value": self.objective_value,
             "objective_bound": self.objective_bound,
             "bottleneck_ms": self.bottleneck_ms,
+            "period_ms": self.period_ms,
+            "latency_ms": float(self.report.latency_ms),
+            "revision": int(self.report.revision),
             "lower_bound_ms": self.lower_bound_ms,
             "gap": self.gap,
             "optimal": self.optimal,

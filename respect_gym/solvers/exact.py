@@ -4,6 +4,9 @@ The DP over all ideals (:mod:`exact_dp`) is exact for any stage cost that depend
 stage's node set, which the cost model guarantees; its cost grows with the square of the number
 of ideals, so graphs with more than ``max_ideals`` ideals (option, default 2500) go to the
 order-encoded CP-SAT model (:mod:`exact_cpsat`), which is also used for ``objective="paper"``.
+The period objective ``max(bottleneck, host_stage_ms * used stages)`` is the minimum over stage
+counts k <= K of ``max(best bottleneck with k stages, host_stage_ms * k)``, and one DP gives the
+best bottleneck of every k; one input's latency (``"latency"``) is the DP with sums.
 Options: ``method``: ``"auto"`` (default), ``"dp"`` or ``"cpsat"``; ``deterministic``: reproducible
 CP-SAT search (slower; the DP is always deterministic, and proven optimal values never vary), with
 ``deterministic_time`` its limit in CP-SAT's deterministic seconds (see :mod:`exact_cpsat`).
@@ -15,7 +18,7 @@ import numpy as np
 
 from respect_gym.solvers.base import Problem, SolverError, SolverOutput
 from respect_gym.solvers.cuts import best_cut
-from respect_gym.solvers.exact_dp import bottleneck_dp, pair_cost_matrix
+from respect_gym.solvers.exact_dp import chain_dp, pair_cost_matrix
 from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals, subset_pairs
 
 MAX_IDEALS = 2500
@@ -27,9 +30,9 @@ def solve_exact(problem: Problem) -> SolverOutput:
     method = opts["method"]
     if method not in ("auto", "dp", "cpsat"):
         raise SolverError(f"exact: method must be 'auto', 'dp' or 'cpsat', got {method!r}")
-    if method == "dp" and problem.objective != "latency":
-        raise SolverError("exact: the ideal DP optimises the latency objective only; use method='cpsat'")
-    if method != "cpsat" and problem.objective == "latency":
+    if method == "dp" and problem.objective == "paper":
+        raise SolverError("exact: the ideal DP optimises the period and latency objectives only; use method='cpsat'")
+    if method != "cpsat" and problem.objective != "paper":
         limit = None if method == "dp" else int(opts["max_ideals"])
         try:
             ideals = enumerate_ideals(problem.graph, limit=limit)
@@ -47,20 +50,20 @@ def solve_exact(problem: Problem) -> SolverOutput:
 def solve_dp(problem: Problem, ideals: np.ndarray) -> SolverOutput:
     """Exact DP over all ideals of the graph, costing only the stages an optimum can use.
 
-    An upper bound ``ub`` (the best cut of the canonical order) prunes every stage ``I \\ J``
-    whose invoke overhead plus compute alone exceeds ``ub``: an optimal schedule has no such
-    stage. Only the first stage starts from the empty ideal and only the last ends at the full
-    one, so with K = 2 no other pair is needed. Pruned pairs cost ``inf``, the DP stays exact.
-    A lattice with ``n + 1`` ideals is a chain (one topological order): its stage costs come
-    from the faster contiguous-segment evaluator.
+    An upper bound ``ub`` on the objective (from the best cut of the canonical order) prunes
+    every stage ``I \\ J`` whose invoke overhead plus compute alone exceeds ``ub``: no stage of an
+    optimal schedule costs more than its objective. Only the first stage starts from the empty
+    ideal and only the last ends at the full one, so with K = 2 no other pair is needed. Pruned
+    pairs cost ``inf``, the DP stays exact. A lattice with ``n + 1`` ideals is a chain (one
+    topological order): its stage costs come from the faster contiguous-segment evaluator.
     """
     k = problem.num_stages
-    ub, _ = best_cut(problem.cost_model, problem.batch_cost, problem.graph.topological_order, k)
+    cm = problem.cost_model
+    _, cut = best_cut(cm, problem.batch_cost, problem.graph.topological_order, k)
+    ub = problem.objective_value(cut)
     if ideals.shape[0] == problem.graph.num_nodes + 1:  # a chain: the prefixes of the only order
         matrix = problem.batch_cost.chain_latencies(problem.graph.topological_order, upper=ub, ends_only=k <= 2)
-        value, stages = bottleneck_dp(ideals, k, matrix)
-        return SolverOutput(stages=stages, optimal=True, objective_bound=value, status="optimal",
-                            info={"method": "dp", "num_ideals": int(ideals.shape[0])})
+        return _best_chain(problem, ideals, matrix, {"method": "dp", "num_ideals": int(ideals.shape[0])})
     pairs = subset_pairs(ideals)
     j, i = pairs.T
     full = ideals.shape[0] - 1
@@ -72,6 +75,22 @@ def solve_dp(problem: Problem, ideals: np.ndarray) -> SolverOutput:
     stage_lb = work[i] - work[j] + np.where(ops[i] > ops[j], cm.hardware.invoke_overhead_ms, 0.0)
     keep &= stage_lb <= ub * (1 + 1e-9) + 1e-12
     matrix = pair_cost_matrix(ideals, problem.batch_cost, pairs[keep])
-    value, stages = bottleneck_dp(ideals, k, matrix)
-    return SolverOutput(stages=stages, optimal=True, objective_bound=value, status="optimal",
-                        info={"method": "dp", "num_ideals": int(ideals.shape[0]), "pairs_costed": int(keep.sum())})
+    return _best_chain(problem, ideals, matrix, {"method": "dp", "num_ideals": int(ideals.shape[0]),
+                                                 "pairs_costed": int(keep.sum())})
+
+
+def _best_chain(problem: Problem, ideals: np.ndarray, matrix: np.ndarray, info: dict) -> SolverOutput:
+    """The optimal chain of ideals for the problem's objective, from the stage-cost matrix."""
+    k, cm = problem.num_stages, problem.cost_model
+    if problem.objective == "latency":  # sum of stages plus a hand-off per non-empty stage
+        ops = ideals.astype(np.float64) @ np.asarray(cm.is_op, dtype=np.float64)
+        nonempty = ops[None, :] > ops[:, None]
+        values, schedule = chain_dp(ideals, k, np.where(nonempty, matrix + cm.handoff_ms, matrix), np.add)
+        count = k
+    else:  # period: the best stage count given the host's serial work per stage
+        values, schedule = chain_dp(ideals, k, matrix, np.maximum)
+        periods = [max(v, cm.host_stage_ms * (n + 1)) for n, v in enumerate(values)]
+        count = 1 + int(np.argmin(periods))
+    stages = schedule(count)
+    return SolverOutput(stages=stages, optimal=True, objective_bound=problem.objective_value(stages),
+                        status="optimal", info=info)

@@ -13,8 +13,11 @@ predecessors; ``x[v, k] = y[v, k] - y[v, k-1]``. The latency objective encodes t
   layer; ``c[i, k]`` (cached) implies the layer fits, and a present layer that is not cached
   implies it does not fit;
 * transfers: one per (producer tensor, consumer stage) in, one per producer read later out, and
-  graph outputs (one-sided indicators suffice: they only add cost);
-* ``T >= L[k]``, ``T >=`` the combinatorial bound, ``K T >= sum_k L[k]``; minimise ``T``.
+  graph outputs (one-sided indicators suffice: they only add cost); layers above the cost
+  model's ``max_layer_bytes`` are never cached;
+* period: ``T >= L[k]``, ``T >= host_stage_ms * sum_k used[k]``, ``T >=`` the combinatorial
+  bound, ``K T >= sum_k L[k]``; minimise ``T``. Latency (one input): minimise
+  ``sum_k L[k] + handoff_ms * sum_k used[k]``.
 
 Latencies are integers in picoseconds (:data:`UNITS_PER_MS`); each term is rounded, so a stage's
 scaled latency is within ``slack`` units (half a unit per term) of the true one. The bound
@@ -104,8 +107,8 @@ class _Core:
                 self.hint_values[self.x[v][t]] = int(s == t)
 
 
-class _LatencyModel(_Core):
-    """Minimise the bottleneck stage latency of the cost model (integer picoseconds)."""
+class _StageTimeModel(_Core):
+    """Minimise the cost model's period or one-input latency (integer picoseconds)."""
 
     def __init__(self, problem: Problem) -> None:
         super().__init__(problem)
@@ -119,7 +122,8 @@ class _LatencyModel(_Core):
         compute = np.rint(np.asarray(cm.compute_ms) * scale).astype(np.int64)
         extra = np.rint(np.asarray(cm.extra_ms) * scale).astype(np.int64)
         out_b = np.asarray(cm.out_bytes, dtype=np.int64)
-        tensor = np.rint(out_b * cm.ms_per_link_byte * scale).astype(np.int64)
+        tensor = np.rint(out_b * cm.ms_per_in_byte * scale).astype(np.int64)  # received by a stage
+        sent = np.rint(out_b * cm.ms_per_out_byte * scale).astype(np.int64)  # sent by a stage
         invoke = int(round(hw.invoke_overhead_ms * scale))
         edges = graph.edges[is_op[graph.edges[:, 1]]]
         host = ~is_op
@@ -135,14 +139,15 @@ class _LatencyModel(_Core):
         params = np.asarray(cm.param_bytes, dtype=np.int64)
         # a layer whose weights plus all earlier layers' fit the smallest capacity is always cached
         smallest_cap = int(cm.capacity(int(act[ops].max()))) if ops.size else cache
-        always = np.cumsum(params[order]) <= smallest_cap
+        cacheable = params[order] <= (cm.max_layer_bytes if cm.max_layer_bytes is not None else cache)
+        always = cacheable & (np.cumsum(params[order] * cacheable) <= smallest_cap)
         if always.all():
             levels = levels[:0]  # capacity never matters
 
         self.used, self.z, self.c, self.fill, self.tin, self.tout, self.lat = [], [], [], [], [], [], []
         terms = 1 + len(ops) + len(order) + 2 * len(np.unique(edges[:, 0])) + len(sinks)
         self.slack = 0.5 * terms
-        horizon = int(compute.sum() + extra.sum() + 2 * tensor.sum() + invoke) + 1
+        horizon = int(compute.sum() + extra.sum() + tensor.sum() + sent.sum() + invoke) + 1
         self.T = m.new_int_var(0, horizon, "T")
         for s in range(k):
             used = m.new_bool_var(f"used{s}")
@@ -179,7 +184,7 @@ class _LatencyModel(_Core):
                         fills.append((i, var))
                     c = m.new_bool_var(f"c{s}_{i}")
                     m.add_implication(c, self.x[v][s])
-                    if p > cache:
+                    if p > cache or not cacheable[i]:
                         m.add(c == 0)
                     else:
                         m.add(fill + p <= cap).only_enforce_if(c)
@@ -205,14 +210,21 @@ class _LatencyModel(_Core):
             latency = (invoke * used + self.stage_expr(compute, s)
                        + sum(int(extra[v]) * (self.x[v][s] - c) for v, c in zip(order.tolist(), cs) if extra[v])
                        + sum(int(tensor[u]) * b for u, b in tin.items() if tensor[u])
-                       + sum(int(tensor[u]) * b for u, b in tout.items() if tensor[u])
-                       + self.stage_expr(np.where(np.isin(np.arange(n), sinks), tensor, 0), s))
+                       + sum(int(sent[u]) * b for u, b in tout.items() if sent[u])
+                       + self.stage_expr(np.where(np.isin(np.arange(n), sinks), sent, 0), s))
             lat = m.new_int_var(0, horizon, f"L{s}")
             m.add(lat == latency)
             m.add(self.T >= lat)
             self.lat.append(lat)
         for s in range(k - 1):
             m.add_implication(self.used[s + 1], self.used[s])  # empty stages last
+        self._levels, self._act, self._order, self._params, self._edges = levels, act, order, params, edges
+        if problem.objective == "latency":
+            handoff = int(round(cm.handoff_ms * scale))
+            self.slack = 0.5 * (terms + 2 * k)  # every term once over all stages, invoke + hand-off per stage
+            m.minimize(sum(self.lat) + handoff * sum(self.used))
+            return
+        m.add(self.T >= int(round(cm.host_stage_ms * scale)) * sum(self.used))
         lower = combinatorial_lower_bound_ms(cm, k)
         m.add(self.T >= max(0, math.floor(lower * scale - self.slack)))
         m.add(k * self.T >= sum(self.lat))
@@ -224,7 +236,6 @@ class _LatencyModel(_Core):
                 m.add((s + 1) * self.T >= int(before[v]) + invoke).only_enforce_if(self.y[v][s])
                 m.add((k - 1 - s) * self.T >= int(after[v]) + invoke).only_enforce_if(~self.y[v][s])
         m.minimize(self.T)
-        self._levels, self._act, self._order, self._params, self._edges = levels, act, order, params, edges
 
     def hint_schedule(self, stages: np.ndarray) -> None:
         super().hint_schedule(stages)
@@ -239,7 +250,7 @@ class _LatencyModel(_Core):
                 h[self.z[s][j]] = int(max_act >= level)
             sel = inside[self._order]
             cached = np.zeros(len(self._order), dtype=bool)
-            cached[sel] = first_fit(self._params[self._order[sel]], cm.capacity(max_act))
+            cached[sel] = first_fit(self._params[self._order[sel]], cm.capacity(max_act), cm.max_layer_bytes)
             before = np.concatenate([[0], np.cumsum(self._params[self._order] * cached)])
             for i, c in enumerate(self.c[s]):
                 h[c] = int(cached[i])
@@ -274,7 +285,7 @@ class _PaperModel(_Core):
 def _warm_start(problem: Problem) -> tuple[np.ndarray, float]:
     """The better of the compiler split and a short slicegraph search, with its objective value."""
     candidates = [compiler_schedule(problem.graph, problem.num_stages)]
-    if problem.objective == "latency":
+    if problem.objective != "paper":
         from respect_gym.solvers.slicegraph import solve_slicegraph
 
         # exact's options stay out; no deadline, so the hint does not depend on timing
@@ -292,8 +303,9 @@ def solve_cpsat(problem: Problem, deterministic: bool = False,
         (default: derived from the problem's time limit, none without one).
     """
     hint, hint_value = _warm_start(problem)
-    built = _LatencyModel(problem) if problem.objective == "latency" else _PaperModel(problem)
-    scale = UNITS_PER_MS if problem.objective == "latency" else built.scale
+    timed = problem.objective != "paper"
+    built = _StageTimeModel(problem) if timed else _PaperModel(problem)
+    scale = UNITS_PER_MS if timed else built.scale
     built.hint_schedule(hint)
     for var, value in built.hint_values.items():
         built.model.add_hint(var, value)

@@ -1,7 +1,8 @@
-"""Exact bottleneck DP over a family of ideals (Tarnawski et al., NeurIPS 2020).
+"""Exact bottleneck (and sum) DP over a family of ideals (Tarnawski et al., NeurIPS 2020).
 
 ``dp[k][I] = min over ideals J subset of I of max(dp[k-1][J], cost(I \\ J))``: the best
-bottleneck of putting ideal ``I`` on the first ``k + 1`` stages. Over ALL ideals of the graph this
+bottleneck of putting ideal ``I`` on the first ``k + 1`` stages (``+`` instead of ``max``: the
+best sum of stage costs, i.e. one input's latency). Over ALL ideals of the graph this
 is exact; over the prefixes of one topological order it is the optimal contiguous cut of that
 order (SliceGraph's inner DP). Stage costs of all candidate pairs are computed once, in batches,
 then each of the K layers is one vectorised min-max over an ``(M, M)`` matrix.
@@ -38,17 +39,34 @@ def bottleneck_dp(ideals: np.ndarray, num_stages: int, cost_matrix: np.ndarray) 
     :param cost_matrix: from :func:`pair_cost_matrix`.
     :returns: the optimal bottleneck and a stage per node achieving it.
     """
+    values, schedule = chain_dp(ideals, num_stages, cost_matrix, np.maximum)
+    return values[-1], schedule(num_stages)
+
+
+def chain_dp(ideals: np.ndarray, num_stages: int, cost_matrix: np.ndarray,
+             combine: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[list[float], Callable[[int], np.ndarray]]:
+    """Best value of every stage count 1..``num_stages`` at once, for a monotone ``combine`` of the
+    stage costs (``np.maximum``: the bottleneck; ``np.add``: the sum of stages).
+
+    :returns: ``values[k - 1]`` = the optimum with k stages (empty ones allowed), and a function
+        giving the schedule that reaches it for a stage count k.
+    """
     best = cost_matrix[0].copy()
-    choices = []
+    values, choices = [float(best[-1])], []
     for _ in range(1, num_stages):
-        cand = np.maximum(best[:, None], cost_matrix)
+        cand = combine(best[:, None], cost_matrix)
         arg = cand.shape[0] - 1 - cand[::-1].argmin(axis=0)  # ties: the largest J, so empty stages come last
         best = cand[arg, np.arange(cand.shape[1])]
         choices.append(arg)
-    stages = np.zeros(ideals.shape[1], dtype=np.int64)
-    current = ideals.shape[0] - 1
-    for k in range(num_stages - 1, 0, -1):
-        prev = int(choices[k - 1][current])
-        stages[ideals[current] & ~ideals[prev]] = k
-        current = prev
-    return float(best[-1]), stages
+        values.append(float(best[-1]))
+
+    def schedule(k: int) -> np.ndarray:
+        stages = np.zeros(ideals.shape[1], dtype=np.int64)
+        current = ideals.shape[0] - 1
+        for s in range(k - 1, 0, -1):
+            prev = int(choices[s - 1][current])
+            stages[ideals[current] & ~ideals[prev]] = s
+            current = prev
+        return stages
+
+    return values, schedule

@@ -23,8 +23,8 @@ from respect_gym.solvers.cuts import stages_from_cuts
 
 
 def solve_profiling(problem: Problem) -> SolverOutput:
-    if problem.objective != "latency":
-        raise SolverError("profiling balances latency only; use solver='exact' for 'paper'")
+    if problem.objective == "paper":
+        raise SolverError("profiling balances stage times (period / latency objectives); use solver='exact' for 'paper'")
     delta = float(problem.take_options("profiling", delta_ms=1.0)["delta_ms"])
     graph, k = problem.graph, problem.num_stages
     order = dfs_topological_order(graph)

@@ -73,17 +73,21 @@ def solve(
     hardware: str | EdgeTPU = "usb3",
     time_limit: float | None = None,
     seed: int = 0,
-    objective: str = "latency",
+    objective: str = "period",
     cost_model: CostModel | None = None,
+    revision: int | None = None,
     **options: Any,
 ) -> SolveResult:
     """Schedule ``graph`` onto ``num_stages`` Edge TPUs with the named solver.
 
     :param time_limit: seconds for anytime solvers (``exact`` falls back to its best schedule
         and a proven gap when it is hit); ``None`` means no limit.
-    :param objective: ``"latency"`` (minimise the bottleneck stage latency) or ``"paper"`` (the
+    :param objective: ``"period"`` (minimise the steady-state time between outputs, i.e.
+        maximise throughput), ``"latency"`` (one input through the pipeline) or ``"paper"`` (the
         RESPECT authors' memory + edge-crossing objective).
-    :param cost_model: reuse a prebuilt cost model of ``graph`` (must match ``hardware``).
+    :param cost_model: reuse a prebuilt cost model of ``graph`` (must match ``hardware`` and
+        ``revision``).
+    :param revision: cost-model revision (``None``: the latest, or ``cost_model``'s).
     :param options: solver-specific keyword options (see each solver's docstring).
     """
     k = check_num_stages(num_stages)
@@ -92,9 +96,13 @@ def solve(
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0 and math.isfinite(time_limit)):
         raise SolverError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
     run = get_solver(solver)
-    if cost_model is not None and (cost_model.graph is not graph or cost_model.hardware != get_hardware(hardware)):
-        raise SolverError("cost_model was built for another graph or hardware than the ones passed to solve()")
-    cm = cost_model if cost_model is not None else CostModel(graph, hardware)
+    if cost_model is not None:
+        if revision is None:
+            revision = cost_model.revision
+        if (cost_model.graph is not graph or cost_model.revision != revision
+                or cost_model.hardware != get_hardware(hardware, revision)):
+            raise SolverError("cost_model was built for another graph, hardware or revision than the ones passed to solve()")
+    cm = cost_model if cost_model is not None else CostModel(graph, hardware, revision)
     start = time.perf_counter()
     problem = Problem(graph=graph, num_stages=k, cost_model=cm, objective=objective, seed=int(seed),
                       time_limit=time_limit, options=dict(options),
@@ -103,25 +111,25 @@ def solve(
     seconds = time.perf_counter() - start
     stages = validate_schedule(graph, out.stages, k)
     report = cm.evaluate(stages, k)
-    lower = combinatorial_lower_bound_ms(cm, k)
-    # the latency objective is the report's bottleneck: no second evaluation
-    value = float(report.bottleneck_ms) if objective == "latency" else problem.objective_value(stages)
+    lower = max(combinatorial_lower_bound_ms(cm, k), cm.host_stage_ms)  # on the period
+    report.objective = objective
     if objective == "paper":
-        report.objective, report.paper_cost = "paper", value
+        report.paper_cost = problem.objective_value(stages)
+    value = float(report.objective_value)
     bound = out.objective_bound if out.objective_bound is not None else -np.inf
-    if objective == "latency":
+    if objective == "period":
         bound = max(bound, lower)
         lower = bound
     if out.optimal:
         bound = value
-        if objective == "latency":
+        if objective == "period":
             lower = value
     return SolveResult(
         solver=solver,
         stages=stages,
         num_stages=k,
         report=report,
-        lower_bound_ms=float(min(lower, report.bottleneck_ms)),
+        lower_bound_ms=float(min(lower, report.period_ms)),
         optimal=bool(out.optimal),
         status=out.status,
         seconds=seconds,

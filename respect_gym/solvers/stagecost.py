@@ -62,13 +62,15 @@ class BatchStageCost:
         busy = masks.astype(np.float64) @ self._compute
         max_act = np.where(ops, self._act, 0).max(axis=1, initial=0)
         remaining = np.asarray(self.cost_model.capacity(max_act), dtype=np.int64).reshape(rows).copy()
+        max_layer = self.cost_model.max_layer_bytes
         for v in self._order.tolist():  # first fit in execution order
             p = int(self._params[v])
             present = masks[:, v]
-            fits = present & (remaining >= p)
+            fits = present & (remaining >= p) if max_layer is None or p <= max_layer else np.zeros(rows, dtype=bool)
             remaining -= np.where(fits, p, 0)
             busy += np.where(present & ~fits, self._extra[v], 0.0)
-        transfer = np.zeros(rows, dtype=np.float64)
+        in_b = np.zeros(rows, dtype=np.float64)
+        out_b = np.zeros(rows, dtype=np.float64)
         if self._eu.size:
             mu, mv = masks[:, self._eu], masks[:, self._ev]
             needs_in = mv & (~mu | self._host_u)
@@ -77,10 +79,10 @@ class BatchStageCost:
             tensor_in = np.logical_or.reduceat(needs_in, groups, axis=1)
             tensor_out = np.logical_or.reduceat(sends_out, groups, axis=1)
             weights = self._out[self._producers]
-            transfer = tensor_in @ weights + tensor_out @ weights
+            in_b, out_b = tensor_in @ weights, tensor_out @ weights
         # graph outputs (sink ops have no consumers, so they are not among the producers above)
-        transfer = transfer + masks[:, self._sinks].astype(np.float64) @ self._out[self._sinks]
-        return np.asarray(self.cost_model.combine(num_ops, busy, transfer), dtype=np.float64)
+        out_b = out_b + masks[:, self._sinks].astype(np.float64) @ self._out[self._sinks]
+        return np.asarray(self.cost_model.combine(num_ops, busy, in_b, out_b), dtype=np.float64)
 
     def chain_latencies(self, order: np.ndarray, upper: float = np.inf, ends_only: bool = False) -> np.ndarray:
         """``C[i, j]`` = latency of the contiguous segment ``order[i:j]`` (``inf`` when ``j < i``).
@@ -101,6 +103,8 @@ class BatchStageCost:
             return np.concatenate([[0], np.cumsum(np.asarray(values)[order])])
 
         ops, work, params = prefix(self._is_op.astype(np.int64)), prefix(self._compute), prefix(self._params)
+        max_layer = cm.max_layer_bytes
+        too_big = prefix(self._params > max_layer) if max_layer is not None else np.zeros(n + 1, dtype=np.int64)
         sink_out = np.zeros(cm.graph.num_nodes)
         sink_out[self._sinks] = self._out[self._sinks]
         sinks = prefix(sink_out)
@@ -127,13 +131,13 @@ class BatchStageCost:
             leaving = np.bincount(out_start[sel], weights=out_w[sel], minlength=n + 2)
             leaving -= np.bincount(out_stop[sel], weights=out_w[sel], minlength=n + 2)
             out_b = np.cumsum(leaving)[j] + sinks[j] - sinks[i]
-            latency = np.asarray(cm.combine(ops[j] - ops[i], work[j] - work[i], in_b + out_b), dtype=np.float64)
+            latency = np.asarray(cm.combine(ops[j] - ops[i], work[j] - work[i], in_b, out_b), dtype=np.float64)
             cap = np.asarray(cm.capacity(np.maximum.accumulate(act[i:])), dtype=np.int64)
             keep = latency <= upper * (1 + 1e-9) + 1e-12
             if ends_only and i > 0:
                 keep &= j == n
             matrix[i, j[keep]] = latency[keep]
-            overflow = keep & (params[j] - params[i] > cap)
+            overflow = keep & ((params[j] - params[i] > cap) | (too_big[j] > too_big[i]))
             if overflow.any():
                 pending.append((i, j[overflow]))
         if pending:

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from respect_gym.cost.hardware import EdgeTPU, get_hardware
+from respect_gym.cost.hardware import EdgeTPU, HardwareError, check_revision, get_hardware
 from respect_gym.cost.incremental import IncrementalEvaluator
 from respect_gym.cost.model import CostModel
 from respect_gym.cost.report import PipelineReport
@@ -75,9 +75,12 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
 
     ## Rewards
 
-    The objective (``objective=``) is the pipeline bottleneck latency in ms (``"latency"``) or the
-    RESPECT authors' cost, largest per-stage parameter MB + edge boundary crossings
-    (``"paper"``). It is normalised by the same objective of the vendor compiler's split of the
+    ``RespectPipeline-v1`` scores with cost-model revision 3; ``RespectPipeline-v0`` with revision 2
+    and reproduces every number published on it. The objective (``objective=``) is the pipeline
+    period in ms (``"period"``, default: steady-state time between outputs, i.e. throughput; v0
+    also accepts its old name ``"latency"`` for it, revision 2's bottleneck stage), one input's
+    latency through the pipeline (``"latency"``, v1 only) or the RESPECT authors' cost, largest
+    per-stage parameter MB + edge boundary crossings (``"paper"``). It is normalised by the same objective of the vendor compiler's split of the
     same graph (``edgetpu_compiler``'s parameter-balanced segmentation, computed once per graph):
     ``score = compiler_value / agent_value - 1`` (speed-up over the compiler minus one; 0 = tie).
 
@@ -115,7 +118,8 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     | max_nodes | int | 1024 | node padding N; a larger graph raises ``ObservationSizeError`` at reset |
     | max_edges | int or None | None | edge padding E (None: 4 * max_nodes) |
     | reward_mode | str | "terminal" | ``"terminal"`` or ``"dense"`` |
-    | objective | str | "latency" | ``"latency"`` or ``"paper"`` |
+    | objective | str | "period" | ``"period"``, ``"latency"`` or ``"paper"`` (see Rewards) |
+    | revision | int or None | None | cost-model revision (v0: 2, v1: 3; None: the latest) |
     | reward_fn | RewardFn or None | None | replaces ``reward_mode`` / ``objective`` |
     | illegal_action_penalty | float | 0.0 | subtracted from the reward per illegal action |
     | render_mode | str or None | None | ``"ansi"`` (text table) or ``"rgb_array"`` (bar charts) |
@@ -155,7 +159,8 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         max_nodes: int = 1024,
         max_edges: int | None = None,
         reward_mode: str = "terminal",
-        objective: str = "latency",
+        objective: str = "period",
+        revision: int | None = None,
         reward_fn: RewardFn | None = None,
         illegal_action_penalty: float = 0.0,
         render_mode: str | None = None,
@@ -170,7 +175,13 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         if granularity not in GRANULARITIES:
             raise EnvConfigError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
         self.render_mode = render_mode
-        self.hardware = get_hardware(hardware)
+        try:
+            self.revision = check_revision(revision)
+            self.hardware = get_hardware(hardware, self.revision)
+        except HardwareError as exc:
+            raise EnvConfigError(str(exc)) from None
+        if self.revision == 2 and objective == "latency":
+            objective = "period"  # v0's "latency" is revision 2's bottleneck, i.e. its period
         self.granularity = granularity
         self.illegal_action_penalty = float(illegal_action_penalty)
         self.reward_fn = reward_fn if reward_fn is not None else make_reward_fn(reward_mode, objective)
@@ -190,7 +201,7 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
             self._instances.move_to_end(id(graph))
             return cached
         self._obs.check_fits(graph)
-        cost_model = CostModel(graph, self.hardware)
+        cost_model = CostModel(graph, self.hardware, self.revision)
         compiler_stages = compiler_schedule(graph, self.num_tpus)
         compiler_report = cost_model.evaluate(compiler_stages, self.num_tpus)
         objective = self.reward_fn.objective
@@ -226,7 +237,8 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
             stage_nodes=np.zeros(self.num_tpus, dtype=np.int64),
         )
         self.reward_fn.reset(state)
-        self._obs.load(graph, instance.node_features, instance.compiler_report.bottleneck_ms)
+        self._obs.load(graph, instance.node_features, instance.compiler_report.bottleneck_ms,
+                       int(instance.cost_model.param_bytes.sum()))
         self._advance(state)
         return self._obs.snapshot(), {"action_mask": self._mask.copy(), "illegal_action": False}
 

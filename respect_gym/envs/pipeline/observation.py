@@ -115,8 +115,10 @@ class ObservationBuffer:
                 f"pass max_edges>={graph.num_edges} to the env"
             )
 
-    def load(self, graph: Graph, node_features: np.ndarray, compiler_bottleneck_ms: float) -> None:
-        """Write a new graph's static fields and clear the dynamic ones."""
+    def load(self, graph: Graph, node_features: np.ndarray, compiler_bottleneck_ms: float,
+             total_param_bytes: int) -> None:
+        """Write a new graph's static fields and clear the dynamic ones (``total_param_bytes``:
+        the cost model's, which stage shares are taken of)."""
         self.check_fits(graph)
         n, e = graph.num_nodes, graph.num_edges
         a = self.arrays
@@ -127,7 +129,7 @@ class ObservationBuffer:
         a["node_mask"][:n] = 1
         a["edge_index"][:, :e] = graph.edges.T
         a["edge_mask"][:e] = 1
-        self._inv_params = 1.0 / max(graph.total_param_bytes, 1)
+        self._inv_params = 1.0 / max(total_param_bytes, 1)
         self._inv_nodes = 1.0 / n
         self._inv_reference = 1.0 / compiler_bottleneck_ms if compiler_bottleneck_ms > 0 else 0.0
 

@@ -1,9 +1,11 @@
-"""Rewards of ``RespectPipeline-v0``: what is optimised (the objective) and when it is paid.
+"""Rewards of ``RespectPipeline-v0`` / ``-v1``: what is optimised (the objective) and when it is paid.
 
 Objectives (lower is better; ``value`` of a complete schedule):
 
-- ``"latency"``: the pipeline bottleneck in ms from :class:`respect_gym.cost.model.CostModel`
-  (throughput = 1000 / bottleneck).
+- ``"period"``: the pipeline period in ms from :class:`respect_gym.cost.model.CostModel`
+  (steady-state time between outputs, throughput = 1000 / period; under cost-model revision 2,
+  ``RespectPipeline-v0``, the bottleneck stage, which v0 calls ``"latency"``).
+- ``"latency"`` (revision 3, ``RespectPipeline-v1``): one input's time through the pipeline.
 - ``"paper"``: the RESPECT authors' cost :func:`respect_gym.cost.paper.paper_cost` (largest
   per-stage parameter MB + edge boundary crossings).
 
@@ -66,16 +68,28 @@ class Objective(abc.ABC):
         """Objective of the partial schedule right after ``node`` was assigned (O(degree))."""
 
 
+class PeriodObjective(Objective):
+    """The pipeline period in ms (revision 2: the bottleneck stage)."""
+
+    name = "period"
+
+    def value(self, graph: Graph, stages: np.ndarray, num_stages: int, report: PipelineReport) -> float:
+        return report.period_ms
+
+    def running(self, state: EpisodeState, node: int) -> float:
+        return float(state.evaluator.period_ms)
+
+
 class LatencyObjective(Objective):
-    """The pipeline bottleneck in ms."""
+    """One input's time through the pipeline in ms."""
 
     name = "latency"
 
     def value(self, graph: Graph, stages: np.ndarray, num_stages: int, report: PipelineReport) -> float:
-        return report.bottleneck_ms
+        return report.latency_ms
 
     def running(self, state: EpisodeState, node: int) -> float:
-        return float(state.evaluator.bottleneck_ms)
+        return float(state.evaluator.latency_ms)
 
 
 class PaperObjective(Objective):
@@ -102,6 +116,8 @@ class PaperObjective(Objective):
 
 def make_objective(name: str) -> Objective:
     """The objective named by the env's ``objective`` argument."""
+    if name == "period":
+        return PeriodObjective()
     if name == "latency":
         return LatencyObjective()
     if name == "paper":
@@ -112,7 +128,7 @@ def make_objective(name: str) -> Objective:
 class RewardFn(abc.ABC):
     """Turns an assignment into a reward; ``final`` is the complete schedule's objective or None."""
 
-    def __init__(self, objective: str | Objective = "latency") -> None:
+    def __init__(self, objective: str | Objective = "period") -> None:
         self.objective = objective if isinstance(objective, Objective) else make_objective(objective)
 
     def reset(self, state: EpisodeState) -> None:
@@ -135,7 +151,7 @@ class TerminalReward(RewardFn):
 class DenseReward(RewardFn):
     """Potential-based shaping of the terminal score; the rewards of an episode sum to it."""
 
-    def __init__(self, objective: str | Objective = "latency") -> None:
+    def __init__(self, objective: str | Objective = "period") -> None:
         super().__init__(objective)
         self._phi = 0.0
 
