@@ -204,11 +204,15 @@ class _RayPool:
             raise ImportError("--ray needs Ray: pip install 'respect-gym[distributed]'") from None
         self.ray = ray
         self.owned = not ray.is_initialized()
-        if self.owned:
-            if address == "local":
-                ray.init(num_cpus=workers, include_dashboard=False)
-            else:
+        if self.owned and address == "local":
+            ray.init(num_cpus=workers, include_dashboard=False)
+        elif self.owned:
+            try:
                 ray.init(address=address)
+            except ConnectionError as exc:
+                raise ConnectionError(f"cannot connect to the Ray cluster {address!r} ({exc}); a cluster started by "
+                                      "`ray start` checks a token: export RAY_AUTH_MODE=token and make its token "
+                                      "available here (~/.ray/auth_token or RAY_AUTH_TOKEN)") from None
         self.call = ray.remote(num_cpus=1, max_retries=0)(_call)  # retries are map_tasks' own, as locally
         self.fn = ray.put(fn)
         self.tasks = tasks

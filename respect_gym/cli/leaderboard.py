@@ -113,8 +113,12 @@ def run(args: argparse.Namespace) -> int:
                     description=args.description, trained_on_suite=args.trained_on_suite,
                     deterministic=not args.nondeterministic)
     workers = args.workers or (None if args.ray else 1)
-    out = run_harness(args.suite, args.out, method, solver=args.solver, policy=args.policy, time_limit=args.time_limit,
-                      seed=args.seed, root=args.root, workers=workers, ray_address=args.ray, progress=True)
+    try:
+        out = run_harness(args.suite, args.out, method, solver=args.solver, policy=args.policy,
+                          time_limit=args.time_limit, seed=args.seed, root=args.root, workers=workers,
+                          ray_address=args.ray, progress=True)
+    except (ConnectionError, ImportError) as exc:  # --ray: no cluster there, or Ray not installed
+        raise LeaderboardError(str(exc)) from None
     console = make_console()
     console.print(summary_line(verify_submission(out, args.root)), highlight=False)
     console.print(f"written to {out}", highlight=False)
