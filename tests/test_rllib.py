@@ -40,7 +40,7 @@ def test_one_iteration_with_an_env_runner_actor_takes_no_illegal_action(run: Pat
     assert int(row["env_steps"]) >= TINY.train_batch and int(row["train_episodes"]) >= 1  # episodes were counted
     assert row["train_illegal_actions"] == "0" and row["validation_illegal_actions"] == "0"
     assert len(row["validation_scores"].split()) == 2 and np.isfinite(float(row["validation_score_mean"]))
-    assert json.loads((run / "run.json").read_text())["config"]["env_id"] == "RespectPipeline-v0"
+    assert json.loads((run / "run.json").read_text())["config"]["env_id"] == "RespectPipeline-v1"
 
 
 def test_the_checkpoint_restores_the_trained_policy(run: Path) -> None:

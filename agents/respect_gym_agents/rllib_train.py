@@ -67,7 +67,7 @@ POLICY_PATH = Path("learner_group", "learner", "rl_module", "default_policy")  #
 class RLlibConfig:
     """Everything a run depends on (written to ``run.json``)."""
 
-    env_id: str = "RespectPipeline-v0"  # any id with the pipeline env's spaces (e.g. RespectPipeline-v1)
+    env_id: str = "RespectPipeline-v1"  # any id with the pipeline env's spaces (RespectPipeline-v0: cost model rev 2)
     model: str = "resnet50"  # the env's graph source: zoo model, generator name ("dnn", "respect") or file
     num_tpus: int = 4
     reward_mode: str = "dense"
