@@ -1,7 +1,7 @@
 """Benchmark every solver on the model zoo, plus a 10,000-node synthetic graph.
 
 For each zoo model (fused and layers) and K in {2, 3, 4, 5, 6, 8}: the exact solver's time and
-status (proven optimal, or the proven gap at the time limit), every solver's bottleneck, and the
+status (proven optimal, or the proven gap at the time limit), every solver's period (cost-model revision ``--revision``), and the
 exact schedule's speedup over the vendor compiler's split. Then ``compiler``, ``greedy`` and
 ``slicegraph`` on a 10,000-node synthetic graph, where each must finish within 10 s.
 
@@ -24,6 +24,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+from respect_gym.cost import LATEST_REVISION, REVISIONS
 from respect_gym.cost.model import CostModel
 from respect_gym.generators import DnnGraphGenerator
 from respect_gym.parallel import map_tasks
@@ -34,25 +35,26 @@ KS = (2, 3, 4, 5, 6, 8)
 LARGE_SOLVERS = ("compiler", "greedy", "slicegraph")
 
 
-def bench_instance(model: str, granularity: str, k: int, solvers: list[str], time_limit: float) -> dict:
+def bench_instance(model: str, granularity: str, k: int, solvers: list[str], time_limit: float,
+                   revision: int | None = None) -> dict:
     graph = load_graph(model, granularity=granularity)
-    cost_model = CostModel(graph)
+    cost_model = CostModel(graph, revision=revision)
     record = {"model": model, "granularity": granularity, "num_nodes": graph.num_nodes, "num_stages": k,
               "graph_sha256": graph.sha256(), "cost_model_version": cost_model.version, "solvers": {}}
     for name in solvers:
         result = solve(graph, k, solver=name, time_limit=time_limit, cost_model=cost_model)
-        record["solvers"][name] = {"bottleneck_ms": result.bottleneck_ms, "lower_bound_ms": result.lower_bound_ms,
+        record["solvers"][name] = {"period_ms": result.period_ms, "lower_bound_ms": result.lower_bound_ms,
                                    "optimal": result.optimal, "status": result.status, "gap": result.gap,
                                    "seconds": result.seconds, "method": result.info.get("method")}
     return record
 
 
-def _bench(task: tuple[str, str, int, list[str], float]) -> dict:
+def _bench(task: tuple[str, str, int, list[str], float, int | None]) -> dict:
     return bench_instance(*task)
 
 
 def zoo_table(records: list[dict], solvers: list[str]) -> Table:
-    table = Table(title="solvers on the model zoo (bottleneck ms)")
+    table = Table(title="solvers on the model zoo (period ms)")
     for column in ("model", "gran", "n", "K", "exact", "s", *solvers, "speedup"):
         table.add_column(column, justify="left" if column in ("model", "gran", "exact") else "right")
     for rec in records:
@@ -60,10 +62,10 @@ def zoo_table(records: list[dict], solvers: list[str]) -> Table:
         exact = sol.get("exact")
         status = "-" if exact is None else (f"opt ({exact['method']})" if exact["optimal"] else f"gap {100 * exact['gap']:.1f}%")
         speedup = ("-" if exact is None or "compiler" not in sol
-                   else f"{sol['compiler']['bottleneck_ms'] / exact['bottleneck_ms']:.2f}x")
+                   else f"{sol['compiler']['period_ms'] / exact['period_ms']:.2f}x")
         table.add_row(rec["model"], rec["granularity"], str(rec["num_nodes"]), str(rec["num_stages"]), status,
                       "-" if exact is None else f"{exact['seconds']:.2f}",
-                      *(f"{sol[s]['bottleneck_ms']:.3f}" for s in solvers), speedup)
+                      *(f"{sol[s]['period_ms']:.3f}" for s in solvers), speedup)
     return table
 
 
@@ -76,7 +78,7 @@ def summary(records: list[dict]) -> list[str]:
         times = [e["seconds"] for e in exact]
         proven = sum(e["optimal"] for e in exact)
         gaps = [e["gap"] for e in exact if not e["optimal"]]
-        speedups = [r["solvers"]["compiler"]["bottleneck_ms"] / r["solvers"]["exact"]["bottleneck_ms"]
+        speedups = [r["solvers"]["compiler"]["period_ms"] / r["solvers"]["exact"]["period_ms"]
                     for r in records if r["granularity"] == granularity and {"exact", "compiler"} <= set(r["solvers"])]
         line = (f"{granularity}: exact proved {proven}/{len(exact)}; solve time median {statistics.median(times):.2f} s, "
                 f"max {max(times):.2f} s")
@@ -89,15 +91,15 @@ def summary(records: list[dict]) -> list[str]:
     return lines
 
 
-def bench_large(num_nodes: int, k: int) -> list[dict]:
+def bench_large(num_nodes: int, k: int, revision: int | None = None) -> list[dict]:
     graph = DnnGraphGenerator(seed=0, num_nodes=num_nodes)(0)
-    cost_model = CostModel(graph)
+    cost_model = CostModel(graph, revision=revision)
     rows = []
     for name in LARGE_SOLVERS:
         start = time.perf_counter()
         result = solve(graph, k, solver=name, cost_model=cost_model)
         rows.append({"solver": name, "num_nodes": graph.num_nodes, "num_stages": k,
-                     "bottleneck_ms": result.bottleneck_ms, "seconds": time.perf_counter() - start})
+                     "period_ms": result.period_ms, "seconds": time.perf_counter() - start})
     return rows
 
 
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per solve (default 30)")
     parser.add_argument("--large-nodes", type=int, default=10_000, help="synthetic graph size (0 to skip)")
     parser.add_argument("--json", metavar="OUT", help="write all records as JSON")
+    parser.add_argument("--revision", type=int, choices=REVISIONS, default=LATEST_REVISION,
+                        help="cost-model revision (objective: its period)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="instances at once: local processes (default 1), or Ray tasks in flight with --ray")
     parser.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     models = args.models or [m for m in list_models() if not m.startswith(PAPER_PREFIX)]
     console = Console(width=200)
     todo = [(m, g, k) for m in models for g in args.granularity for k in args.ks]
-    records = map_tasks(_bench, [(m, g, k, args.solvers, args.time_limit) for m, g, k in todo],
+    records = map_tasks(_bench, [(m, g, k, args.solvers, args.time_limit, args.revision) for m, g, k in todo],
                         names=[f"{m}/{g}/K={k}" for m, g, k in todo], workers=args.workers or (None if args.ray else 1),
                         ray_address=args.ray, description="benchmarking")
     for (model, granularity, k), record in zip(todo, records):
@@ -128,10 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     console.print(zoo_table(records, args.solvers))
     for line in summary(records):
         console.print(line, highlight=False)
-    large = bench_large(args.large_nodes, 4) if args.large_nodes else []
+    large = bench_large(args.large_nodes, 4, args.revision) if args.large_nodes else []
     for row in large:
         console.print(f"{row['num_nodes']}-node synthetic graph, K={row['num_stages']}: {row['solver']} "
-                      f"{row['bottleneck_ms']:.1f} ms in {row['seconds']:.2f} s", highlight=False)
+                      f"period {row['period_ms']:.1f} ms in {row['seconds']:.2f} s", highlight=False)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump({"zoo": records, "large": large}, fh, indent=1)

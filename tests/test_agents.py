@@ -93,16 +93,6 @@ def test_shipped_checkpoint_schedules_every_zoo_model():
         validate_schedule(graph, result.stages, 4)
 
 
-def _fixed_supported() -> bool:
-    graph = tiny_graph(0, 4)
-    try:
-        respect_gym.solve(graph, 2, "exact", fixed=np.full(graph.num_nodes, -1))
-    except respect_gym.solvers.base.SolverError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _fixed_supported(), reason="exact has no fixed= option yet (issue 8)")
 @pytest.mark.parametrize("seed", range(6))
 def test_dagger_relabel_is_optimal_among_completions(seed):
     from respect_gym.cost.model import CostModel
@@ -115,8 +105,8 @@ def test_dagger_relabel_is_optimal_among_completions(seed):
     fixed = partial >= 0
     assert np.array_equal(completion[fixed], partial[fixed])
     cm = CostModel(graph)
-    best = min(cm.evaluate(s, k).bottleneck_ms for s in valid_schedules(graph, k) if np.array_equal(s[fixed], partial[fixed]))
-    assert cm.evaluate(completion, k).bottleneck_ms == pytest.approx(best, rel=1e-9)
+    best = min(cm.evaluate(s, k).period_ms for s in valid_schedules(graph, k) if np.array_equal(s[fixed], partial[fixed]))
+    assert cm.evaluate(completion, k).period_ms == pytest.approx(best, rel=1e-9)
 
 
 def test_seed_everything_makes_torch_repeatable():

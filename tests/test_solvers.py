@@ -231,3 +231,43 @@ def test_a_cost_model_of_another_graph_or_hardware_is_refused() -> None:
     # the CP-SAT-raised bound on pcie is a bound of the pcie optimum
     optimum = solve(graph, 2, hardware="pcie").period_ms
     assert lower_bound_ms(graph, 2, hardware="pcie", time_limit=10) <= optimum * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("method", ["dp", "cpsat"])
+def test_exact_with_fixed_nodes_is_the_best_completion(method: str) -> None:
+    # brute force over every valid schedule that extends the partial one
+    from solver_brute import valid_schedules
+
+    for seed in range(5):
+        graph = tiny_graph(seed, max_nodes=7)
+        cm = CostModel(graph)
+        for k in (2, 3):
+            scheds = valid_schedules(graph, k)
+            rng = np.random.default_rng(seed)
+            target = scheds[int(rng.integers(len(scheds)))]
+            fixed = np.where(rng.random(graph.num_nodes) < 0.5, target, -1)
+            ok = np.all((fixed < 0) | (scheds == fixed), axis=1)
+            best = min(cm.evaluate(s, k).period_ms for s in scheds[ok])
+            result = solve(graph, k, solver="exact", method=method, fixed=fixed)
+            assert result.optimal and result.objective_value == pytest.approx(best, rel=1e-6)
+            assert np.all((fixed < 0) | (result.stages == fixed))
+
+
+def test_exact_refuses_impossible_fixed_stages() -> None:
+    graph = chain([1, 1, 1])
+    with pytest.raises(SolverError, match="violate precedence"):
+        solve(graph, 3, solver="exact", fixed=[2, 0, -1])
+    with pytest.raises(SolverError, match="shape"):
+        solve(graph, 3, solver="exact", fixed=[0, 1])
+    with pytest.raises(SolverError, match="-1 \\(free\\) or in 0..2"):
+        solve(graph, 3, solver="exact", fixed=[0, 5, -1])
+
+
+def test_warm_start_keeps_the_optimum() -> None:
+    graph = respect_gym.load_graph("mobilenet")
+    plain = solve(graph, 3, solver="exact", method="cpsat", time_limit=60)
+    seeded = solve(graph, 3, solver="exact", method="cpsat", time_limit=60, warm_start="profiling")
+    assert plain.optimal and seeded.optimal
+    assert seeded.objective_value == pytest.approx(plain.objective_value, rel=1e-6)
+    with pytest.raises(Exception, match="precedence|shape|stage"):
+        solve(graph, 3, solver="exact", method="cpsat", warm_start=[2] + [0] * (graph.num_nodes - 1))

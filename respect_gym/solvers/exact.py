@@ -9,7 +9,10 @@ counts k <= K of ``max(best bottleneck with k stages, host_stage_ms * k)``, and 
 best bottleneck of every k; one input's latency (``"latency"``) is the DP with sums.
 Options: ``method``: ``"auto"`` (default), ``"dp"`` or ``"cpsat"``; ``deterministic``: reproducible
 CP-SAT search (slower; the DP is always deterministic, and proven optimal values never vary), with
-``deterministic_time`` its limit in CP-SAT's deterministic seconds (see :mod:`exact_cpsat`).
+``deterministic_time`` its limit in CP-SAT's deterministic seconds (see :mod:`exact_cpsat`);
+``fixed``: a partial schedule (stage per node, -1 = free) that the optimum must extend, e.g. the
+nodes a learner has placed so far (DAgger's expert); ``warm_start``: a registered solver's name
+(e.g. ``"imitation"``) or a schedule that seeds CP-SAT's search (the DP ignores it).
 """
 
 from __future__ import annotations
@@ -24,9 +27,47 @@ from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals, sub
 MAX_IDEALS = 2500
 
 
+def check_fixed(problem: Problem, fixed) -> np.ndarray | None:
+    """The ``fixed`` option as an int array (-1 = free), or ``None``; refuses a partial schedule
+    that no complete one extends (wrong length, stage out of range, precedence violated)."""
+    if fixed is None:
+        return None
+    graph, k = problem.graph, problem.num_stages
+    try:
+        arr = np.asarray(fixed)
+        if arr.dtype.kind not in "iu":
+            raise TypeError
+        arr = arr.astype(np.int64)
+    except (TypeError, ValueError):
+        raise SolverError("exact: fixed must be a sequence of integer stages (-1 = free)") from None
+    if arr.shape != (graph.num_nodes,):
+        raise SolverError(f"exact: fixed has shape {arr.shape}, the graph has {graph.num_nodes} nodes")
+    if arr.min(initial=-1) < -1 or arr.max(initial=-1) >= k:
+        raise SolverError(f"exact: fixed stages must be -1 (free) or in 0..{k - 1}")
+    reach = feasible_completion(graph, arr)
+    bad = np.flatnonzero((arr >= 0) & (reach > arr))
+    if bad.size:
+        v = int(bad[0])
+        raise SolverError(f"exact: fixed stages violate precedence: node {graph.names[v]!r} is fixed to stage "
+                          f"{arr[v]} but an ancestor is fixed to stage {reach[v]}")
+    return arr
+
+
+def feasible_completion(graph, fixed: np.ndarray) -> np.ndarray:
+    """Each node's smallest stage given the fixed ones: the largest fixed stage among it and its
+    ancestors (0 if none). A valid schedule extending ``fixed`` whenever one exists."""
+    stage = np.maximum(fixed, 0).astype(np.int64)
+    for v in graph.topological_order.tolist():
+        preds = graph.predecessors[v]
+        if preds.size:
+            stage[v] = max(stage[v], int(stage[preds].max()))
+    return stage
+
+
 def solve_exact(problem: Problem) -> SolverOutput:
     opts = problem.take_options("exact", method="auto", max_ideals=MAX_IDEALS, deterministic=False,
-                                deterministic_time=None)
+                                deterministic_time=None, fixed=None, warm_start=None)
+    fixed = check_fixed(problem, opts["fixed"])
     method = opts["method"]
     if method not in ("auto", "dp", "cpsat"):
         raise SolverError(f"exact: method must be 'auto', 'dp' or 'cpsat', got {method!r}")
@@ -39,15 +80,15 @@ def solve_exact(problem: Problem) -> SolverOutput:
         except TooManyIdealsError:
             ideals = None
         if ideals is not None:
-            return solve_dp(problem, ideals)
+            return solve_dp(problem, ideals, fixed)
     from respect_gym.solvers.exact_cpsat import solve_cpsat
 
     if opts["deterministic_time"] is not None and not opts["deterministic"]:
         raise SolverError("exact: deterministic_time needs deterministic=True")
-    return solve_cpsat(problem, bool(opts["deterministic"]), opts["deterministic_time"])
+    return solve_cpsat(problem, bool(opts["deterministic"]), opts["deterministic_time"], fixed, opts["warm_start"])
 
 
-def solve_dp(problem: Problem, ideals: np.ndarray) -> SolverOutput:
+def solve_dp(problem: Problem, ideals: np.ndarray, fixed: np.ndarray | None = None) -> SolverOutput:
     """Exact DP over all ideals of the graph, costing only the stages an optimum can use.
 
     An upper bound ``ub`` on the objective (from the best cut of the canonical order) prunes
@@ -59,11 +100,14 @@ def solve_dp(problem: Problem, ideals: np.ndarray) -> SolverOutput:
     """
     k = problem.num_stages
     cm = problem.cost_model
-    _, cut = best_cut(cm, problem.batch_cost, problem.graph.topological_order, k)
-    ub = problem.objective_value(cut)
+    if fixed is None:
+        _, cut = best_cut(cm, problem.batch_cost, problem.graph.topological_order, k)
+        ub = problem.objective_value(cut)
+    else:
+        ub = np.inf
     if ideals.shape[0] == problem.graph.num_nodes + 1:  # a chain: the prefixes of the only order
         matrix = problem.batch_cost.chain_latencies(problem.graph.topological_order, upper=ub, ends_only=k <= 2)
-        return _best_chain(problem, ideals, matrix, {"method": "dp", "num_ideals": int(ideals.shape[0])})
+        return _best_chain(problem, ideals, matrix, {"method": "dp", "num_ideals": int(ideals.shape[0])}, fixed)
     pairs = subset_pairs(ideals)
     j, i = pairs.T
     full = ideals.shape[0] - 1
@@ -76,21 +120,30 @@ def solve_dp(problem: Problem, ideals: np.ndarray) -> SolverOutput:
     keep &= stage_lb <= ub * (1 + 1e-9) + 1e-12
     matrix = pair_cost_matrix(ideals, problem.batch_cost, pairs[keep])
     return _best_chain(problem, ideals, matrix, {"method": "dp", "num_ideals": int(ideals.shape[0]),
-                                                 "pairs_costed": int(keep.sum())})
+                                                 "pairs_costed": int(keep.sum())}, fixed)
 
 
-def _best_chain(problem: Problem, ideals: np.ndarray, matrix: np.ndarray, info: dict) -> SolverOutput:
+def _best_chain(problem: Problem, ideals: np.ndarray, matrix: np.ndarray, info: dict,
+                fixed: np.ndarray | None = None) -> SolverOutput:
     """The optimal chain of ideals for the problem's objective, from the stage-cost matrix."""
     k, cm = problem.num_stages, problem.cost_model
+    window = None
+    if fixed is not None:  # ideal I may end stage t iff lo[I] <= t < hi[I]
+        pinned = fixed >= 0
+        stage_in = np.where(ideals & pinned, fixed, -1)
+        stage_out = np.where(~ideals & pinned, fixed, k)
+        window = (stage_in.max(axis=1), stage_out.min(axis=1))
     if problem.objective == "latency":  # sum of stages plus a hand-off per non-empty stage
         ops = ideals.astype(np.float64) @ np.asarray(cm.is_op, dtype=np.float64)
         nonempty = ops[None, :] > ops[:, None]
-        values, schedule = chain_dp(ideals, k, np.where(nonempty, matrix + cm.handoff_ms, matrix), np.add)
+        values, schedule = chain_dp(ideals, k, np.where(nonempty, matrix + cm.handoff_ms, matrix), np.add, window)
         count = k
     else:  # period: the best stage count given the host's serial work per stage
-        values, schedule = chain_dp(ideals, k, matrix, np.maximum)
+        values, schedule = chain_dp(ideals, k, matrix, np.maximum, window)
         periods = [max(v, cm.host_stage_ms * (n + 1)) for n, v in enumerate(values)]
         count = 1 + int(np.argmin(periods))
+    if not np.isfinite(values[count - 1]):
+        raise SolverError("exact: no schedule extends the fixed stages")  # check_fixed rules this out
     stages = schedule(count)
     return SolverOutput(stages=stages, optimal=True, objective_bound=problem.objective_value(stages),
                         status="optimal", info=info)

@@ -5,7 +5,7 @@ predecessors; ``x[v, k] = y[v, k] - y[v, k-1]``. The latency objective encodes t
 :mod:`respect_gym.cost.model` term by term, exactly:
 
 * ``used[k]``: the stage holds an op (pays the invoke overhead); stages are non-empty first
-  (symmetry breaking: relabelling removes an empty stage without changing any stage's node set;
+  (symmetry breaking, dropped when nodes are fixed: relabelling removes an empty stage without changing any stage's node set;
   host-side ``Input`` nodes cost nothing anywhere and are fixed to stage 0);
 * cache capacity ``cache - min(cache, floor(reserve * max act))`` through ``z[k, j]`` = "the stage
   holds an op whose working set is >= the j-th distinct value";
@@ -110,14 +110,15 @@ class _Core:
 class _StageTimeModel(_Core):
     """Minimise the cost model's period or one-input latency (integer picoseconds)."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, fixed: np.ndarray | None = None) -> None:
         super().__init__(problem)
         m, graph, cm, k = self.model, problem.graph, problem.cost_model, problem.num_stages
         hw = cm.hardware
         n = graph.num_nodes
         is_op = np.asarray(cm.is_op)
         for v in np.flatnonzero(~is_op & (graph.in_degree == 0)).tolist():
-            m.add(self.x[v][0] == 1)  # host-side inputs cost nothing anywhere
+            if fixed is None or fixed[v] < 0:
+                m.add(self.x[v][0] == 1)  # host-side inputs cost nothing anywhere
         scale = UNITS_PER_MS
         compute = np.rint(np.asarray(cm.compute_ms) * scale).astype(np.int64)
         extra = np.rint(np.asarray(cm.extra_ms) * scale).astype(np.int64)
@@ -217,7 +218,8 @@ class _StageTimeModel(_Core):
             m.add(self.T >= lat)
             self.lat.append(lat)
         for s in range(k - 1):
-            m.add_implication(self.used[s + 1], self.used[s])  # empty stages last
+            if fixed is None:  # fixed nodes pin stage labels: relabelling is no longer free
+                m.add_implication(self.used[s + 1], self.used[s])  # empty stages last
         self._levels, self._act, self._order, self._params, self._edges = levels, act, order, params, edges
         if problem.objective == "latency":
             handoff = int(round(cm.handoff_ms * scale))
@@ -282,8 +284,16 @@ class _PaperModel(_Core):
         m.minimize(int(round(mem_coef)) * memory + int(round(edge_coef)) * crossings)
 
 
-def _warm_start(problem: Problem) -> tuple[np.ndarray, float]:
-    """The better of the compiler split and a short slicegraph search, with its objective value."""
+def _warm_start(problem: Problem, fixed: np.ndarray | None = None,
+                warm_start: str | np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """The best of the compiler split, a short slicegraph search and the ``warm_start`` solver's
+    schedule (or the schedule itself), with its objective value. With ``fixed`` nodes only the
+    feasible completion of the partial schedule is a candidate (the others may violate it)."""
+    if fixed is not None:
+        from respect_gym.solvers.exact import feasible_completion
+
+        stages = feasible_completion(problem.graph, fixed)
+        return stages, problem.objective_value(stages)
     candidates = [compiler_schedule(problem.graph, problem.num_stages)]
     if problem.objective != "paper":
         from respect_gym.solvers.slicegraph import solve_slicegraph
@@ -291,20 +301,33 @@ def _warm_start(problem: Problem) -> tuple[np.ndarray, float]:
         # exact's options stay out; no deadline, so the hint does not depend on timing
         quick = dataclasses.replace(problem, options={"generations": 2, "population": 6}, deadline=None)
         candidates.append(solve_slicegraph(quick).stages)
+    if isinstance(warm_start, str):
+        from respect_gym.solvers.registry import get_solver
+
+        candidates.append(get_solver(warm_start)(dataclasses.replace(problem, options={}, deadline=None)).stages)
+    elif warm_start is not None:
+        from respect_gym.cost.schedule import validate_schedule
+
+        candidates.append(validate_schedule(problem.graph, warm_start, problem.num_stages))
     return min(((c, problem.objective_value(c)) for c in candidates), key=lambda pair: pair[1])
 
 
-def solve_cpsat(problem: Problem, deterministic: bool = False,
-                deterministic_time: float | None = None) -> SolverOutput:
+def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_time: float | None = None,
+                fixed: np.ndarray | None = None, warm_start: str | np.ndarray | None = None) -> SolverOutput:
     """Solve with CP-SAT; see the module docstring for what ``optimal`` certifies.
 
     :param deterministic: reproducible interleaved search instead of the free portfolio.
     :param deterministic_time: with ``deterministic``, the limit in CP-SAT deterministic seconds
         (default: derived from the problem's time limit, none without one).
+    :param fixed: stage per node (-1 = free) the schedule must extend.
+    :param warm_start: a solver name or a schedule added to the hint candidates.
     """
-    hint, hint_value = _warm_start(problem)
+    hint, hint_value = _warm_start(problem, fixed, warm_start)
     timed = problem.objective != "paper"
-    built = _StageTimeModel(problem) if timed else _PaperModel(problem)
+    built = _StageTimeModel(problem, fixed) if timed else _PaperModel(problem)
+    if fixed is not None:
+        for v in np.flatnonzero(fixed >= 0).tolist():
+            built.model.add(built.x[v][int(fixed[v])] == 1)
     scale = UNITS_PER_MS if timed else built.scale
     built.hint_schedule(hint)
     for var, value in built.hint_values.items():

@@ -44,19 +44,25 @@ def bottleneck_dp(ideals: np.ndarray, num_stages: int, cost_matrix: np.ndarray) 
 
 
 def chain_dp(ideals: np.ndarray, num_stages: int, cost_matrix: np.ndarray,
-             combine: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[list[float], Callable[[int], np.ndarray]]:
+             combine: Callable[[np.ndarray, np.ndarray], np.ndarray],
+             window: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[list[float], Callable[[int], np.ndarray]]:
     """Best value of every stage count 1..``num_stages`` at once, for a monotone ``combine`` of the
     stage costs (``np.maximum``: the bottleneck; ``np.add``: the sum of stages).
 
+    :param window: ``(lo, hi)`` per ideal: ideal I may end stage t (0-based) only if
+        ``lo[I] <= t < hi[I]`` (fixed nodes); ``None``: any ideal ends any stage.
     :returns: ``values[k - 1]`` = the optimum with k stages (empty ones allowed), and a function
         giving the schedule that reaches it for a stage count k.
     """
-    best = cost_matrix[0].copy()
+    def allowed(values: np.ndarray, t: int) -> np.ndarray:
+        return values if window is None else np.where((window[0] <= t) & (t < window[1]), values, np.inf)
+
+    best = allowed(cost_matrix[0].copy(), 0)
     values, choices = [float(best[-1])], []
-    for _ in range(1, num_stages):
+    for t in range(1, num_stages):
         cand = combine(best[:, None], cost_matrix)
         arg = cand.shape[0] - 1 - cand[::-1].argmin(axis=0)  # ties: the largest J, so empty stages come last
-        best = cand[arg, np.arange(cand.shape[1])]
+        best = allowed(cand[arg, np.arange(cand.shape[1])], t)
         choices.append(arg)
         values.append(float(best[-1]))
 
