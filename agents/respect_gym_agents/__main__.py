@@ -1,7 +1,9 @@
 """``python -m respect_gym_agents`` (or ``respect-gym-agents``): train and evaluate the agents.
 
     respect-gym-agents train imitation --graphs 1000 --epochs 6     # writes the shipped checkpoint
+    respect-gym-agents train ppo --steps 200000                     # MaskablePPO (see agents/RESULTS.md)
     respect-gym-agents evaluate imitation --json results.json
+    respect-gym-agents plot --runs RUN_DIR... --out curve.png        # PPO learning curves
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from pathlib import Path
 from dataclasses import fields
 
-from respect_gym_agents import checkpoints
+from respect_gym_agents import checkpoints, curves, ppo
 from respect_gym_agents.imitation import ImitationConfig, train
 
 
@@ -33,7 +35,9 @@ def _train(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from respect_gym_agents.evaluation import evaluate_zoo
 
-    rows = evaluate_zoo(args.checkpoint or checkpoints.shipped("imitation"), time_limit=args.time_limit)
+    paths = {"imitation": checkpoints.shipped("imitation"), "ppo": checkpoints.shipped("ppo")}
+    paths[args.agent] = args.checkpoint or paths[args.agent]
+    rows = evaluate_zoo(paths["imitation"], time_limit=args.time_limit, ppo_checkpoint=paths["ppo"])
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
@@ -43,14 +47,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="respect-gym-agents", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     train_p = sub.add_parser("train", help="train an agent and write its checkpoint")
-    train_p.add_argument("agent", choices=["imitation"])
+    train_sub = train_p.add_subparsers(dest="agent", required=True)
+    train_p = train_sub.add_parser("imitation", help="behaviour cloning (+ DAgger) of the exact expert")
     for f in fields(ImitationConfig):
         train_p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     train_p.add_argument("--cache", default=str(Path.home() / ".cache" / "respect-gym-agents"), help="label cache (JSON)")
     train_p.add_argument("--out", default=None, help="checkpoint path (default: the shipped one)")
     train_p.set_defaults(run=_train)
+    ppo.add_train_parser(train_sub)
+    curves.add_plot_parser(sub)
     eval_p = sub.add_parser("evaluate", help="zoo table: agent vs optimum, compiler, slicegraph, profiling")
-    eval_p.add_argument("agent", choices=["imitation"])
+    eval_p.add_argument("agent", choices=["imitation", "ppo"], help="whose --checkpoint; both are in the table")
     eval_p.add_argument("--checkpoint", default=None)
     eval_p.add_argument("--time-limit", type=float, default=30.0, help="exact solver limit per instance (s)")
     eval_p.add_argument("--json", default=None)

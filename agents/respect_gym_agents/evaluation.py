@@ -15,10 +15,11 @@ from typing import Any
 from rich.progress import track
 
 import respect_gym
+from respect_gym_agents import checkpoints
 from respect_gym_agents import solver as agent_solver
 
 BASELINES = ("slicegraph", "profiling")
-AGENTS = ("imitation", "imitation_raw", *BASELINES)
+AGENTS = ("imitation", "imitation_raw", "ppo", "ppo_raw", *BASELINES)
 FUSED_KS = (2, 4, 6, 8)
 LAYERS_K = 4
 
@@ -29,7 +30,8 @@ def instances() -> list[tuple[str, str, int]]:
     return [(m, "fused", k) for m in models for k in FUSED_KS] + [(m, "layers", LAYERS_K) for m in models]
 
 
-def evaluate_instance(model: str, granularity: str, k: int, checkpoint: str, time_limit: float) -> dict[str, Any]:
+def evaluate_instance(model: str, granularity: str, k: int, checkpoint: str, time_limit: float,
+                      ppo_checkpoint: str | None = None) -> dict[str, Any]:
     """One row: values, gaps and speed-ups of the agent and the baselines on one instance."""
     graph = respect_gym.load_graph(model, granularity)
     exact = respect_gym.solve(graph, k, "exact", time_limit=time_limit)
@@ -38,6 +40,8 @@ def evaluate_instance(model: str, granularity: str, k: int, checkpoint: str, tim
                            "exact_ms": exact.bottleneck_ms, "exact_proven": exact.optimal, "compiler_ms": compiler}
     runs = {"imitation": ("imitation", {"checkpoint": checkpoint}),
             "imitation_raw": ("imitation", {"checkpoint": checkpoint, "refine": False}),
+            "ppo": ("ppo", {"checkpoint": ppo_checkpoint or str(checkpoints.shipped("ppo"))}),
+            "ppo_raw": ("ppo", {"checkpoint": ppo_checkpoint or str(checkpoints.shipped("ppo")), "refine": False}),
             **{name: (name, {}) for name in BASELINES}}
     for name, (solver, options) in runs.items():
         result = respect_gym.solve(graph, k, solver, **options)
@@ -58,10 +62,12 @@ def summary(rows: list[dict[str, Any]], name: str) -> dict[str, float]:
             "max_ms_per_graph": 1e3 * max(r[f"{name}_seconds"] for r in rows)}
 
 
-def evaluate_zoo(checkpoint: str | os.PathLike, time_limit: float = 30.0) -> list[dict[str, Any]]:
+def evaluate_zoo(checkpoint: str | os.PathLike, time_limit: float = 30.0,
+                 ppo_checkpoint: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """All rows of the table (see the module docstring), printing the summaries."""
     agent_solver.register()
-    rows = [evaluate_instance(m, g, k, str(checkpoint), time_limit)
+    ppo_path = str(ppo_checkpoint or checkpoints.shipped("ppo"))
+    rows = [evaluate_instance(m, g, k, str(checkpoint), time_limit, ppo_path)
             for m, g, k in track(instances(), description="evaluating")]
     for granularity in ("fused", "layers"):
         part = [r for r in rows if r["granularity"] == granularity]

@@ -1,4 +1,4 @@
-"""The ``imitation`` solver: the shipped imitation checkpoint's greedy schedule.
+"""The ``imitation`` and ``ppo`` solvers: a shipped checkpoint's greedy schedule.
 
 Like RESPECT's post-processing (its pointer network emits an order that is then packed into
 stages), option ``refine`` (default True) keeps the policy's node order (nodes sorted by the
@@ -7,6 +7,7 @@ segments (:func:`respect_gym.solvers.cuts.best_cut`); the policy's own schedule 
 so refining never makes it worse (the better of the two is returned). ``refine=False`` gives the
 raw policy. Registered through the ``respect_gym.solvers`` entry point, and by :func:`register`
 for a respect-gym without entry-point discovery. Option ``checkpoint``: another checkpoint path.
+``ppo`` is the same code on the MaskablePPO checkpoint (:mod:`respect_gym_agents.ppo`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,16 @@ def _net(path: str) -> tuple[GraphPolicyNet, str]:
 
 def solve_imitation(problem: Problem) -> SolverOutput:
     """Greedy rollout of the imitation policy (one graph embedding, one small MLP per node)."""
-    opts = problem.take_options("imitation", checkpoint=str(checkpoints.shipped("imitation")), refine=True)
+    return _solve_policy(problem, "imitation")
+
+
+def solve_ppo(problem: Problem) -> SolverOutput:
+    """Greedy rollout of the MaskablePPO policy (same network, same options)."""
+    return _solve_policy(problem, "ppo")
+
+
+def _solve_policy(problem: Problem, name: str) -> SolverOutput:
+    opts = problem.take_options(name, checkpoint=str(checkpoints.shipped(name)), refine=True)
     net, _ = _net(str(opts["checkpoint"]))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -51,7 +61,8 @@ def solve_imitation(problem: Problem) -> SolverOutput:
 
 
 def register() -> None:
-    """Add ``imitation`` to respect-gym's solver registry (what the entry point does)."""
+    """Add ``imitation`` and ``ppo`` to respect-gym's solver registry (what the entry points do)."""
     from respect_gym.solvers.registry import register as add
 
     add("imitation", solve_imitation)
+    add("ppo", solve_ppo)
