@@ -295,3 +295,26 @@ def test_env_docstring_example_runs():
 
     result = doctest.testmod(env_module, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("objective", ["period", "latency"])
+def test_v1_scores_revision_3_with_the_named_objective(objective):
+    env = gym.make("RespectPipeline-v1", model="mobilenet_v2", num_tpus=3, reward_mode="dense", objective=objective)
+    obs, info = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    total, done = 0.0, False
+    while not done:
+        obs, r, done, _, info = env.step(int(rng.choice(np.flatnonzero(info["action_mask"]))))
+        total += r
+    graph = respect_gym.load_graph("mobilenet_v2")
+    report = respect_gym.evaluate(graph, info["schedule"], 3, objective=objective, revision=3)
+    compiler = respect_gym.solve(graph, 3, "compiler", objective=objective, revision=3)
+    assert info["report"]["revision"] == 3
+    assert info["objective_value"] == pytest.approx(report.objective_value, rel=1e-12)
+    assert info["compiler_value"] == pytest.approx(compiler.objective_value, rel=1e-12)
+    assert total == pytest.approx(info["compiler_value"] / info["objective_value"] - 1, rel=1e-9, abs=1e-12)
+
+
+def test_an_unknown_revision_is_a_clear_error():
+    with pytest.raises(Exception, match="revision"):
+        gym.make("RespectPipeline-v0", model="mobilenet", revision=7)
