@@ -3,6 +3,7 @@
     respect-gym-agents train imitation --graphs 1000 --epochs 6     # writes the shipped checkpoint
     respect-gym-agents train ppo --steps 200000                     # MaskablePPO (see agents/RESULTS.md)
     respect-gym-agents evaluate imitation --json results.json
+    respect-gym-agents evaluate imitation --ray                     # instances as Ray tasks (docs/distributed.md)
     respect-gym-agents plot --runs RUN_DIR... --out curve.png        # PPO learning curves
 """
 
@@ -18,11 +19,16 @@ from dataclasses import fields
 
 from respect_gym_agents import checkpoints, curves, ppo
 from respect_gym_agents.imitation import ImitationConfig, train
+from respect_gym_agents.labels import label, training_specs
+
+RAY_HELP = "on Ray: 'auto' (the default: the cluster joined with `ray start`), HOST:PORT or 'local'"
 
 
 def _train(args: argparse.Namespace) -> None:
     config = ImitationConfig(**{f.name: getattr(args, f.name) for f in fields(ImitationConfig)})
     start = time.perf_counter()
+    if args.ray:  # label on the cluster first: train() then finds the labels in the cache
+        label(training_specs(config.graphs, config.seed), args.cache, config.objective, None, ray_address=args.ray)
     net, log = train(config, args.cache)
     seconds = time.perf_counter() - start
     command = "respect-gym-agents " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -37,7 +43,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     paths = {"imitation": checkpoints.shipped("imitation"), "ppo": checkpoints.shipped("ppo")}
     paths[args.agent] = args.checkpoint or paths[args.agent]
-    rows = evaluate_zoo(paths["imitation"], time_limit=args.time_limit, ppo_checkpoint=paths["ppo"])
+    rows = evaluate_zoo(paths["imitation"], time_limit=args.time_limit, ppo_checkpoint=paths["ppo"],
+                        workers=args.workers or (None if args.ray else 1), ray_address=args.ray)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
@@ -53,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
         train_p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     train_p.add_argument("--cache", default=str(Path.home() / ".cache" / "respect-gym-agents"), help="label cache (JSON)")
     train_p.add_argument("--out", default=None, help="checkpoint path (default: the shipped one)")
+    train_p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
+                         help="label the training graphs " + RAY_HELP)
     train_p.set_defaults(run=_train)
     ppo.add_train_parser(train_sub)
     curves.add_plot_parser(sub)
@@ -61,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     eval_p.add_argument("--checkpoint", default=None)
     eval_p.add_argument("--time-limit", type=float, default=30.0, help="exact solver limit per instance (s)")
     eval_p.add_argument("--json", default=None)
+    eval_p.add_argument("--workers", type=int, metavar="N",
+                        help="instances at once (default 1; with --ray: the cluster's CPUs)")
+    eval_p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS", help="run instances " + RAY_HELP)
     eval_p.set_defaults(run=_evaluate)
     args = parser.parse_args(argv)
     args.run(args)

@@ -4,6 +4,8 @@ Every Keras zoo model (fused) x K in {2, 4, 6, 8}, and the ``layers`` graphs at 
 agent's bottleneck, the ``exact`` value (proven, or best with its gap under the time limit), the
 gap, the speed-up over ``compiler``, the agent's wall time per graph on one CPU thread, and the
 same for ``slicegraph`` and ``profiling``. None of these graphs is ever used in training.
+Instances run one per task (:mod:`respect_gym.parallel`): one at a time by default, in
+``workers`` processes or as Ray tasks; rows come back in instance order whatever runs them.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ import os
 import statistics
 from typing import Any
 
-from rich.progress import track
-
 import respect_gym
+from respect_gym.parallel import map_tasks
 from respect_gym_agents import checkpoints
 from respect_gym_agents import solver as agent_solver
 
@@ -62,13 +63,20 @@ def summary(rows: list[dict[str, Any]], name: str) -> dict[str, float]:
             "max_ms_per_graph": 1e3 * max(r[f"{name}_seconds"] for r in rows)}
 
 
+def _row(task: tuple[str, str, int, str, float, str]) -> dict[str, Any]:
+    agent_solver.register()  # a Ray worker has not imported the agents' solvers yet
+    return evaluate_instance(*task)
+
+
 def evaluate_zoo(checkpoint: str | os.PathLike, time_limit: float = 30.0,
-                 ppo_checkpoint: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+                 ppo_checkpoint: str | os.PathLike | None = None, workers: int | None = 1,
+                 ray_address: str | None = None) -> list[dict[str, Any]]:
     """All rows of the table (see the module docstring), printing the summaries."""
-    agent_solver.register()
     ppo_path = str(ppo_checkpoint or checkpoints.shipped("ppo"))
-    rows = [evaluate_instance(m, g, k, str(checkpoint), time_limit, ppo_path)
-            for m, g, k in track(instances(), description="evaluating")]
+    todo = instances()
+    rows = map_tasks(_row, [(m, g, k, str(checkpoint), time_limit, ppo_path) for m, g, k in todo],
+                     names=[f"{m}/{g}/K={k}" for m, g, k in todo], workers=workers, ray_address=ray_address,
+                     description="evaluating")
     for granularity in ("fused", "layers"):
         part = [r for r in rows if r["granularity"] == granularity]
         for name in AGENTS:
