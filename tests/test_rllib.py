@@ -63,3 +63,13 @@ def test_masked_logits_never_sample_an_illegal_stage() -> None:
     actions = dist.sample()
     assert masks[torch.arange(len(masks)), actions].eq(1).all()
     assert torch.isfinite(dist.entropy()).all()
+
+
+def test_the_maskable_ppo_baseline_writes_the_same_curve_columns(tmp_path: Path) -> None:
+    pytest.importorskip("sb3_contrib")
+    from respect_gym_agents import rllib_baseline
+
+    rllib_baseline.train(TINY, tmp_path, command="test")
+    (row,) = list(csv.DictReader(open(tmp_path / "curve.csv")))
+    assert int(row["env_steps"]) == TINY.train_batch and row["validation_illegal_actions"] == "0"
+    assert len(row["validation_scores"].split()) == 2
