@@ -109,7 +109,6 @@ def map_tasks(fn: Callable[[T], R], tasks: Sequence[T], *, names: Sequence[str],
     return results
 
 
-
 class _Pool(Protocol):
     """What :func:`map_tasks` needs of a backend."""
 

@@ -68,7 +68,7 @@ def test_ray_backend_orders_retries_and_names_failures(ray_local, tmp_path: Path
 def test_labelling_is_byte_identical_with_ray_and_the_process_pool(ray_local, tmp_path: Path) -> None:
     from respect_gym_agents.labels import label, training_specs
 
-    specs = training_specs(4, seed=0)  # DP-solved: fast; CP-SAT ones are made deterministic too
+    specs = training_specs(4, seed=0)  # all four solved by exact's DP: fast
     pool = label(specs, tmp_path / "pool", workers=2)
     on_ray = label(specs, tmp_path / "ray", ray_address="auto")
     (pool_file,), (ray_file,) = (tmp_path / "pool").iterdir(), (tmp_path / "ray").iterdir()
