@@ -17,7 +17,7 @@ from respect_gym.cost import COST_MODEL_VERSION
 
 from respect_gym_agents.policies import GraphPolicyNet, NetConfig
 
-ENV_ID = "RespectPipeline-v0"
+ENV_ID = "RespectPipeline-v1"
 SHIPPED = Path(__file__).parent / "checkpoints"
 
 
@@ -25,7 +25,7 @@ class CheckpointError(ValueError):
     """A checkpoint made for another cost-model version, or not a respect-gym-agents checkpoint."""
 
 
-def save(net: GraphPolicyNet, path: str | os.PathLike, *, command: str, objective: str = "latency",
+def save(net: GraphPolicyNet, path: str | os.PathLike, *, command: str, objective: str = "period",
          extra: dict[str, Any] | None = None) -> None:
     """Write ``net`` with its config, the env id, cost-model version, objective and ``command``."""
     meta = {"env_id": ENV_ID, "cost_model_version": COST_MODEL_VERSION, "objective": objective,

@@ -39,7 +39,7 @@ class ImitationConfig:
     rounds: int = 3
     seed: int = 0
     workers: int = 2
-    objective: str = "latency"
+    objective: str = "period"
 
 
 def seed_everything(seed: int) -> None:
@@ -83,7 +83,7 @@ def fit(net: GraphPolicyNet, episodes: list[Episode], epochs: int, batch: int, l
     return losses
 
 
-def optimal_completion(graph: Graph, num_stages: int, partial: np.ndarray, objective: str = "latency") -> np.ndarray:
+def optimal_completion(graph: Graph, num_stages: int, partial: np.ndarray, objective: str = "period") -> np.ndarray:
     """An optimal schedule among those agreeing with ``partial`` (-1 = free node)."""
     return respect_gym.solve(graph, num_stages, "exact", objective=objective, fixed=partial).stages
 

@@ -58,7 +58,7 @@ def training_specs(count: int, seed: int = 0, ks: tuple[int, ...] = (2, 3, 4, 5,
             for i, (name, kwargs) in ((i, DISTRIBUTION[i % len(DISTRIBUTION)]) for i in range(count))]
 
 
-def expert_stages(spec: GraphSpec, objective: str = "latency") -> list[int]:
+def expert_stages(spec: GraphSpec, objective: str = "period") -> list[int]:
     """The exact solver's schedule of the spec's graph (raises if it is not proven optimal).
 
     ``deterministic=True``: among tied optima, CP-SAT's free portfolio may return a different one
@@ -76,7 +76,7 @@ def _label(args: tuple[GraphSpec, str]) -> list[int]:
     return expert_stages(*args)
 
 
-def label(specs: list[GraphSpec], cache_dir: str | os.PathLike, objective: str = "latency",
+def label(specs: list[GraphSpec], cache_dir: str | os.PathLike, objective: str = "period",
           workers: int | None = 2, ray_address: str | None = None) -> list[np.ndarray]:
     """Expert stages for every spec, from ``cache_dir`` when this exact set was labelled before.
 

@@ -39,7 +39,7 @@ class Episode:
     score: float  # the env's final score (speed-up over the compiler minus one)
 
 
-def make_env(graph: Graph, num_stages: int, objective: str = "latency", hardware: str | EdgeTPU = "usb3") -> RespectPipelineEnv:
+def make_env(graph: Graph, num_stages: int, objective: str = "period", hardware: str | EdgeTPU = "usb3") -> RespectPipelineEnv:
     """An env sized for exactly ``graph`` (no padding beyond it)."""
     return RespectPipelineEnv(model=graph, num_tpus=num_stages, max_nodes=graph.num_nodes,
                               max_edges=max(graph.num_edges, 1), objective=objective, hardware=hardware)
@@ -111,7 +111,7 @@ class GreedyChooser:
         return int(logits[0].argmax())
 
 
-def greedy_episode(net: GraphPolicyNet, graph: Graph, num_stages: int, objective: str = "latency",
+def greedy_episode(net: GraphPolicyNet, graph: Graph, num_stages: int, objective: str = "period",
                    hardware: str | EdgeTPU = "usb3") -> Episode:
     """The net's greedy schedule of ``graph`` (masks applied), recorded as an episode."""
     env = make_env(graph, num_stages, objective, hardware)
