@@ -36,8 +36,8 @@ class Args:
     """seed of python, numpy, torch and the envs"""
     env_id: str = "RespectPipeline-v1"
     """the env id (v1: cost-model revision 3; v0 has the same spaces)"""
-    num_tpus: int = 4
-    """pipeline stages K"""
+    num_tpus: int = 2
+    """pipeline stages K (at K=4 a run of this length does not beat the compiler yet: see agents/RESULTS.md)"""
     num_nodes_low: int = 20
     """smallest training / validation graph"""
     num_nodes_high: int = 150
@@ -74,6 +74,7 @@ class Args:
 
 TRAIN_SEED, VALIDATION_SEED = 0, 10_007
 MASKED = -1e8
+STAY_BIAS = 3.0
 
 
 def env_kwargs(args: Args, model) -> dict:
@@ -88,6 +89,11 @@ def layer_init(layer: nn.Linear, std: float = np.sqrt(2), bias: float = 0.0) -> 
 
 
 class Agent(nn.Module):
+    """Actor-critic MLP. The actor scores *offsets* from the smallest legal stage (0 = stay on the
+    current stage, 1 = open the next one, ...), so one output means the same at every point of
+    an episode; it starts out preferring to stay (bias STAY_BIAS on offset 0): a uniform start
+    would open every stage within the first few nodes and leave nothing to learn from."""
+
     def __init__(self, obs_size: int, num_actions: int) -> None:
         super().__init__()
         self.critic = nn.Sequential(layer_init(nn.Linear(obs_size, 128)), nn.Tanh(),
@@ -95,16 +101,25 @@ class Agent(nn.Module):
         self.actor = nn.Sequential(layer_init(nn.Linear(obs_size, 128)), nn.Tanh(),
                                    layer_init(nn.Linear(128, 128)), nn.Tanh(),
                                    layer_init(nn.Linear(128, num_actions), 0.01))
+        with torch.no_grad():
+            self.actor[-1].bias[0] = STAY_BIAS
 
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
         return self.critic(x)
 
-    def get_action_and_value(self, x: torch.Tensor, mask: torch.Tensor, action: torch.Tensor | None = None):
-        logits = self.actor(x).masked_fill(~mask, MASKED)  # illegal stages get probability 0
+    def offset_logits(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masked logits over offsets, and the smallest legal stage, from the env's action mask."""
+        k = mask.shape[1]
+        low = mask.float().argmax(1)  # legal stages are low..K-1
+        legal = torch.arange(k, device=mask.device)[None] < (k - low)[:, None]
+        return self.actor(x).masked_fill(~legal, MASKED), low  # illegal offsets get probability 0
+
+    def get_action_and_value(self, x: torch.Tensor, mask: torch.Tensor, offset: torch.Tensor | None = None):
+        logits, low = self.offset_logits(x, mask)
         dist = Categorical(logits=logits)
-        if action is None:
-            action = dist.sample()
-        return action, dist.log_prob(action), dist.entropy(), self.critic(x)
+        if offset is None:
+            offset = dist.sample()
+        return offset, low + offset, dist.log_prob(offset), dist.entropy(), self.critic(x)
 
 
 def validate(agent: Agent, args: Args) -> dict[str, float]:
@@ -123,8 +138,8 @@ def validate(agent: Agent, args: Args) -> dict[str, float]:
                 mask = info["action_mask"].astype(bool)
                 if name == "policy":
                     with torch.no_grad():
-                        logits = agent.actor(torch.as_tensor(obs)[None]).masked_fill(~torch.as_tensor(mask)[None], MASKED)
-                    action = int(logits.argmax())
+                        logits, low = agent.offset_logits(torch.as_tensor(obs)[None], torch.as_tensor(mask)[None])
+                    action = int(low[0] + logits.argmax())
                 else:
                     action = int(rng.choice(np.flatnonzero(mask)))
                 obs, _, terminated, _, info = env.step(action)
@@ -159,7 +174,7 @@ def main(args: Args) -> dict[str, float]:
 
     obs = torch.zeros((args.num_steps, args.num_envs, obs_size))
     masks = torch.zeros((args.num_steps, args.num_envs, num_actions), dtype=torch.bool)
-    actions = torch.zeros((args.num_steps, args.num_envs), dtype=torch.long)
+    actions = torch.zeros((args.num_steps, args.num_envs), dtype=torch.long)  # offsets from the smallest legal stage
     logprobs = torch.zeros((args.num_steps, args.num_envs))
     rewards = torch.zeros((args.num_steps, args.num_envs))
     dones = torch.zeros((args.num_steps, args.num_envs))
@@ -180,10 +195,10 @@ def main(args: Args) -> dict[str, float]:
             global_step += args.num_envs
             obs[step], masks[step], dones[step] = next_obs, next_mask, next_done
             with torch.no_grad():
-                action, logprob, _, value = agent.get_action_and_value(next_obs, next_mask)
+                offset, stage, logprob, _, value = agent.get_action_and_value(next_obs, next_mask)
             values[step] = value.flatten()
-            actions[step], logprobs[step] = action, logprob
-            next_obs, reward, terminations, truncations, info = envs.step(action.numpy())
+            actions[step], logprobs[step] = offset, logprob
+            next_obs, reward, terminations, truncations, info = envs.step(stage.numpy())
             rewards[step] = torch.as_tensor(reward, dtype=torch.float32)
             next_done = torch.as_tensor(np.logical_or(terminations, truncations), dtype=torch.float32)
             next_obs = torch.as_tensor(next_obs)
@@ -212,7 +227,7 @@ def main(args: Args) -> dict[str, float]:
             np.random.shuffle(b_inds)
             for lo in range(0, batch_size, minibatch_size):
                 mb = b_inds[lo : lo + minibatch_size]
-                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb], b_masks[mb], b_actions[mb])
+                _, _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb], b_masks[mb], b_actions[mb])
                 ratio = (newlogprob - b_logprobs[mb]).exp()
                 mb_adv = b_advantages[mb]
                 mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
@@ -225,7 +240,8 @@ def main(args: Args) -> dict[str, float]:
                 optimizer.step()
         recent = np.mean(episode_scores[-50:]) if episode_scores else float("nan")
         print(f"iter {iteration}/{num_iterations} step {global_step} SPS {int(global_step / (time.time() - start))} "
-              f"episode score (last 50) {recent:+.3f} pg_loss {pg_loss.item():.4f} v_loss {v_loss.item():.4f}")
+              f"episode score (last 50) {recent:+.3f} pg_loss {pg_loss.item():.4f} v_loss {v_loss.item():.4f} "
+              f"entropy {entropy.mean().item():.3f}")
     envs.close()
 
     result = {"train_seconds": time.time() - start, "steps": global_step, "illegal_train_actions": illegal,

@@ -60,7 +60,7 @@ def plot(runs: Sequence[str | os.PathLike], out: str | os.PathLike, labels: Sequ
     ax_score.grid(alpha=0.3)
     ax_better.axhline(100.0, color="black", linestyle="--", linewidth=1)
     ax_better.set_xlabel("environment steps (policy decisions)")
-    ax_better.set_ylabel("validation graphs where the policy beats the compiler (%)")
+    ax_better.set_ylabel("beats the compiler (% of validation graphs)")
     ax_better.set_ylim(0, 105)
     ax_better.legend(fontsize=8)
     ax_better.grid(alpha=0.3)

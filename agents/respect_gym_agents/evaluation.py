@@ -32,7 +32,7 @@ def instances() -> list[tuple[str, str, int]]:
 
 
 def evaluate_instance(model: str, granularity: str, k: int, checkpoint: str, time_limit: float,
-                      ppo_checkpoint: str | None = None) -> dict[str, Any]:
+                      ppo_checkpoint: str | None = None, agents: tuple[str, ...] = AGENTS) -> dict[str, Any]:
     """One row: values, gaps and speed-ups of the agent and the baselines on one instance."""
     graph = respect_gym.load_graph(model, granularity)
     exact = respect_gym.solve(graph, k, "exact", time_limit=time_limit)
@@ -44,7 +44,7 @@ def evaluate_instance(model: str, granularity: str, k: int, checkpoint: str, tim
             "ppo": ("ppo", {"checkpoint": ppo_checkpoint or str(checkpoints.shipped("ppo"))}),
             "ppo_raw": ("ppo", {"checkpoint": ppo_checkpoint or str(checkpoints.shipped("ppo")), "refine": False}),
             **{name: (name, {}) for name in BASELINES}}
-    for name, (solver, options) in runs.items():
+    for name, (solver, options) in ((n, run) for n, run in runs.items() if n in agents):
         result = respect_gym.solve(graph, k, solver, **options)
         row[f"{name}_ms"] = result.bottleneck_ms
         row[f"{name}_gap_pct"] = 100.0 * (result.bottleneck_ms / exact.bottleneck_ms - 1.0)
@@ -63,22 +63,22 @@ def summary(rows: list[dict[str, Any]], name: str) -> dict[str, float]:
             "max_ms_per_graph": 1e3 * max(r[f"{name}_seconds"] for r in rows)}
 
 
-def _row(task: tuple[str, str, int, str, float, str]) -> dict[str, Any]:
+def _row(task: tuple[str, str, int, str, float, str, tuple[str, ...]]) -> dict[str, Any]:
     agent_solver.register()  # a Ray worker has not imported the agents' solvers yet
     return evaluate_instance(*task)
 
 
 def evaluate_zoo(checkpoint: str | os.PathLike, time_limit: float = 30.0,
                  ppo_checkpoint: str | os.PathLike | None = None, workers: int | None = 1,
-                 ray_address: str | None = None) -> list[dict[str, Any]]:
-    """All rows of the table (see the module docstring), printing the summaries."""
+                 ray_address: str | None = None, agents: tuple[str, ...] = AGENTS) -> list[dict[str, Any]]:
+    """All rows of the table (see the module docstring), printing the summaries; ``agents``: the columns."""
     ppo_path = str(ppo_checkpoint or checkpoints.shipped("ppo"))
     todo = instances()
-    rows = map_tasks(_row, [(m, g, k, str(checkpoint), time_limit, ppo_path) for m, g, k in todo],
+    rows = map_tasks(_row, [(m, g, k, str(checkpoint), time_limit, ppo_path, agents) for m, g, k in todo],
                      names=[f"{m}/{g}/K={k}" for m, g, k in todo], workers=workers, ray_address=ray_address,
                      description="evaluating")
     for granularity in ("fused", "layers"):
         part = [r for r in rows if r["granularity"] == granularity]
-        for name in AGENTS:
+        for name in agents:
             print(granularity, name, {k: round(v, 2) for k, v in summary(part, name).items()})
     return rows

@@ -48,7 +48,7 @@ from gymnasium import spaces
 import respect_gym
 from respect_gym.cost import COST_MODEL_VERSION
 from respect_gym.envs import GraphContextObservation
-from respect_gym.envs.pipeline.context import CONTEXT_CLIP, NUM_STAGE_CONTEXT
+from respect_gym.envs.pipeline.context import NUM_GLOBAL_CONTEXT, NUM_STAGE_CONTEXT, STAGE_CONTEXT
 from respect_gym.generators import make_generator
 from respect_gym.graph import Graph
 
@@ -76,6 +76,7 @@ class PPOConfig:
     reward_mode: str = "dense"  # "dense" or "terminal"
     steps: int = 200_000  # environment steps
     warm_start: str = ""  # "" (from scratch), "imitation" (the shipped checkpoint) or a checkpoint path
+    stay_prior: float = 4.0  # from scratch: initial logit bonus of staying on the current stage (0 = none)
     envs: int = 2  # parallel envs
     vec: str = "subproc"  # "subproc" (SubprocVecEnv) or "dummy" (in-process)
     n_steps: int = 1024  # rollout steps per env and update
@@ -252,6 +253,27 @@ class DedupGraphExtractor(GraphFeaturesExtractor):
             rows.append(nodes[0, current[i]])
             pooled.append(graph[0])
         return torch.stack(rows), torch.stack(pooled)
+
+
+def add_stay_prior(net: GraphPolicyNet, bonus: float) -> None:
+    """Bake ``bonus`` on the logit of the smallest legal stage (``frontier``) into fresh weights.
+
+    One hidden unit of each layer of the stage scorer is set to carry the ``frontier`` input
+    through (the other units stay random), so the net's logits become its random logits plus
+    ``bonus`` on the current stage. A uniform start opens a new stage at most steps and fills
+    the last one with nearly every node; with the bonus the first episodes stay on a stage for
+    a while, as good schedules do. The result is an ordinary :class:`GraphPolicyNet`.
+    """
+    first, second, last = net.stage_score[0], net.stage_score[2], net.stage_score[4]
+    frontier = 2 * net.config.hidden + NUM_GLOBAL_CONTEXT + STAGE_CONTEXT.index("frontier")
+    with torch.no_grad():
+        first.weight[0].zero_()
+        first.weight[0, frontier] = 1.0
+        first.bias[0] = 0.0
+        second.weight[0].zero_()
+        second.weight[0, 0] = 1.0
+        second.bias[0] = 0.0
+        last.weight[0, 0] = bonus
 
 
 # ------------------------------------------------------------------------------- validation
@@ -441,6 +463,8 @@ def train(config: PPOConfig, logdir: str | os.PathLike, quiet: bool = False) -> 
             raise ValueError(f"warm start {config.warm_start} has net {warm.config}, the run asks for "
                              f"hidden={config.hidden} rounds={config.rounds}")
         model.policy.features_extractor.net.load_state_dict(warm.state_dict())
+    elif config.stay_prior:
+        add_stay_prior(model.policy.features_extractor.net, config.stay_prior)
     model.set_logger(configure(str(logdir), ["csv"]))
     callback = _callback_class()(validator, references, config.eval_every, config.steps, logdir)
     if quiet:

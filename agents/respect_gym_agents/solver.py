@@ -51,7 +51,7 @@ def _solve_policy(problem: Problem, name: str) -> SolverOutput:
     finally:
         torch.set_num_threads(threads)
     stages = episode.stages
-    if opts["refine"] and problem.objective == "latency":
+    if opts["refine"] and problem.objective == "period":  # best_cut minimises the bottleneck stage (the period)
         visit = problem.graph.topological_order
         order = visit[np.argsort(stages[visit], kind="stable")]
         value, cut = best_cut(problem.cost_model, problem.batch_cost, order, problem.num_stages)
