@@ -64,6 +64,15 @@ SPECS = {spec.name: spec for spec in (
               tuple(f"synthetic-v0/dnn-{SYNTHETIC_SEED}-{i}.json.gz" for i in range(len(SYNTHETIC_NODES))), (4, 8)),
     SuiteSpec("paper-v0", "The RESPECT authors' 16 evaluation graphs with their objective (memory + edge "
               "crossings), K in {4, 5, 6}", PAPER_MODELS, (4, 5, 6), granularity="layers", objective="paper"),
+    # cost-model revision 3: the same instances scored by their period (the paper objective does
+    # not use the cost model, so paper-v0 stays the paper suite)
+    SuiteSpec("zoo-v1", "zoo-v0's instances, period under cost-model revision 3", KERAS_MODELS, (2, 4, 6, 8),
+              revision=3),
+    SuiteSpec("layers-v1", "layers-v0's instances, period under cost-model revision 3", KERAS_MODELS, (4, 6),
+              granularity="layers", revision=3),
+    SuiteSpec("synthetic-v1", "synthetic-v0's graphs, period under cost-model revision 3",
+              tuple(f"synthetic-v0/dnn-{SYNTHETIC_SEED}-{i}.json.gz" for i in range(len(SYNTHETIC_NODES))), (4, 8),
+              revision=3),
 )}
 
 
