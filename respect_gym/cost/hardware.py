@@ -160,7 +160,9 @@ class EdgeTPU3(EdgeTPU):
     stream_tile_bytes: int = 411_000
 
 
-# Fitted literals from `python scripts/calibrate_cost_model.py`; docs/cost_model.md records the fit.
+# Fitted literals (3 significant digits): a least-squares fit of calibration.log_loss's residuals,
+# made once during development; `python scripts/calibrate_cost_model.py --fit` refines from them
+# with the deterministic coordinate search and prints new literals. docs/cost_model.md records the fit.
 USB3_R3 = EdgeTPU3(
     name="usb3",
     cache_bytes=int(7.68 * MiB),  # first-fit capacity reproducing the compiler's MiB (7.65-7.70)
