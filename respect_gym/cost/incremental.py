@@ -166,7 +166,7 @@ class IncrementalEvaluator:
             else:
                 layers.append(entry)
                 if not refit:
-                    if p <= self._remaining[s] and (self.model.max_layer_bytes is None or p <= self.model.max_layer_bytes):
+                    if p <= self._remaining[s] and p <= self.model.max_layer_bytes:
                         self._remaining[s] -= p
                     else:
                         self._stream_ms[s] += self._extra[v]

@@ -6,19 +6,21 @@ revision never changes once published, so numbers reported on it stay reproducib
 Revision 3 (calibrated on 1,177 thesis pipeline timings + the six Coral rows, docs/cost_model.md).
 With ``c(x, a) = ceil(x / a) * a``, a stage costs, in milliseconds::
 
-    stage    = invoke_overhead + sum over ops v of t_v + input bytes / link_bytes_per_s
+    stage    = invoke_overhead + sum over ops v of t_v + (input + output bytes) / link_bytes_per_s
     t_v      = padded_MACs_v / (peak * efficiency[class_v]) + act_v * activation_ms_per_mb
                                                             (conv / depthwise; dense without act)
              = out_bytes_v / elementwise_bytes_per_s        (other ops)
-             + stored_v / stream_rate[class_v]              if v's weights are streamed
+             + stored_v * passes_v / stream_rate[class_v]   if v's weights are streamed (passes_v:
+                                                            ceil(out_bytes_v / stream_tile_bytes)
+                                                            for conv / depthwise, 1 for dense)
     stored_v = taps * c(Cin, 4) * c(Cout, 64) + 8 * c(Cout, 64)   conv  (padded MACs: P * taps *
                                                                   c(Cin, 4) * c(Cout, 64))
              = taps * c(C, 64) + 8 * c(C, 64)                     depthwise (assumed by analogy)
              = Cin * c(Cout, 64)                                  dense
 
 Caching is first-fit in execution order into ``cache_bytes``, skipping layers larger than
-``max_layer_bytes`` (never cached). A tensor crossing stages is charged once to each stage that
-receives it. The pipeline figures are ``period = max(max_k stage_k, host_stage_ms * used)``
+``max_layer_bytes`` (never cached). Transfers are counted as in revision 2 (below): a tensor
+crossing stages leaves one TPU and enters the next through the host, paying both. The pipeline figures are ``period = max(max_k stage_k, host_stage_ms * used)``
 (steady-state time between outputs; one host serves every TPU) and ``latency = sum_k stage_k +
 handoff_ms * used`` (one input through an idle pipeline), ``used`` = the non-empty stages.
 
@@ -145,16 +147,16 @@ def array_utilisation(graph: Graph, classes: np.ndarray, side: int) -> np.ndarra
     return np.where(mapped, util, 1.0)
 
 
-def first_fit(param_bytes: np.ndarray, capacity: int, max_layer: int | None = None) -> np.ndarray:
+def first_fit(param_bytes: np.ndarray, capacity: int, max_layer: float = np.inf) -> np.ndarray:
     """Cached mask of layers (in execution order) under first-fit: a layer is cached iff its
     whole weights fit in what earlier cached layers left (and it is at most ``max_layer`` bytes),
     as the Edge TPU compiler allocates."""
     cached = np.ones(param_bytes.shape[0], dtype=bool)
-    if int(param_bytes.sum()) <= capacity and (max_layer is None or int(param_bytes.max(initial=0)) <= max_layer):
+    if int(param_bytes.sum()) <= capacity and int(param_bytes.max(initial=0)) <= max_layer:
         return cached
     remaining = int(capacity)
     for i, p in enumerate(param_bytes.tolist()):
-        if p <= remaining and (max_layer is None or p <= max_layer):
+        if p <= remaining and p <= max_layer:
             remaining -= p
         else:
             cached[i] = False
@@ -269,7 +271,7 @@ class CostModel:
         np.add.at(in_act, graph.edges[:, 1], graph.out_bytes[graph.edges[:, 0]])
         if self.revision == 2:
             compute, streamed, params = _rev2_node_costs(graph, hw, classes, is_op)
-            self.max_layer_bytes: int | None = None
+            self.max_layer_bytes = int(hw.cache_bytes)  # implied: no capacity exceeds the cache
             self.ms_per_in_byte = self.ms_per_out_byte = 1e3 / hw.link_bytes_per_s
             self.host_stage_ms = self.handoff_ms = 0.0
         else:
@@ -384,8 +386,7 @@ class CostModel:
         total = np.bincount(so, weights=po, minlength=k).astype(np.int64)
         cached = np.ones(order.shape[0], dtype=bool)
         overflow = total > cap
-        if self.max_layer_bytes is not None:
-            np.logical_or.at(overflow, so[po > self.max_layer_bytes], True)
+        np.logical_or.at(overflow, so[po > self.max_layer_bytes], True)
         for s in np.flatnonzero(overflow).tolist():  # only overflowing stages need first-fit
             sel = np.flatnonzero(so == s)
             cached[sel] = first_fit(po[sel], int(cap[s]), self.max_layer_bytes)

@@ -28,9 +28,7 @@ def combinatorial_lower_bound_ms(cost_model: CostModel, num_stages: int) -> floa
     params = np.asarray(cm.param_bytes, dtype=np.int64)
     extra = np.asarray(cm.extra_ms, dtype=np.float64)
     capacity = np.asarray(cm.capacity(np.asarray(cm.act_bytes)), dtype=np.int64)
-    forced = ops & (params > capacity)  # streamed in every stage that can hold the op
-    if cm.max_layer_bytes is not None:
-        forced |= ops & (params > cm.max_layer_bytes)
+    forced = ops & ((params > capacity) | (params > cm.max_layer_bytes))  # streamed wherever the op is
     host_in = np.zeros(graph.num_nodes, dtype=np.float64)  # graph-input bytes each op must receive
     u, v = graph.edges[:, 0], graph.edges[:, 1]
     reads_host = ~ops[u] & ops[v]

@@ -140,7 +140,7 @@ class _StageTimeModel(_Core):
         params = np.asarray(cm.param_bytes, dtype=np.int64)
         # a layer whose weights plus all earlier layers' fit the smallest capacity is always cached
         smallest_cap = int(cm.capacity(int(act[ops].max()))) if ops.size else cache
-        cacheable = params[order] <= (cm.max_layer_bytes if cm.max_layer_bytes is not None else cache)
+        cacheable = params[order] <= cm.max_layer_bytes
         always = cacheable & (np.cumsum(params[order] * cacheable) <= smallest_cap)
         if always.all():
             levels = levels[:0]  # capacity never matters

@@ -66,7 +66,7 @@ class BatchStageCost:
         for v in self._order.tolist():  # first fit in execution order
             p = int(self._params[v])
             present = masks[:, v]
-            fits = present & (remaining >= p) if max_layer is None or p <= max_layer else np.zeros(rows, dtype=bool)
+            fits = present & (remaining >= p) if p <= max_layer else np.zeros(rows, dtype=bool)
             remaining -= np.where(fits, p, 0)
             busy += np.where(present & ~fits, self._extra[v], 0.0)
         in_b = np.zeros(rows, dtype=np.float64)
@@ -103,8 +103,7 @@ class BatchStageCost:
             return np.concatenate([[0], np.cumsum(np.asarray(values)[order])])
 
         ops, work, params = prefix(self._is_op.astype(np.int64)), prefix(self._compute), prefix(self._params)
-        max_layer = cm.max_layer_bytes
-        too_big = prefix(self._params > max_layer) if max_layer is not None else np.zeros(n + 1, dtype=np.int64)
+        too_big = prefix(self._params > cm.max_layer_bytes)
         sink_out = np.zeros(cm.graph.num_nodes)
         sink_out[self._sinks] = self._out[self._sinks]
         sinks = prefix(sink_out)
