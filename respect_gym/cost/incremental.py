@@ -127,7 +127,7 @@ class IncrementalEvaluator:
         for t in touched:
             self._stage_ms[t] = self.model.combine(
                 int(self._num_ops[t]), self._compute_ms[t] + self._stream_ms[t],
-                int(self._in_bytes[t]), int(self._out_bytes[t]),
+                int(self._in_bytes[t] + self._out_bytes[t]),
             )
 
     def _check(self, node: int, stage: int) -> tuple[int, int]:
@@ -191,7 +191,7 @@ class IncrementalEvaluator:
             stage_ms=self._stage_ms.copy(),
             stage_compute_ms=self._compute_ms.copy(),
             stage_stream_ms=self._stream_ms.copy(),
-            stage_transfer_ms=self.model.transfer_ms(self._in_bytes, self._out_bytes),
+            stage_transfer_ms=(self._in_bytes + self._out_bytes) * self.model.ms_per_link_byte,
             stage_param_bytes=self._param_bytes.copy(),
             stage_cached_bytes=self._param_bytes - self._streamed_bytes,
             stage_streamed_bytes=self._streamed_bytes.copy(),

@@ -272,13 +272,11 @@ class CostModel:
         if self.revision == 2:
             compute, streamed, params = _rev2_node_costs(graph, hw, classes, is_op)
             self.max_layer_bytes = int(hw.cache_bytes)  # implied: no capacity exceeds the cache
-            self.ms_per_in_byte = self.ms_per_out_byte = 1e3 / hw.link_bytes_per_s
             self.host_stage_ms = self.handoff_ms = 0.0
         else:
             compute, stream, stored = _rev3_node_costs(graph, hw, classes, is_op, in_act)
             streamed, params = compute + stream, np.where(is_op, stored, 0).astype(np.int64)
             self.max_layer_bytes = int(hw.max_layer_bytes)
-            self.ms_per_in_byte = self.ms_per_out_byte = 1e3 / hw.link_bytes_per_s
             self.host_stage_ms, self.handoff_ms = float(hw.host_stage_ms), float(hw.handoff_ms)
 
         self.is_op = _ro(is_op)
@@ -291,6 +289,7 @@ class CostModel:
         self.topo_rank = _ro(np.argsort(graph.topological_order).astype(np.int64))
         order = graph.topological_order
         self.param_order = _ro(order[params[order] > 0])  # layers that can be cached, in execution order
+        self.ms_per_link_byte = 1e3 / hw.link_bytes_per_s
         consumed_by_op = is_op[graph.edges[:, 1]]  # host-side nodes read nothing from a TPU
         self._edge_u = graph.edges[consumed_by_op, 0]
         self._edge_v = graph.edges[consumed_by_op, 1]
@@ -304,14 +303,10 @@ class CostModel:
         cap = np.maximum(0, self.hardware.cache_bytes - reserve.astype(np.int64))
         return cap if np.ndim(cap) else int(cap)
 
-    def transfer_ms(self, in_bytes: np.ndarray | float, out_bytes: np.ndarray | float) -> np.ndarray | float:
-        """Host <-> TPU activation time of a stage from the bytes it receives and sends."""
-        return in_bytes * self.ms_per_in_byte + out_bytes * self.ms_per_out_byte
-
     def combine(self, num_ops: np.ndarray | int, busy_ms: np.ndarray | float,
-                in_bytes: np.ndarray | float, out_bytes: np.ndarray | float) -> np.ndarray | float:
+                transfer_bytes: np.ndarray | float) -> np.ndarray | float:
         """Stage time from its op count, op time (compute + streaming) and transferred bytes."""
-        latency = self.hardware.invoke_overhead_ms + busy_ms + self.transfer_ms(in_bytes, out_bytes)
+        latency = self.hardware.invoke_overhead_ms + busy_ms + transfer_bytes * self.ms_per_link_byte
         return np.where(np.asarray(num_ops) > 0, latency, 0.0) if np.ndim(num_ops) else (
             float(latency) if num_ops > 0 else 0.0
         )
@@ -339,10 +334,10 @@ class CostModel:
         in_b, out_b = self._stage_io(mask)
         cached_b = int(params[cached].sum())
         return StageCost(
-            latency_ms=self.combine(num_ops, compute + stream, in_b, out_b),
+            latency_ms=self.combine(num_ops, compute + stream, in_b + out_b),
             compute_ms=compute,
             stream_ms=stream,
-            transfer_ms=float(self.transfer_ms(in_b, out_b)),
+            transfer_ms=(in_b + out_b) * self.ms_per_link_byte,
             param_bytes=int(params.sum()),
             cached_bytes=cached_b,
             streamed_bytes=int(params.sum()) - cached_b,
@@ -361,7 +356,7 @@ class CostModel:
         cached = first_fit(self.param_bytes[order], self.capacity(int(self.act_bytes[ops].max())), self.max_layer_bytes)
         busy = float(self.compute_ms[ops].sum()) + float(self.extra_ms[order[~cached]].sum())
         in_b, out_b = self._stage_io(mask)
-        return self.combine(1, busy, in_b, out_b)
+        return self.combine(1, busy, in_b + out_b)
 
     def _stage_io(self, mask: np.ndarray) -> tuple[int, int]:
         u, v = self._edge_u, self._edge_v
@@ -394,12 +389,12 @@ class CostModel:
         stream = np.bincount(so[streamed], weights=self.extra_ms[order[streamed]], minlength=k)
         streamed_b = np.bincount(so[streamed], weights=po[streamed], minlength=k).astype(np.int64)
         in_b, out_b = self._schedule_io(st, k)
-        stage_ms = self.combine(num_ops, compute + stream, in_b, out_b)
+        stage_ms = self.combine(num_ops, compute + stream, in_b + out_b)
         return self.report(
             stage_ms=stage_ms,
             stage_compute_ms=compute,
             stage_stream_ms=stream,
-            stage_transfer_ms=self.transfer_ms(in_b, out_b),
+            stage_transfer_ms=(in_b + out_b) * self.ms_per_link_byte,
             stage_param_bytes=total,
             stage_cached_bytes=total - streamed_b,
             stage_streamed_bytes=streamed_b,

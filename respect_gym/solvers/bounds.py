@@ -35,16 +35,16 @@ def combinatorial_lower_bound_ms(cost_model: CostModel, num_stages: int) -> floa
     np.add.at(host_in, v[reads_host], graph.out_bytes[u[reads_host]])
     sink_out = np.where(ops & (graph.out_degree == 0), graph.out_bytes, 0).astype(np.float64)
     per_op = (cm.compute_ms + np.where(forced, extra, 0.0)
-              + cm.transfer_ms(host_in, sink_out) + hw.invoke_overhead_ms)
+              + (host_in + sink_out) * cm.ms_per_link_byte + hw.invoke_overhead_ms)
     single = float(per_op[ops].max())
 
     free = ops & ~forced & (params > 0)
     spill_bytes = max(0, int(params[free].sum()) - num_stages * int(hw.cache_bytes))
     rate = float((extra[free] / params[free]).min()) if free.any() else 0.0
     input_tensors = np.unique(u[reads_host])
-    in_bytes, out_bytes = float(graph.out_bytes[input_tensors].sum()), float(sink_out.sum())
+    io_bytes = float(graph.out_bytes[input_tensors].sum() + sink_out.sum())
     total = (hw.invoke_overhead_ms + float(cm.compute_ms[ops].sum()) + float(extra[forced].sum())
-             + spill_bytes * rate + cm.transfer_ms(in_bytes, out_bytes))
+             + spill_bytes * rate + io_bytes * cm.ms_per_link_byte)
     return max(single, total / num_stages)
 
 

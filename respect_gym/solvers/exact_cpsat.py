@@ -123,8 +123,7 @@ class _StageTimeModel(_Core):
         compute = np.rint(np.asarray(cm.compute_ms) * scale).astype(np.int64)
         extra = np.rint(np.asarray(cm.extra_ms) * scale).astype(np.int64)
         out_b = np.asarray(cm.out_bytes, dtype=np.int64)
-        tensor = np.rint(out_b * cm.ms_per_in_byte * scale).astype(np.int64)  # received by a stage
-        sent = np.rint(out_b * cm.ms_per_out_byte * scale).astype(np.int64)  # sent by a stage
+        tensor = np.rint(out_b * cm.ms_per_link_byte * scale).astype(np.int64)
         invoke = int(round(hw.invoke_overhead_ms * scale))
         edges = graph.edges[is_op[graph.edges[:, 1]]]
         host = ~is_op
@@ -148,7 +147,7 @@ class _StageTimeModel(_Core):
         self.used, self.z, self.c, self.fill, self.tin, self.tout, self.lat = [], [], [], [], [], [], []
         terms = 1 + len(ops) + len(order) + 2 * len(np.unique(edges[:, 0])) + len(sinks)
         self.slack = 0.5 * terms
-        horizon = int(compute.sum() + extra.sum() + tensor.sum() + sent.sum() + invoke) + 1
+        horizon = int(compute.sum() + extra.sum() + 2 * tensor.sum() + invoke) + 1
         self.T = m.new_int_var(0, horizon, "T")
         for s in range(k):
             used = m.new_bool_var(f"used{s}")
@@ -211,8 +210,8 @@ class _StageTimeModel(_Core):
             latency = (invoke * used + self.stage_expr(compute, s)
                        + sum(int(extra[v]) * (self.x[v][s] - c) for v, c in zip(order.tolist(), cs) if extra[v])
                        + sum(int(tensor[u]) * b for u, b in tin.items() if tensor[u])
-                       + sum(int(sent[u]) * b for u, b in tout.items() if sent[u])
-                       + self.stage_expr(np.where(np.isin(np.arange(n), sinks), sent, 0), s))
+                       + sum(int(tensor[u]) * b for u, b in tout.items() if tensor[u])
+                       + self.stage_expr(np.where(np.isin(np.arange(n), sinks), tensor, 0), s))
             lat = m.new_int_var(0, horizon, f"L{s}")
             m.add(lat == latency)
             m.add(self.T >= lat)

@@ -69,8 +69,7 @@ class BatchStageCost:
             fits = present & (remaining >= p) if p <= max_layer else np.zeros(rows, dtype=bool)
             remaining -= np.where(fits, p, 0)
             busy += np.where(present & ~fits, self._extra[v], 0.0)
-        in_b = np.zeros(rows, dtype=np.float64)
-        out_b = np.zeros(rows, dtype=np.float64)
+        transfer = np.zeros(rows, dtype=np.float64)
         if self._eu.size:
             mu, mv = masks[:, self._eu], masks[:, self._ev]
             needs_in = mv & (~mu | self._host_u)
@@ -79,10 +78,10 @@ class BatchStageCost:
             tensor_in = np.logical_or.reduceat(needs_in, groups, axis=1)
             tensor_out = np.logical_or.reduceat(sends_out, groups, axis=1)
             weights = self._out[self._producers]
-            in_b, out_b = tensor_in @ weights, tensor_out @ weights
+            transfer = tensor_in @ weights + tensor_out @ weights
         # graph outputs (sink ops have no consumers, so they are not among the producers above)
-        out_b = out_b + masks[:, self._sinks].astype(np.float64) @ self._out[self._sinks]
-        return np.asarray(self.cost_model.combine(num_ops, busy, in_b, out_b), dtype=np.float64)
+        transfer = transfer + masks[:, self._sinks].astype(np.float64) @ self._out[self._sinks]
+        return np.asarray(self.cost_model.combine(num_ops, busy, transfer), dtype=np.float64)
 
     def chain_latencies(self, order: np.ndarray, upper: float = np.inf, ends_only: bool = False) -> np.ndarray:
         """``C[i, j]`` = latency of the contiguous segment ``order[i:j]`` (``inf`` when ``j < i``).
@@ -130,7 +129,7 @@ class BatchStageCost:
             leaving = np.bincount(out_start[sel], weights=out_w[sel], minlength=n + 2)
             leaving -= np.bincount(out_stop[sel], weights=out_w[sel], minlength=n + 2)
             out_b = np.cumsum(leaving)[j] + sinks[j] - sinks[i]
-            latency = np.asarray(cm.combine(ops[j] - ops[i], work[j] - work[i], in_b, out_b), dtype=np.float64)
+            latency = np.asarray(cm.combine(ops[j] - ops[i], work[j] - work[i], in_b + out_b), dtype=np.float64)
             cap = np.asarray(cm.capacity(np.maximum.accumulate(act[i:])), dtype=np.int64)
             keep = latency <= upper * (1 + 1e-9) + 1e-12
             if ends_only and i > 0:
