@@ -17,6 +17,17 @@ COMMANDS = ("models", "evaluate", "schedule", "compare", "leaderboard", "import_
 MIN_PIPED_WIDTH = 140  # rich falls back to 80 columns when piped, which truncates the stage tables
 
 
+def add_cost_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--hardware``, ``--objective`` and ``--revision``: how a schedule is scored."""
+    from respect_gym.cost import HARDWARE, LATEST_REVISION, OBJECTIVES, REVISIONS
+
+    parser.add_argument("--hardware", choices=sorted(HARDWARE), default="usb3")
+    parser.add_argument("--objective", choices=OBJECTIVES, default="period",
+                        help="period: time between outputs while inputs stream (throughput); latency: one input")
+    parser.add_argument("--revision", type=int, choices=REVISIONS, default=LATEST_REVISION,
+                        help="cost-model revision (2: RespectPipeline-v0's)")
+
+
 def make_console() -> Console:
     """A rich console for command output; piped output gets a width that fits every table."""
     return Console() if sys.stdout.isatty() else Console(width=MIN_PIPED_WIDTH)

@@ -8,8 +8,8 @@ import os
 
 from rich.table import Table
 
-from respect_gym.cli import make_console
-from respect_gym.cost import HARDWARE, LATEST_REVISION, OBJECTIVES, REVISIONS, PipelineReport, ScheduleError, evaluate
+from respect_gym.cli import add_cost_model_arguments, make_console
+from respect_gym.cost import PipelineReport, ScheduleError, evaluate
 from respect_gym.graph import Graph, read_json_file
 from respect_gym.zoo import GRANULARITIES, load_graph
 
@@ -27,11 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tpus", type=int, metavar="K", help="number of stages (default: the file's num_stages)")
     parser.add_argument("--granularity", choices=GRANULARITIES, default=None,
                         help="zoo granularity (default: the schedule file's, else fused)")
-    parser.add_argument("--hardware", choices=sorted(HARDWARE), default="usb3")
-    parser.add_argument("--objective", choices=OBJECTIVES, default="period",
-                        help="period: time between outputs while inputs stream (throughput); latency: one input")
-    parser.add_argument("--revision", type=int, choices=REVISIONS, default=LATEST_REVISION,
-                        help="cost-model revision (2: RespectPipeline-v0's)")
+    add_cost_model_arguments(parser)
     parser.add_argument("--json", metavar="OUT", help="also write the full report as JSON to OUT")
     parser.set_defaults(func=run)
 

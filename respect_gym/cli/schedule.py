@@ -6,10 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from respect_gym.cli import make_console
+from respect_gym.cli import add_cost_model_arguments, make_console
 from respect_gym.cli.evaluate import stage_table
 from respect_gym.cli.import_ import add_cpu_ops_argument
-from respect_gym.cost import HARDWARE, LATEST_REVISION, OBJECTIVES, REVISIONS
 from respect_gym.graph import Graph
 from respect_gym.importers import export_segments
 from respect_gym.solvers import SolveResult, list_solvers, solve
@@ -22,14 +21,10 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tpus", type=int, default=4, metavar="K", help="number of Edge TPUs / stages (default 4)")
     parser.add_argument("--granularity", choices=GRANULARITIES, default="fused",
                         help="fused: ops as the Edge TPU runs them (default); layers: one node per Keras layer")
-    parser.add_argument("--hardware", choices=sorted(HARDWARE), default="usb3")
+    add_cost_model_arguments(parser)
     parser.add_argument("--time-limit", type=float, default=60.0, metavar="S",
                         help="seconds per solver; exact then reports its proven gap (default 60)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--objective", choices=OBJECTIVES, default="period",
-                        help="period: time between outputs while inputs stream (throughput); latency: one input")
-    parser.add_argument("--revision", type=int, choices=REVISIONS, default=LATEST_REVISION,
-                        help="cost-model revision (2: RespectPipeline-v0's)")
     parser.add_argument("--json", metavar="OUT", help="also write the result(s) as JSON to OUT")
 
 
