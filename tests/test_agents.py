@@ -10,12 +10,14 @@ torch = pytest.importorskip("torch")
 
 import respect_gym  # noqa: E402
 from respect_gym.cost import COST_MODEL_VERSION, validate_schedule  # noqa: E402
+from respect_gym.cost.model import CostModel  # noqa: E402
 from respect_gym.envs import CompactObservation, GraphContextObservation  # noqa: E402
 from respect_gym_agents import checkpoints  # noqa: E402
 from respect_gym_agents.imitation import ImitationConfig, optimal_completion, seed_everything, train  # noqa: E402
 from respect_gym_agents.labels import expert_stages, training_specs  # noqa: E402
 from respect_gym_agents.policies import GraphPolicyNet, MASKED_LOGIT  # noqa: E402
-from respect_gym_agents.rollout import greedy_episode  # noqa: E402
+from respect_gym_agents import rollout  # noqa: E402
+from respect_gym_agents.rollout import greedy_episode, greedy_stages  # noqa: E402
 from respect_gym_agents.solver import register  # noqa: E402
 from solver_brute import tiny_graph, valid_schedules  # noqa: E402
 
@@ -93,10 +95,60 @@ def test_shipped_checkpoint_schedules_every_zoo_model():
         validate_schedule(graph, result.stages, 4)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_fast_greedy_stages_equal_the_torch_episode(seed):
+    torch.manual_seed(seed)
+    net = GraphPolicyNet()
+    for spec in training_specs(8, seed=seed):
+        graph = spec.graph()
+        assert np.array_equal(greedy_stages(net, graph, spec.num_stages), greedy_episode(net, graph, spec.num_stages).stages)
+
+
+@pytest.mark.skipif(not checkpoints.shipped("imitation").exists(), reason="no shipped checkpoint yet")
+def test_fast_greedy_stages_equal_the_shipped_policy_on_zoo_models():
+    net, _ = checkpoints.load(checkpoints.shipped("imitation"))
+    for model, k in (("resnet50", 4), ("mobilenet_v2", 8), ("vgg16", 2), ("densenet121", 6)):
+        graph = respect_gym.load_graph(model)
+        assert np.array_equal(greedy_stages(net, graph, k), greedy_episode(net, graph, k).stages), (model, k)
+
+
+def test_near_ties_are_decided_by_the_torch_net(monkeypatch):
+    calls = []
+    original = rollout._TorchScorer.__call__
+    monkeypatch.setattr(rollout._TorchScorer, "__call__", lambda self, *a: calls.append(1) or original(self, *a))
+    torch.manual_seed(0)
+    net = GraphPolicyNet()
+    with torch.no_grad():
+        net.stage_score[-1].weight.zero_()  # every legal stage scores the bias: a tie at each step
+    graph = training_specs(1)[0].graph()
+    stages = greedy_stages(net, graph, 4)
+    assert calls and np.array_equal(stages, greedy_episode(net, graph, 4).stages)
+    monkeypatch.setattr(rollout, "TIE_TOLERANCE", np.inf)  # every step through the torch net
+    torch.manual_seed(1)
+    net = GraphPolicyNet()
+    assert np.array_equal(greedy_stages(net, graph, 5), greedy_episode(net, graph, 5).stages)
+
+
+@pytest.mark.skipif(not checkpoints.shipped("imitation").exists(), reason="no shipped checkpoint yet")
+def test_imitation_solver_equals_the_unbounded_recut_of_the_torch_policy():
+    from respect_gym.solvers.cuts import best_cut
+    from respect_gym.solvers.stagecost import BatchStageCost
+
+    register()
+    net, _ = checkpoints.load(checkpoints.shipped("imitation"))
+    for model, k in (("resnet50", 4), ("inception_v3", 6), ("mobilenet", 2), ("efficientnet_b0", 8)):
+        graph = respect_gym.load_graph(model)
+        cm = CostModel(graph)
+        stages = greedy_episode(net, graph, k).stages
+        visit = graph.topological_order
+        value, cut = best_cut(cm, BatchStageCost(cm), visit[np.argsort(stages[visit], kind="stable")], k)
+        expected = cut if value < cm.evaluate(stages, k).bottleneck_ms else stages
+        assert np.array_equal(respect_gym.solve(graph, k, "imitation").stages, expected), (model, k)
+        assert np.array_equal(respect_gym.solve(graph, k, "imitation", refine=False).stages, stages), (model, k)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_dagger_relabel_is_optimal_among_completions(seed):
-    from respect_gym.cost.model import CostModel
-
     graph, k = tiny_graph(seed, 6), 3
     order = graph.topological_order
     partial = np.full(graph.num_nodes, -1)

@@ -4,8 +4,11 @@ Like RESPECT's post-processing (its pointer network emits an order that is then 
 stages), option ``refine`` (default True) keeps the policy's node order (nodes sorted by the
 policy's stage, visit order within a stage: a topological order) and re-cuts it optimally into K
 segments (:func:`respect_gym.solvers.cuts.best_cut`); the policy's own schedule is one such cut,
-so refining never makes it worse (the better of the two is returned). ``refine=False`` gives the
-raw policy. Registered through the ``respect_gym.solvers`` entry point, and by :func:`register`
+so refining never makes it worse (the better of the two is returned); the re-cut only costs
+segments that could beat the policy's own bottleneck (``best_cut``'s ``upper``, which leaves the
+optimal cut unchanged). ``refine=False`` gives the raw policy. Inference runs the policy's
+numpy scorer (:func:`~respect_gym_agents.rollout.greedy_stages`, equal to the torch net's greedy
+schedule) with the checkpoint loaded once per path. Registered through the ``respect_gym.solvers`` entry point, and by :func:`register`
 for a respect-gym without entry-point discovery. Option ``checkpoint``: another checkpoint path.
 ``ppo`` is the same code on the MaskablePPO checkpoint (:mod:`respect_gym_agents.ppo`).
 """
@@ -22,13 +25,13 @@ from respect_gym.solvers.cuts import best_cut
 
 from respect_gym_agents import checkpoints
 from respect_gym_agents.policies import GraphPolicyNet
-from respect_gym_agents.rollout import greedy_episode
+from respect_gym_agents.rollout import NumpyScorer, greedy_stages
 
 
 @functools.lru_cache(maxsize=4)
-def _net(path: str) -> tuple[GraphPolicyNet, str]:
-    net, meta = checkpoints.load(path)
-    return net, meta["objective"]
+def _net(path: str) -> tuple[GraphPolicyNet, NumpyScorer]:
+    net, _ = checkpoints.load(path)
+    return net, NumpyScorer(net)
 
 
 def solve_imitation(problem: Problem) -> SolverOutput:
@@ -43,19 +46,20 @@ def solve_ppo(problem: Problem) -> SolverOutput:
 
 def _solve_policy(problem: Problem, name: str) -> SolverOutput:
     opts = problem.take_options(name, checkpoint=str(checkpoints.shipped(name)), refine=True)
-    net, _ = _net(str(opts["checkpoint"]))
+    net, scorer = _net(str(opts["checkpoint"]))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        episode = greedy_episode(net, problem.graph, problem.num_stages, problem.objective, problem.cost_model.hardware)
+        stages = greedy_stages(net, problem.graph, problem.num_stages, problem.objective,
+                               problem.cost_model.hardware, scorer)
     finally:
         torch.set_num_threads(threads)
-    stages = episode.stages
     if opts["refine"] and problem.objective == "period":  # best_cut minimises the bottleneck stage (the period)
         visit = problem.graph.topological_order
         order = visit[np.argsort(stages[visit], kind="stable")]
-        value, cut = best_cut(problem.cost_model, problem.batch_cost, order, problem.num_stages)
-        if value < problem.cost_model.evaluate(stages, problem.num_stages).bottleneck_ms:
+        own = problem.cost_model.evaluate(stages, problem.num_stages).bottleneck_ms
+        value, cut = best_cut(problem.cost_model, problem.batch_cost, order, problem.num_stages, upper=own)
+        if value < own:
             stages = cut
     return SolverOutput(stages=stages, status="heuristic", info={"checkpoint": opts["checkpoint"], "refine": opts["refine"]})
 
