@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -57,6 +59,37 @@ def test_greedy_rollout_never_takes_an_illegal_action(seed):
 def test_labels_equal_the_exact_schedule():
     for spec in training_specs(8):
         assert expert_stages(spec) == respect_gym.solve(spec.graph(), spec.num_stages, "exact").stages.tolist()
+
+
+def test_training_specs_keep_only_small_parts_and_the_given_ks():
+    specs = ImitationConfig(graphs=12, ks="4,6", max_nodes=60).specs()
+    assert {s.num_stages for s in specs} <= {4, 6}
+    assert all(s.kwargs["num_nodes"][1] <= 60 for s in specs)
+    assert {s.generator for s in specs} == {"respect", "dnn"}
+    assert all(s.graph().num_nodes <= 60 for s in specs)
+    assert ImitationConfig(graphs=40).specs() == training_specs(40)  # the default is the full distribution
+    with pytest.raises(ValueError):
+        training_specs(3, max_nodes=10)
+
+
+def test_unproven_labels_are_skipped_by_training(tmp_path, monkeypatch):
+    from respect_gym_agents import labels
+
+    real = respect_gym.solve
+    specs = ImitationConfig(graphs=6).specs()
+    slow = specs[1].graph().num_nodes  # pretend exact cannot prove this graph within the limit
+
+    def solve(graph, k, solver, **kwargs):
+        result = real(graph, k, solver, **kwargs)
+        return dataclasses.replace(result, optimal=False, status="feasible") if graph.num_nodes == slow else result
+
+    monkeypatch.setattr(labels.respect_gym, "solve", solve)
+    got = labels.label(specs, tmp_path, workers=1, time_limit=60.0)
+    assert got[1] is None and all(g is not None for i, g in enumerate(got) if specs[i].graph().num_nodes != slow)
+    with pytest.raises(RuntimeError, match="not prove"):
+        labels.expert_stages(specs[1])  # without a limit, an unproven label is an error
+    _, log = train(ImitationConfig(graphs=6, epochs=1, workers=1, label_time_limit=60.0), str(tmp_path))
+    assert 1 in log["unproven_specs"]
 
 
 def test_tiny_training_run_and_checkpoint_round_trip(tmp_path):
@@ -145,6 +178,27 @@ def test_imitation_solver_equals_the_unbounded_recut_of_the_torch_policy():
         expected = cut if value < cm.evaluate(stages, k).bottleneck_ms else stages
         assert np.array_equal(respect_gym.solve(graph, k, "imitation").stages, expected), (model, k)
         assert np.array_equal(respect_gym.solve(graph, k, "imitation", refine=False).stages, stages), (model, k)
+
+
+@pytest.mark.skipif(not checkpoints.shipped("imitation").exists(), reason="no shipped checkpoint yet")
+def test_checkpoint_runs_only_on_its_cost_model_revision():
+    from respect_gym.solvers.base import SolverError
+
+    register()
+    graph = respect_gym.load_graph("mobilenet")
+    with pytest.raises(SolverError, match="revision=3"):
+        respect_gym.solve(graph, 4, "imitation", revision=2)
+
+
+@pytest.mark.skipif(not checkpoints.shipped("imitation", "paper").exists(), reason="no paper checkpoint shipped")
+def test_paper_objective_uses_the_paper_checkpoint():
+    register()
+    graph = respect_gym.load_graph("respect/resnet50")
+    result = respect_gym.solve(graph, 4, "imitation", objective="paper")
+    assert result.info["checkpoint"] == str(checkpoints.shipped("imitation", "paper"))
+    assert checkpoints.load(result.info["checkpoint"])[1]["objective"] == "paper"
+    validate_schedule(graph, result.stages, 4)
+    assert respect_gym.solve(graph, 4, "imitation").info["checkpoint"] == str(checkpoints.shipped("imitation"))
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -19,7 +19,7 @@ from dataclasses import fields
 
 from respect_gym_agents import checkpoints, curves, ppo
 from respect_gym_agents.imitation import ImitationConfig, train
-from respect_gym_agents.labels import label, training_specs
+from respect_gym_agents.labels import label
 
 RAY_HELP = "on Ray: 'auto' (the default: the cluster joined with `ray start`), HOST:PORT or 'local'"
 
@@ -28,14 +28,15 @@ def _train(args: argparse.Namespace) -> None:
     config = ImitationConfig(**{f.name: getattr(args, f.name) for f in fields(ImitationConfig)})
     start = time.perf_counter()
     if args.ray:  # label on the cluster first: train() then finds the labels in the cache
-        label(training_specs(config.graphs, config.seed), args.cache, config.objective, None, ray_address=args.ray)
+        label(config.specs(), args.cache, config.objective, None, ray_address=args.ray,
+              time_limit=config.label_time_limit or None)
     net, log = train(config, args.cache)
     seconds = time.perf_counter() - start
     command = "respect-gym-agents " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = args.out or checkpoints.shipped("imitation")
     checkpoints.save(net, out, command=command, objective=config.objective,
                      extra={"train_seconds": round(seconds, 1), "log": log})
-    print(f"wrote {out} in {seconds:.0f} s; final BC loss {log['bc_loss'][-1]:.4f}")
+    print(f"wrote {out} in {seconds:.0f} s; BC loss per epoch {log['bc_loss']}, DAgger {log.get('dagger_loss')}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:

@@ -51,6 +51,12 @@ def load(path: str | os.PathLike) -> tuple[GraphPolicyNet, dict[str, Any]]:
     return net, meta
 
 
-def shipped(name: str) -> Path:
-    """Path of a checkpoint shipped with the package (``"imitation"``)."""
-    return SHIPPED / f"{name}.pt"
+def shipped(name: str, objective: str = "period") -> Path:
+    """Path of a checkpoint shipped with the package (``"imitation"``; ``imitation_paper`` for the
+    paper objective)."""
+    return SHIPPED / (f"{name}.pt" if objective == "period" else f"{name}_{objective}.pt")
+
+
+def revision_of(meta: dict[str, Any]) -> int:
+    """The cost-model revision a checkpoint was trained for (its version is ``"<revision>.<hash>"``)."""
+    return int(str(meta["cost_model_version"]).split(".")[0])

@@ -31,7 +31,7 @@ class ImitationConfig:
 
     graphs: int = 2000  # labelled (graph, K) pairs
     epochs: int = 8  # BC passes over the data
-    dagger_rounds: int = 0  # needs exact's fixed= option
+    dagger_rounds: int = 0  # rounds of learner rollouts relabelled by exact(fixed=...)
     dagger_graphs: int = 200  # learner rollouts relabelled per round
     batch: int = 32  # episodes per gradient step
     lr: float = 2e-3
@@ -40,6 +40,13 @@ class ImitationConfig:
     seed: int = 0
     workers: int = 2
     objective: str = "period"
+    ks: str = "2,3,4,5,6,7,8"  # the K of each graph is drawn from these
+    max_nodes: int = 150  # only the parts of the distribution with graphs of at most this size
+    label_time_limit: float = 0.0  # seconds per label (0: none); specs exact does not prove in it are skipped
+
+    def specs(self) -> list[GraphSpec]:
+        """The labelled training instances."""
+        return training_specs(self.graphs, self.seed, tuple(int(k) for k in self.ks.split(",")), self.max_nodes)
 
 
 def seed_everything(seed: int) -> None:
@@ -116,11 +123,16 @@ def dagger_episode(net: GraphPolicyNet, spec: GraphSpec, objective: str) -> Epis
 def train(config: ImitationConfig, cache_dir: str) -> tuple[GraphPolicyNet, dict]:
     """BC on expert labels, then ``dagger_rounds`` of DAgger; returns the net and a training log."""
     seed_everything(config.seed)
-    specs = training_specs(config.graphs, config.seed)
-    labels = label(specs, cache_dir, config.objective, config.workers)
+    specs = config.specs()
+    labels = label(specs, cache_dir, config.objective, config.workers, time_limit=config.label_time_limit or None)
+    unproven = [i for i, stages in enumerate(labels) if stages is None]
+    specs = [spec for spec, stages in zip(specs, labels) if stages is not None]
+    labels = [stages for stages in labels if stages is not None]
+    if not specs:
+        raise RuntimeError(f"exact proved none of the {len(unproven)} training graphs within the label time limit")
     episodes = expert_episodes(specs, labels, config.objective)
     net = GraphPolicyNet(NetConfig(config.hidden, config.rounds))
-    log = {"config": asdict(config), "bc_loss": fit(net, episodes, config.epochs, config.batch, config.lr, config.seed)}
+    log = {"config": asdict(config), "unproven_specs": unproven, "bc_loss": fit(net, episodes, config.epochs, config.batch, config.lr, config.seed)}
     rng = np.random.default_rng(config.seed + 1)
     for round_ in range(config.dagger_rounds):
         chosen = rng.choice(len(specs), size=min(config.dagger_graphs, len(specs)), replace=False)

@@ -51,45 +51,63 @@ DISTRIBUTION = (
 )
 
 
-def training_specs(count: int, seed: int = 0, ks: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8)) -> list[GraphSpec]:
-    """``count`` specs cycling over :data:`DISTRIBUTION`, K drawn from ``ks`` by a seeded generator."""
+def training_specs(count: int, seed: int = 0, ks: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8),
+                   max_nodes: int = 150) -> list[GraphSpec]:
+    """``count`` specs cycling over :data:`DISTRIBUTION`, K drawn from ``ks`` by a seeded generator.
+
+    ``max_nodes`` keeps only the parts of the distribution whose graphs have at most that many
+    nodes (the default keeps all of it).
+    """
+    parts = [part for part in DISTRIBUTION if part[1]["num_nodes"][1] <= max_nodes]
+    if not parts:
+        raise ValueError(f"no part of the training distribution has graphs of <= {max_nodes} nodes")
     rng = np.random.default_rng(seed)
     return [GraphSpec(name, seed, i, int(rng.choice(ks)), dict(kwargs))
-            for i, (name, kwargs) in ((i, DISTRIBUTION[i % len(DISTRIBUTION)]) for i in range(count))]
+            for i, (name, kwargs) in ((i, parts[i % len(parts)]) for i in range(count))]
 
 
-def expert_stages(spec: GraphSpec, objective: str = "period") -> list[int]:
-    """The exact solver's schedule of the spec's graph (raises if it is not proven optimal).
+def expert_stages(spec: GraphSpec, objective: str = "period", time_limit: float | None = None) -> list[int] | None:
+    """The exact solver's schedule of the spec's graph, which must be proven optimal.
+
+    Without ``time_limit`` an unproven result raises; with one, a spec exact does not prove
+    within it gets ``None`` (no label: training skips it; which specs hit the limit can depend on
+    the machine's speed, so the limit should sit far above the typical solve time).
 
     ``deterministic=True``: among tied optima, CP-SAT's free portfolio may return a different one
     in each run; its interleaved search returns the same one for the same spec on machines with
     the same core count, so label files do not depend on where or in which order specs ran. It
     costs about 3x on the graphs exact hands to CP-SAT (not on those its DP solves).
     """
-    result = respect_gym.solve(spec.graph(), spec.num_stages, "exact", objective=objective, deterministic=True)
+    result = respect_gym.solve(spec.graph(), spec.num_stages, "exact", objective=objective, deterministic=True,
+                               time_limit=time_limit)
     if not result.optimal:
+        if time_limit is not None:
+            return None
         raise RuntimeError(f"exact did not prove {spec} optimal")
     return result.stages.tolist()
 
 
-def _label(args: tuple[GraphSpec, str]) -> list[int]:
+def _label(args: tuple[GraphSpec, str, float | None]) -> list[int] | None:
     return expert_stages(*args)
 
 
 def label(specs: list[GraphSpec], cache_dir: str | os.PathLike, objective: str = "period",
-          workers: int | None = 2, ray_address: str | None = None) -> list[np.ndarray]:
+          workers: int | None = 2, ray_address: str | None = None,
+          time_limit: float | None = None) -> list[np.ndarray | None]:
     """Expert stages for every spec, from ``cache_dir`` when this exact set was labelled before.
 
     ``workers`` local processes (1: in this process), or Ray tasks when ``ray_address`` is given
-    (``"auto"`` or a cluster address; ``workers`` then caps the tasks in flight).
+    (``"auto"`` or a cluster address; ``workers`` then caps the tasks in flight). ``time_limit``
+    (seconds per spec): specs not proven optimal within it get ``None`` (see :func:`expert_stages`).
     """
-    payload = json.dumps([asdict(s) for s in specs] + [objective, COST_MODEL_VERSION], sort_keys=True)
+    key = [asdict(s) for s in specs] + [objective, COST_MODEL_VERSION] + ([time_limit] if time_limit is not None else [])
+    payload = json.dumps(key, sort_keys=True)
     path = Path(cache_dir) / f"labels-{hashlib.sha256(payload.encode()).hexdigest()[:16]}.json"
     if path.exists():
-        return [np.asarray(s, dtype=np.int64) for s in json.loads(path.read_text())["stages"]]
-    stages = map_tasks(_label, [(s, objective) for s in specs], names=[s.name for s in specs], workers=workers,
-                       ray_address=ray_address, description="labelling")
+        return [None if s is None else np.asarray(s, dtype=np.int64) for s in json.loads(path.read_text())["stages"]]
+    stages = map_tasks(_label, [(s, objective, time_limit) for s in specs], names=[s.name for s in specs],
+                       workers=workers, ray_address=ray_address, description="labelling")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"cost_model_version": COST_MODEL_VERSION, "objective": objective,
-                                "specs": [asdict(s) for s in specs], "stages": stages}))
-    return [np.asarray(s, dtype=np.int64) for s in stages]
+                                "time_limit": time_limit, "specs": [asdict(s) for s in specs], "stages": stages}))
+    return [None if s is None else np.asarray(s, dtype=np.int64) for s in stages]

@@ -8,8 +8,13 @@ so refining never makes it worse (the better of the two is returned); the re-cut
 segments that could beat the policy's own bottleneck (``best_cut``'s ``upper``, which leaves the
 optimal cut unchanged). ``refine=False`` gives the raw policy. Inference runs the policy's
 numpy scorer (:func:`~respect_gym_agents.rollout.greedy_stages`, equal to the torch net's greedy
-schedule) with the checkpoint loaded once per path. Registered through the ``respect_gym.solvers`` entry point, and by :func:`register`
-for a respect-gym without entry-point discovery. Option ``checkpoint``: another checkpoint path.
+schedule) with the checkpoint loaded once per path. Registered through the
+``respect_gym.solvers`` entry point, and by :func:`register` for a respect-gym without
+entry-point discovery. Option ``checkpoint``: another checkpoint path; by default the shipped one
+for the problem's objective (``imitation_paper.pt`` for ``paper`` where shipped, else the period
+one). A checkpoint runs only on problems of the cost-model revision it was trained for (a
+:class:`SolverError` otherwise; the ``paper`` objective does not depend on the cost model, so its
+revision-2 suites can be solved with ``revision=3``).
 ``ppo`` is the same code on the MaskablePPO checkpoint (:mod:`respect_gym_agents.ppo`).
 """
 
@@ -20,7 +25,7 @@ import functools
 import numpy as np
 import torch
 
-from respect_gym.solvers.base import Problem, SolverOutput
+from respect_gym.solvers.base import Problem, SolverError, SolverOutput
 from respect_gym.solvers.cuts import best_cut
 
 from respect_gym_agents import checkpoints
@@ -29,9 +34,15 @@ from respect_gym_agents.rollout import NumpyScorer, greedy_stages
 
 
 @functools.lru_cache(maxsize=4)
-def _net(path: str) -> tuple[GraphPolicyNet, NumpyScorer]:
-    net, _ = checkpoints.load(path)
-    return net, NumpyScorer(net)
+def _net(path: str) -> tuple[GraphPolicyNet, NumpyScorer, int]:
+    net, meta = checkpoints.load(path)
+    return net, NumpyScorer(net), checkpoints.revision_of(meta)
+
+
+def default_checkpoint(name: str, objective: str) -> str:
+    """The shipped checkpoint of ``name`` for ``objective``, or the period one if none is shipped."""
+    path = checkpoints.shipped(name, objective)
+    return str(path if path.exists() else checkpoints.shipped(name))
 
 
 def solve_imitation(problem: Problem) -> SolverOutput:
@@ -45,8 +56,11 @@ def solve_ppo(problem: Problem) -> SolverOutput:
 
 
 def _solve_policy(problem: Problem, name: str) -> SolverOutput:
-    opts = problem.take_options(name, checkpoint=str(checkpoints.shipped(name)), refine=True)
-    net, scorer = _net(str(opts["checkpoint"]))
+    opts = problem.take_options(name, checkpoint=default_checkpoint(name, problem.objective), refine=True)
+    net, scorer, revision = _net(str(opts["checkpoint"]))
+    if problem.cost_model.revision != revision:
+        raise SolverError(f"{name} checkpoint {opts['checkpoint']} was trained for cost-model revision {revision}, "
+                          f"this problem uses revision {problem.cost_model.revision}; solve with revision={revision}")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
