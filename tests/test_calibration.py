@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from respect_gym.cost import CostModel
-from respect_gym.cost.calibration import PUBLISHED, TIED, all_rows, error_table, published_rows, tie
+from respect_gym.cost.calibration import (
+    PUBLISHED, TIED, all_rows, calibration_graph, coral_tradeoff, error_table, paired_periods, published_rows, tie,
+)
 from respect_gym.cost.hardware import USB3_R3, MiB
 from respect_gym.cost.thesis import (
     ThesisDataError, ThesisRow, load_rows, predict_ms, recover_split, row_report, split_schedule, thesis_graph,
@@ -98,6 +100,30 @@ def test_family_mode_groups_within_bound(rows) -> None:
     for name, n, median, p90, _ in table:
         assert median <= (0.17 if name == "conv period" else 0.15), (name, median)
         assert p90 <= 0.35, (name, p90)
+
+
+def test_paired_periods_share_their_slowest_stage() -> None:
+    pairs = paired_periods(USB3_R3)
+    assert len(pairs) >= 40
+    for size, ms3, ms4, slowest3, slowest4 in pairs:
+        # the same last two stages: the model's period is the same for K=3 and K=4 ...
+        assert slowest3 == pytest.approx(slowest4, rel=1e-9), size
+    # ... while the hardware streams three TPUs slower than four (docs/calibration_rev3.md)
+    assert np.median([ms3 / ms4 for _, ms3, ms4, _, _ in pairs]) > 1.2
+
+
+def test_coral_tradeoff_is_the_grid_minimum() -> None:
+    worst, fc, fs = coral_tradeoff(USB3_R3)
+    recomputed = []
+    for r in published_rows():
+        graph = calibration_graph(next(m for m, label, _ in PUBLISHED if label == r.label))
+        rep = CostModel(graph, USB3_R3, revision=3).evaluate(np.zeros(graph.num_nodes, dtype=np.int64), 1)
+        c, s = rep.stage_compute_ms.sum(), rep.stage_stream_ms.sum()
+        recomputed.append(abs((fc * c + fs * s + rep.stage_ms.sum() - c - s) / r.measured_ms - 1))
+    assert max(recomputed) == pytest.approx(worst, rel=1e-9)
+    # no worse than the stored constants (factors 1, 1 lie on the grid)
+    assert worst <= max(abs(r.error) for r in published_rows()) + 1e-12
+    assert 0.25 < worst < 0.30  # the Coral floor (25%) is out of reach of these two rates
 
 
 def test_presets_keep_tied_constants_equal() -> None:
