@@ -1,0 +1,175 @@
+"""Regenerate every result that depends on the cost model, in one command.
+
+    python scripts/regenerate_results.py --list          # the steps, what each writes, rough wall time
+    nice -n 10 python scripts/regenerate_results.py      # all of them, in order (hours on 2 cores)
+    python scripts/regenerate_results.py --only calibration solvers
+
+Run it after any change to the cost model. (A new revision first gets its constants, its env id
+and its leaderboard suite versions in ``respect_gym/leaderboard/build.py``; see docs/cost_model.md.)
+Each step is a command the README documents on its own; ``agents`` reruns the training command
+recorded in each shipped checkpoint, so retrained weights come from the commands that made the old
+ones. README blocks between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->`` are
+rewritten from the steps' outputs; ``agents-eval`` prints the tables that agents/RESULTS.md
+reports, each with the command that makes it. The first failing step stops the run, named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+SOLVERS_JSON = "benchmarks/results/solvers_fused.json"
+CHECKPOINTS = ("imitation", "imitation_paper", "ppo")  # training order: ppo warm-starts from imitation
+
+
+class RegenerateError(RuntimeError):
+    """A step failed or a README block is missing."""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    writes: str
+    minutes: int
+    commands: Callable[[], list[list[str]]]
+    readme_block: Callable[[], str] | None = None
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """``text`` with the lines between the ``generated:name`` markers replaced by ``body``."""
+    start, end = f"<!-- generated:{name} -->", f"<!-- /generated:{name} -->"
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise RegenerateError(f"README.md needs exactly one {start} ... {end} block")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    return f"{head}{start}\n{body.rstrip()}\n{end}{tail}"
+
+
+def calibration_block() -> str:
+    """The family x mode table of the latest revision, with revision 2's median on the same rows."""
+    import numpy as np
+
+    from respect_gym.cost import CostModel
+    from respect_gym.cost.calibration import PUBLISHED, calibration_graph, error_table, group_of, published_rows, thesis_rows
+    from respect_gym.cost.hardware import HARDWARE_BY_REVISION, LATEST_REVISION
+    from respect_gym.cost.thesis import load_rows, predict_ms, row_report
+
+    def family_mode(row) -> str:
+        return " ".join(row.group.split()[:2])
+
+    old = {}
+    for r in load_rows():
+        err = predict_ms(r, row_report(r, HARDWARE_BY_REVISION[2]["usb3"], revision=2)) / r.ms - 1
+        old.setdefault(" ".join(group_of(r).split()[:2]), []).append(abs(err))
+    names = {"conv latency": "conv, one input's latency (1-4 TPUs)", "conv period": "conv, streaming period (2-4 TPUs)",
+             "fc latency": "fc, one input's latency (1-4 TPUs)", "fc period": "fc, streaming period (2-4 TPUs)"}
+    lines = [f"| rows (revision {LATEST_REVISION}) | n | median abs. error | p90 abs. error | signed median | revision 2 median |",
+             "|---|---|---|---|---|---|"]
+    for group, n, median, p90, signed in error_table(thesis_rows(), by=family_mode):
+        lines.append(f"| {names.get(group, group)} | {n} | {median:.1%} | {p90:.1%} | {signed:+.1%} | "
+                     f"{statistics.median(old[group]):.1%} |")
+    signed = [r.error for r in published_rows()]
+    coral = [abs(e) for e in signed]
+    coral2 = []
+    for model, _, ms in PUBLISHED:
+        graph = calibration_graph(model)
+        rep = CostModel(graph, "usb3", revision=2).evaluate(np.zeros(graph.num_nodes, dtype=np.int64), 1)
+        coral2.append(abs(float(rep.stage_ms.sum()) / ms - 1))
+    lines.append(f"| Coral single TPU (6 ImageNet models) | {len(coral)} | {statistics.median(coral):.1%} | "
+                 f"max {max(coral):.1%} | {statistics.median(signed):+.1%} | {statistics.median(coral2):.1%} |")
+    return "\n".join(lines)
+
+
+def solvers_block(path: Path = ROOT / SOLVERS_JSON) -> str:
+    """The fused benchmark's summary row from the JSON the ``solvers`` step wrote."""
+    records = json.loads(Path(path).read_text())["zoo"]
+    exact = [r for r in records if "exact" in r["solvers"]]
+    times = [r["solvers"]["exact"]["seconds"] for r in exact]
+    unproven = [f"{r['model']} K={r['num_stages']} (gap {100 * r['solvers']['exact']['gap']:.1f}%)"
+                for r in exact if not r["solvers"]["exact"]["optimal"]]
+    speedups = [r["solvers"]["compiler"]["period_ms"] / r["solvers"]["exact"]["period_ms"]
+                for r in exact if "compiler" in r["solvers"]]
+    revision = records[0]["cost_model_version"].split(".")[0]
+    proven = f"{len(exact) - len(unproven)}" + (f" (unproven at the limit: {', '.join(unproven)})" if unproven else "")
+    return "\n".join([
+        "| revision | granularity | instances | `exact` proven | solve time median / max | `exact` speed-up over `compiler` median / max |",
+        "|---|---|---|---|---|---|",
+        f"| {revision} (period) | fused | {len(exact)} | {proven} | {statistics.median(times):.2f} s / {max(times):.2f} s | "
+        f"{statistics.median(speedups):.2f}x / {max(speedups):.2f}x |",
+    ])
+
+
+def agent_commands() -> list[list[str]]:
+    """The training command recorded in each shipped checkpoint, in :data:`CHECKPOINTS` order (read
+    without the loader's cost-model check: after a change every checkpoint is out of date)."""
+    import torch
+
+    commands = []
+    for name in CHECKPOINTS:
+        path = ROOT / "agents" / "respect_gym_agents" / "checkpoints" / f"{name}.pt"
+        if path.exists():
+            commands.append(shlex.split(torch.load(path, map_location="cpu", weights_only=True)["meta"]["command"]))
+    return commands
+
+
+STEPS = (
+    Step("calibration", "docs/calibration_rev3.md, docs/calibration_rev3.png, README calibration table", 2,
+         lambda: [[sys.executable, "scripts/calibrate_cost_model.py"]], calibration_block),
+    Step("solvers", f"{SOLVERS_JSON}, README solver table", 10,
+         lambda: [[sys.executable, "benchmarks/solvers.py", "--granularity", "fused", "--large-nodes", "0",
+                   "--solvers", "exact", "compiler", "--json", SOLVERS_JSON]], solvers_block),
+    Step("leaderboards", "leaderboards/ (suites, built-in entries, README tables)", 30,
+         lambda: [[sys.executable, "scripts/build_leaderboards.py"]]),
+    Step("agents", "agents/respect_gym_agents/checkpoints/*.pt, agents/results/", 120, agent_commands),
+    Step("agents-eval", "printed tables for agents/RESULTS.md", 20,
+         lambda: [[sys.executable, "benchmarks/agent_vs_suite.py", "--solver", "imitation", "--suite", "zoo-v1"],
+                  ["respect-gym-agents", "evaluate", "ppo", "--only", "--time-limit", "10", "--json",
+                   "agents/results/zoo_ppo.json"]]),
+)
+
+
+def run(steps: list[Step], dry_run: bool = False, blocks_only: bool = False) -> None:
+    for step in steps:
+        commands = [] if blocks_only else step.commands()
+        print(f"== {step.name}: writes {step.writes} (~{step.minutes} min)", flush=True)
+        start = time.perf_counter()
+        for argv in commands:
+            print("   $ " + shlex.join(argv), flush=True)
+            if not dry_run and subprocess.run(argv, cwd=ROOT).returncode != 0:
+                raise RegenerateError(f"step {step.name!r} failed: {shlex.join(argv)}")
+        if step.readme_block is not None and not dry_run:
+            README.write_text(replace_block(README.read_text(), step.name, step.readme_block()))
+            print(f"   README block {step.name!r} rewritten", flush=True)
+        if not dry_run:
+            print(f"   {step.name} done in {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    names = [s.name for s in STEPS]
+    parser.add_argument("--only", nargs="+", choices=names, help="run these steps (in the standard order)")
+    parser.add_argument("--skip", nargs="+", choices=names, default=[], help="leave these steps out")
+    parser.add_argument("--list", action="store_true", help="print the steps and their commands, run nothing")
+    parser.add_argument("--blocks-only", action="store_true", help="only rewrite the README blocks from the outputs on disk")
+    args = parser.parse_args(argv)
+    chosen = [s for s in STEPS if (args.only is None or s.name in args.only) and s.name not in args.skip]
+    try:
+        run(chosen, dry_run=args.list, blocks_only=args.blocks_only)
+    except RegenerateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
