@@ -68,6 +68,7 @@ def test_training_specs_keep_only_small_parts_and_the_given_ks():
     assert {s.generator for s in specs} == {"respect", "dnn"}
     assert all(s.graph().num_nodes <= 60 for s in specs)
     assert ImitationConfig(graphs=40).specs() == training_specs(40)  # the default is the full distribution
+    assert {s.generator for s in ImitationConfig(graphs=8, generators="dnn").specs()} == {"dnn"}
     with pytest.raises(ValueError):
         training_specs(3, max_nodes=10)
 
@@ -199,6 +200,36 @@ def test_paper_objective_uses_the_paper_checkpoint():
     assert checkpoints.load(result.info["checkpoint"])[1]["objective"] == "paper"
     validate_schedule(graph, result.stages, 4)
     assert respect_gym.solve(graph, 4, "imitation").info["checkpoint"] == str(checkpoints.shipped("imitation"))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_paper_cut_is_the_best_cut_of_the_order(seed):
+    import itertools
+
+    from respect_gym.cost.paper import paper_cost
+    from respect_gym.solvers.cuts import stages_from_cuts
+    from respect_gym_agents.papercut import best_paper_cut
+
+    graph = tiny_graph(seed, 8)
+    order = graph.topological_order
+    for k in (1, 2, 3, 4):
+        best = min(paper_cost(graph, stages_from_cuts(order, np.asarray(c, dtype=np.int64)), k)
+                   for c in itertools.combinations_with_replacement(range(graph.num_nodes + 1), k - 1))
+        value, stages = best_paper_cut(graph, order, k, upper=np.inf)
+        assert value == pytest.approx(best, abs=1e-9) and paper_cost(graph, stages, k) == pytest.approx(value, abs=1e-9)
+        assert best_paper_cut(graph, order, k, upper=best + 1e-6)[0] == pytest.approx(best, abs=1e-9)
+        assert best_paper_cut(graph, order, k, upper=best - 1e-6) == (np.inf, None)  # nothing beats the bound
+
+
+@pytest.mark.skipif(not checkpoints.shipped("imitation").exists(), reason="no shipped checkpoint yet")
+def test_paper_refinement_never_worsens_the_policy():
+    register()
+    for model in ("respect/resnet50", "respect/vgg16", "respect/mobilenetv2_1.00_224"):
+        graph = respect_gym.load_graph(model)
+        raw = respect_gym.solve(graph, 5, "imitation", objective="paper", refine=False)
+        refined = respect_gym.solve(graph, 5, "imitation", objective="paper")
+        validate_schedule(graph, refined.stages, 5)
+        assert refined.objective_value <= raw.objective_value
 
 
 @pytest.mark.parametrize("seed", range(6))

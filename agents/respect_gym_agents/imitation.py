@@ -42,11 +42,13 @@ class ImitationConfig:
     objective: str = "period"
     ks: str = "2,3,4,5,6,7,8"  # the K of each graph is drawn from these
     max_nodes: int = 150  # only the parts of the distribution with graphs of at most this size
+    generators: str = "respect,dnn"  # only the parts of the distribution from these generators
     label_time_limit: float = 0.0  # seconds per label (0: none); specs exact does not prove in it are skipped
 
     def specs(self) -> list[GraphSpec]:
         """The labelled training instances."""
-        return training_specs(self.graphs, self.seed, tuple(int(k) for k in self.ks.split(",")), self.max_nodes)
+        return training_specs(self.graphs, self.seed, tuple(int(k) for k in self.ks.split(",")), self.max_nodes,
+                              tuple(self.generators.split(",")))
 
 
 def seed_everything(seed: int) -> None:

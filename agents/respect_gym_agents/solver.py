@@ -6,7 +6,9 @@ policy's stage, visit order within a stage: a topological order) and re-cuts it 
 segments (:func:`respect_gym.solvers.cuts.best_cut`); the policy's own schedule is one such cut,
 so refining never makes it worse (the better of the two is returned); the re-cut only costs
 segments that could beat the policy's own bottleneck (``best_cut``'s ``upper``, which leaves the
-optimal cut unchanged). ``refine=False`` gives the raw policy. Inference runs the policy's
+optimal cut unchanged). For the ``paper`` objective the re-cut is
+:func:`~respect_gym_agents.papercut.best_paper_cut` (exact for the order); for ``latency`` there
+is none. ``refine=False`` gives the raw policy. Inference runs the policy's
 numpy scorer (:func:`~respect_gym_agents.rollout.greedy_stages`, equal to the torch net's greedy
 schedule) with the checkpoint loaded once per path. Registered through the
 ``respect_gym.solvers`` entry point, and by :func:`register` for a respect-gym without
@@ -29,6 +31,7 @@ from respect_gym.solvers.base import Problem, SolverError, SolverOutput
 from respect_gym.solvers.cuts import best_cut
 
 from respect_gym_agents import checkpoints
+from respect_gym_agents.papercut import best_paper_cut
 from respect_gym_agents.policies import GraphPolicyNet
 from respect_gym_agents.rollout import NumpyScorer, greedy_stages
 
@@ -68,11 +71,15 @@ def _solve_policy(problem: Problem, name: str) -> SolverOutput:
                                problem.cost_model.hardware, scorer)
     finally:
         torch.set_num_threads(threads)
-    if opts["refine"] and problem.objective == "period":  # best_cut minimises the bottleneck stage (the period)
+    if opts["refine"] and problem.objective in ("period", "paper"):
         visit = problem.graph.topological_order
         order = visit[np.argsort(stages[visit], kind="stable")]
-        own = problem.cost_model.evaluate(stages, problem.num_stages).bottleneck_ms
-        value, cut = best_cut(problem.cost_model, problem.batch_cost, order, problem.num_stages, upper=own)
+        if problem.objective == "period":  # best_cut minimises the bottleneck stage (the period)
+            own = problem.cost_model.evaluate(stages, problem.num_stages).bottleneck_ms
+            value, cut = best_cut(problem.cost_model, problem.batch_cost, order, problem.num_stages, upper=own)
+        else:
+            own = problem.objective_value(stages)
+            value, cut = best_paper_cut(problem.graph, order, problem.num_stages, upper=own)
         if value < own:
             stages = cut
     return SolverOutput(stages=stages, status="heuristic", info={"checkpoint": opts["checkpoint"], "refine": opts["refine"]})
