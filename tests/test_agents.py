@@ -202,6 +202,16 @@ def test_paper_objective_uses_the_paper_checkpoint():
     assert respect_gym.solve(graph, 4, "imitation").info["checkpoint"] == str(checkpoints.shipped("imitation"))
 
 
+def test_committed_dagger_checkpoint_loads_and_schedules():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "agents" / "results" / "imitation_dagger" / "imitation.pt"
+    net, meta = checkpoints.load(path)
+    assert meta["log"]["config"]["dagger_rounds"] == 1 and len(meta["log"]["dagger_loss"]) == 1
+    graph = respect_gym.load_graph("resnet50")
+    validate_schedule(graph, greedy_stages(net, graph, 4), 4)
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_paper_cut_is_the_best_cut_of_the_order(seed):
     import itertools
