@@ -122,6 +122,12 @@ def agent_commands() -> list[list[str]]:
     return commands
 
 
+def _latest_revision() -> int:
+    from respect_gym.cost.hardware import LATEST_REVISION
+
+    return LATEST_REVISION
+
+
 STEPS = (
     Step("calibration", "docs/calibration_rev3.md, docs/calibration_rev3.png, README calibration table", 2,
          lambda: [[sys.executable, "scripts/calibrate_cost_model.py"]], calibration_block),
@@ -131,10 +137,13 @@ STEPS = (
     Step("leaderboards", "leaderboards/ (suites, built-in entries, README tables)", 30,
          lambda: [[sys.executable, "scripts/build_leaderboards.py"]]),
     Step("agents", "agents/respect_gym_agents/checkpoints/*.pt, agents/results/", 120, agent_commands),
-    Step("agents-eval", "printed tables for agents/RESULTS.md", 20,
-         lambda: [[sys.executable, "benchmarks/agent_vs_suite.py", "--solver", "imitation", "--suite", "zoo-v1"],
-                  ["respect-gym-agents", "evaluate", "ppo", "--only", "--time-limit", "10", "--json",
-                   "agents/results/zoo_ppo.json"]]),
+    Step("agents-eval", "agents/results/zoo_agents.json, printed tables for agents/RESULTS.md", 20,
+         lambda: [[sys.executable, "benchmarks/agent_vs_suite.py", "--solver", "imitation", "--solver", "ppo",
+                   "--suite", "zoo-v1"],
+                  [sys.executable, "benchmarks/agent_vs_suite.py", "--solver", "imitation", "--suite", "paper-v0",
+                   "--revision", str(_latest_revision())],
+                  ["respect-gym-agents", "evaluate", "imitation", "--time-limit", "10", "--workers", "2", "--json",
+                   "agents/results/zoo_agents.json"]]),
 )
 
 
