@@ -128,14 +128,21 @@ def _latest_revision() -> int:
     return LATEST_REVISION
 
 
+def _latest_suites() -> list[str]:
+    """The suites scored with the latest revision: published suites of older ones stay frozen."""
+    from respect_gym.leaderboard.build import SPECS
+
+    return [name for name, spec in SPECS.items() if spec.revision == _latest_revision()]
+
+
 STEPS = (
     Step("calibration", "docs/calibration_rev3.md, docs/calibration_rev3.png, README calibration table", 2,
          lambda: [[sys.executable, "scripts/calibrate_cost_model.py"]], calibration_block),
     Step("solvers", f"{SOLVERS_JSON}, README solver table", 10,
          lambda: [[sys.executable, "benchmarks/solvers.py", "--granularity", "fused", "--large-nodes", "0",
                    "--solvers", "exact", "compiler", "--json", SOLVERS_JSON]], solvers_block),
-    Step("leaderboards", "leaderboards/ (suites, built-in entries, README tables)", 30,
-         lambda: [[sys.executable, "scripts/build_leaderboards.py"]]),
+    Step("leaderboards", "leaderboards/: the latest revision's suites, built-in entries, README tables", 30,
+         lambda: [[sys.executable, "scripts/build_leaderboards.py", "--suites", *_latest_suites()]]),
     Step("agents", "agents/respect_gym_agents/checkpoints/*.pt, agents/results/", 120, agent_commands),
     Step("agents-eval", "agents/results/zoo_agents.json, printed tables for agents/RESULTS.md", 20,
          lambda: [[sys.executable, "benchmarks/agent_vs_suite.py", "--solver", "imitation", "--solver", "ppo",

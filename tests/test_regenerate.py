@@ -61,3 +61,14 @@ def test_list_prints_every_command_and_runs_nothing(capsys) -> None:
     for step in regen.STEPS:
         assert (f"== {step.name}:" in out) == (step.name != "agents")
     assert "scripts/build_leaderboards.py" in out and "done in" not in out
+
+
+def test_leaderboards_step_rebuilds_only_the_latest_revisions_suites() -> None:
+    from respect_gym.cost.hardware import LATEST_REVISION
+    from respect_gym.leaderboard.build import SPECS
+
+    (argv,) = next(s for s in regen.STEPS if s.name == "leaderboards").commands()
+    suites = argv[argv.index("--suites") + 1:]
+    assert suites and all(SPECS[name].revision == LATEST_REVISION for name in suites)
+    assert set(suites) == {name for name, spec in SPECS.items() if spec.revision == LATEST_REVISION}
+    assert any(spec.revision != LATEST_REVISION for spec in SPECS.values())  # frozen ones exist and stay out
