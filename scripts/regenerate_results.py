@@ -38,6 +38,9 @@ class RegenerateError(RuntimeError):
 
 @dataclass(frozen=True)
 class Step:
+    """One stage: its commands (built when it runs, so they read the current checkpoints and
+    suites) and, optionally, the README block it rewrites from what they wrote."""
+
     name: str
     writes: str
     minutes: int
