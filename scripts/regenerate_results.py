@@ -60,36 +60,25 @@ def replace_block(text: str, name: str, body: str) -> str:
 
 def calibration_block() -> str:
     """The family x mode table of the latest revision, with revision 2's median on the same rows."""
-    import numpy as np
-
-    from respect_gym.cost import CostModel
-    from respect_gym.cost.calibration import PUBLISHED, calibration_graph, error_table, group_of, published_rows, thesis_rows
+    from respect_gym.cost.calibration import error_table, published_rows, thesis_rows
     from respect_gym.cost.hardware import HARDWARE_BY_REVISION, LATEST_REVISION
-    from respect_gym.cost.thesis import load_rows, predict_ms, row_report
 
     def family_mode(row) -> str:
         return " ".join(row.group.split()[:2])
 
-    old = {}
-    for r in load_rows():
-        err = predict_ms(r, row_report(r, HARDWARE_BY_REVISION[2]["usb3"], revision=2)) / r.ms - 1
-        old.setdefault(" ".join(group_of(r).split()[:2]), []).append(abs(err))
+    old_hw = HARDWARE_BY_REVISION[2]["usb3"]
+    old = {group: median for group, _, median, _, _ in error_table(thesis_rows(old_hw, revision=2), by=family_mode)}
     names = {"conv latency": "conv, one input's latency (1-4 TPUs)", "conv period": "conv, streaming period (2-4 TPUs)",
              "fc latency": "fc, one input's latency (1-4 TPUs)", "fc period": "fc, streaming period (2-4 TPUs)"}
     lines = [f"| rows (revision {LATEST_REVISION}) | n | median abs. error | p90 abs. error | signed median | revision 2 median |",
              "|---|---|---|---|---|---|"]
     for group, n, median, p90, signed in error_table(thesis_rows(), by=family_mode):
-        lines.append(f"| {names.get(group, group)} | {n} | {median:.1%} | {p90:.1%} | {signed:+.1%} | "
-                     f"{statistics.median(old[group]):.1%} |")
-    signed = [r.error for r in published_rows()]
-    coral = [abs(e) for e in signed]
-    coral2 = []
-    for model, _, ms in PUBLISHED:
-        graph = calibration_graph(model)
-        rep = CostModel(graph, "usb3", revision=2).evaluate(np.zeros(graph.num_nodes, dtype=np.int64), 1)
-        coral2.append(abs(float(rep.stage_ms.sum()) / ms - 1))
-    lines.append(f"| Coral single TPU (6 ImageNet models) | {len(coral)} | {statistics.median(coral):.1%} | "
-                 f"max {max(coral):.1%} | {statistics.median(signed):+.1%} | {statistics.median(coral2):.1%} |")
+        lines.append(f"| {names.get(group, group)} | {n} | {median:.1%} | {p90:.1%} | {signed:+.1%} | {old[group]:.1%} |")
+    coral = published_rows()
+    (_, n, median, _, signed), = error_table(coral, by=lambda r: "coral")
+    (_, _, old_median, _, _), = error_table(published_rows(old_hw, revision=2), by=lambda r: "coral")
+    lines.append(f"| Coral single TPU (6 ImageNet models) | {n} | {median:.1%} | max {max(abs(r.error) for r in coral):.1%} | "
+                 f"{signed:+.1%} | {old_median:.1%} |")
     return "\n".join(lines)
 
 

@@ -76,19 +76,21 @@ def group_of(row: ThesisRow) -> str:
     return f"{row.family} {row.mode} {'K=1' if row.segments == 1 else 'K>=2'}"
 
 
-def published_rows(hardware: EdgeTPU3 | str = "usb3") -> list[Row]:
-    """Predicted vs published single-TPU latency (one ``invoke()``) of the six Coral models."""
+def published_rows(hardware: EdgeTPU3 | str = "usb3", revision: int = 3) -> list[Row]:
+    """Predicted vs published single-TPU latency (one ``invoke()``) of the six Coral models
+    (``revision=2`` with revision-2 hardware scores the frozen model on the same rows)."""
     rows = []
     for model, label, ms in PUBLISHED:
         graph = calibration_graph(model)
-        report = CostModel(graph, hardware, revision=3).evaluate(np.zeros(graph.num_nodes, dtype=np.int64), 1)
+        report = CostModel(graph, hardware, revision=revision).evaluate(np.zeros(graph.num_nodes, dtype=np.int64), 1)
         rows.append(Row(CORAL, label, ms, float(report.stage_ms.sum())))
     return rows
 
 
-def thesis_rows(hardware: EdgeTPU3 | str = "usb3") -> list[Row]:
+def thesis_rows(hardware: EdgeTPU3 | str = "usb3", revision: int = 3) -> list[Row]:
     """Predicted vs measured for every thesis row, on its recovered split."""
-    return [Row(group_of(r), r.label, r.ms, predict_ms(r, row_report(r, hardware, revision=3))) for r in load_rows()]
+    return [Row(group_of(r), r.label, r.ms, predict_ms(r, row_report(r, hardware, revision=revision)))
+            for r in load_rows()]
 
 
 def all_rows(hardware: EdgeTPU3 | str = "usb3") -> list[Row]:
