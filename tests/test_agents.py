@@ -14,12 +14,13 @@ import respect_gym  # noqa: E402
 from respect_gym.cost import COST_MODEL_VERSION, validate_schedule  # noqa: E402
 from respect_gym.cost.model import CostModel  # noqa: E402
 from respect_gym.envs import CompactObservation, GraphContextObservation  # noqa: E402
+from respect_gym.solvers import SolverError  # noqa: E402
 from respect_gym_agents import checkpoints  # noqa: E402
 from respect_gym_agents.imitation import ImitationConfig, optimal_completion, seed_everything, train  # noqa: E402
 from respect_gym_agents.labels import expert_stages, training_specs  # noqa: E402
 from respect_gym_agents.policies import GraphPolicyNet, MASKED_LOGIT  # noqa: E402
 from respect_gym_agents import rollout  # noqa: E402
-from respect_gym_agents.rollout import greedy_episode, greedy_stages  # noqa: E402
+from respect_gym_agents.rollout import episode_logits, greedy_episode, greedy_stages, policy_schedules  # noqa: E402
 from respect_gym_agents.solver import register  # noqa: E402
 from solver_brute import tiny_graph, valid_schedules  # noqa: E402
 
@@ -163,6 +164,55 @@ def test_near_ties_are_decided_by_the_torch_net(monkeypatch):
     assert np.array_equal(greedy_stages(net, graph, 5), greedy_episode(net, graph, 5).stages)
 
 
+def test_sampled_first_choice_follows_the_torch_softmax():
+    torch.manual_seed(3)
+    net = GraphPolicyNet()
+    with torch.no_grad():
+        net.stage_score[-1].weight.mul_(20.0)  # a policy far from uniform
+    graph, k = tiny_graph(5, 12), 4
+    logits = episode_logits(net, greedy_episode(net, graph, k))[0]  # the first state never depends on choices
+    expected = torch.softmax(logits.detach().double(), dim=0).numpy()
+    assert expected.max() < 0.9 and expected.min() > 0.005
+    first = int(graph.topological_order[0])
+    schedules = policy_schedules(net, graph, k, samples=4000, rng=np.random.default_rng(0))
+    assert np.array_equal(schedules[0], greedy_stages(net, graph, k))
+    counts = np.bincount([s[first] for s in schedules[1:]], minlength=k) / 4000
+    assert np.abs(counts - expected).max() < 0.03, (counts, expected)
+    for stages in schedules[:50]:
+        validate_schedule(graph, stages, k)
+
+
+def test_sampled_episodes_are_seeded_and_need_an_rng():
+    torch.manual_seed(0)
+    net = GraphPolicyNet()
+    graph = training_specs(1)[0].graph()
+    a = policy_schedules(net, graph, 5, samples=6, rng=np.random.default_rng(7))
+    b = policy_schedules(net, graph, 5, samples=6, rng=np.random.default_rng(7))
+    c = policy_schedules(net, graph, 5, samples=6, rng=np.random.default_rng(8))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not all(np.array_equal(x, y) for x, y in zip(a[1:], c[1:]))
+    with pytest.raises(ValueError, match="rng"):
+        policy_schedules(net, graph, 5, samples=2)
+
+
+@pytest.mark.skipif(not checkpoints.shipped("imitation").exists(), reason="no shipped checkpoint yet")
+def test_solver_samples_keep_the_best_episode_and_bad_options_are_named():
+    register()
+    for model, k in (("resnet50", 4), ("densenet121", 6), ("inception_v3", 8)):
+        graph = respect_gym.load_graph(model)
+        greedy = respect_gym.solve(graph, k, "imitation", refine=False)
+        sampled = respect_gym.solve(graph, k, "imitation", refine=False, samples=8, seed=1)
+        validate_schedule(graph, sampled.stages, k)
+        assert sampled.objective_value <= greedy.objective_value
+        again = respect_gym.solve(graph, k, "imitation", refine=False, samples=8, seed=1)
+        assert np.array_equal(again.stages, sampled.stages)
+        refined = respect_gym.solve(graph, k, "imitation", samples=8, seed=1)
+        assert refined.objective_value <= sampled.objective_value
+    for bad in ({"samples": -1}, {"samples": "x"}, {"temperature": 0}):
+        with pytest.raises(SolverError, match="samples|temperature"):
+            respect_gym.solve(graph, k, "imitation", **bad)
+
+
 @pytest.mark.skipif(not checkpoints.shipped("imitation").exists(), reason="no shipped checkpoint yet")
 def test_imitation_solver_equals_the_unbounded_recut_of_the_torch_policy():
     from respect_gym.solvers.cuts import best_cut
@@ -183,8 +233,6 @@ def test_imitation_solver_equals_the_unbounded_recut_of_the_torch_policy():
 
 @pytest.mark.skipif(not checkpoints.shipped("imitation").exists(), reason="no shipped checkpoint yet")
 def test_checkpoint_runs_only_on_its_cost_model_revision():
-    from respect_gym.solvers.base import SolverError
-
     register()
     graph = respect_gym.load_graph("mobilenet")
     with pytest.raises(SolverError, match="revision=3"):

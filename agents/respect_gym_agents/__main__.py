@@ -44,7 +44,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     paths = {"imitation": checkpoints.shipped("imitation"), "ppo": checkpoints.shipped("ppo")}
     paths[args.agent] = args.checkpoint or paths[args.agent]
-    agents = (args.agent, f"{args.agent}_raw", *BASELINES) if args.only else AGENTS
+    agents = tuple(a for a in AGENTS if a.split("_")[0] == args.agent or a in BASELINES) if args.only else AGENTS
     rows = evaluate_zoo(paths["imitation"], time_limit=args.time_limit, ppo_checkpoint=paths["ppo"],
                         workers=args.workers or (None if args.ray else 1), ray_address=args.ray, agents=agents)
     if args.json:
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     eval_p = sub.add_parser("evaluate", help="zoo table: agent vs optimum, compiler, slicegraph, profiling")
     eval_p.add_argument("agent", choices=["imitation", "ppo"], help="whose --checkpoint; both are in the table")
     eval_p.add_argument("--checkpoint", default=None)
-    eval_p.add_argument("--only", action="store_true", help="only this agent (raw and refined) and the baselines")
+    eval_p.add_argument("--only", action="store_true", help="only this agent's columns and the baselines")
     eval_p.add_argument("--time-limit", type=float, default=30.0, help="exact solver limit per instance (s)")
     eval_p.add_argument("--json", default=None)
     eval_p.add_argument("--workers", type=int, metavar="N",

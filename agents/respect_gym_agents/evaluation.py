@@ -3,7 +3,9 @@
 Every Keras zoo model (fused) x K in {2, 4, 6, 8}, and the ``layers`` graphs at K = 4: the
 agent's bottleneck, the ``exact`` value (proven, or best with its gap under the time limit), the
 gap, the speed-up over ``compiler``, the agent's wall time per graph on one CPU thread, and the
-same for ``slicegraph`` and ``profiling``. None of these graphs is ever used in training.
+same for ``slicegraph`` and ``profiling``. ``*_raw`` columns are the greedy policy alone;
+``ppo_sampled`` is the best of the greedy and :data:`SAMPLES` episodes drawn from the PPO policy
+(no re-cut, no solver: what the learned policy finds by itself). None of these graphs is ever used in training.
 Instances run one per task (:mod:`respect_gym.parallel`): one at a time by default, in
 ``workers`` processes or as Ray tasks; rows come back in instance order whatever runs them.
 """
@@ -20,7 +22,8 @@ from respect_gym_agents import checkpoints
 from respect_gym_agents import solver as agent_solver
 
 BASELINES = ("slicegraph", "profiling")
-AGENTS = ("imitation", "imitation_raw", "ppo", "ppo_raw", *BASELINES)
+AGENTS = ("imitation", "imitation_raw", "ppo", "ppo_raw", "ppo_sampled", *BASELINES)
+SAMPLES = 16  # episodes drawn from the policy for ppo_sampled
 FUSED_KS = (2, 4, 6, 8)
 LAYERS_K = 4
 
@@ -39,10 +42,12 @@ def evaluate_instance(model: str, granularity: str, k: int, checkpoint: str, tim
     compiler = respect_gym.solve(graph, k, "compiler").bottleneck_ms
     row: dict[str, Any] = {"model": model, "granularity": granularity, "k": k, "nodes": graph.num_nodes,
                            "exact_ms": exact.bottleneck_ms, "exact_proven": exact.optimal, "compiler_ms": compiler}
+    ppo = ppo_checkpoint or str(checkpoints.shipped("ppo"))
     runs = {"imitation": ("imitation", {"checkpoint": checkpoint}),
             "imitation_raw": ("imitation", {"checkpoint": checkpoint, "refine": False}),
-            "ppo": ("ppo", {"checkpoint": ppo_checkpoint or str(checkpoints.shipped("ppo"))}),
-            "ppo_raw": ("ppo", {"checkpoint": ppo_checkpoint or str(checkpoints.shipped("ppo")), "refine": False}),
+            "ppo": ("ppo", {"checkpoint": ppo}),
+            "ppo_raw": ("ppo", {"checkpoint": ppo, "refine": False}),
+            "ppo_sampled": ("ppo", {"checkpoint": ppo, "refine": False, "samples": SAMPLES}),
             **{name: (name, {}) for name in BASELINES}}
     for name, (solver, options) in ((n, run) for n, run in runs.items() if n in agents):
         result = respect_gym.solve(graph, k, solver, **options)

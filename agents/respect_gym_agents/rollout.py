@@ -155,44 +155,66 @@ class NumpyScorer:
 
 def greedy_stages(net: GraphPolicyNet, graph: Graph, num_stages: int, objective: str = "period",
                   hardware: str | EdgeTPU = "usb3", scorer: NumpyScorer | None = None) -> np.ndarray:
-    """The stages of :func:`greedy_episode` (tested equal), without recording the episode.
+    """The stages of :func:`greedy_episode` (tested equal), without recording the episode."""
+    return policy_schedules(net, graph, num_stages, objective, hardware, scorer)[0]
 
-    The env is reset once and its state advanced here as ``env.step`` does (assign, count, next
-    node's smallest legal stage), skipping the observation buffer and rewards; a step with a
-    single legal stage needs no forward pass; the others are scored by :class:`NumpyScorer`.
+
+def policy_schedules(net: GraphPolicyNet, graph: Graph, num_stages: int, objective: str = "period",
+                     hardware: str | EdgeTPU = "usb3", scorer: NumpyScorer | None = None, samples: int = 0,
+                     rng: np.random.Generator | None = None, temperature: float = 1.0) -> list[np.ndarray]:
+    """The greedy schedule, then ``samples`` episodes drawn from the policy (``rng`` required).
+
+    A sampled episode draws each stage from the softmax of the legal logits / ``temperature``:
+    the decoding of sampling-based neural solvers (draw several, keep the best), which uses
+    nothing but the policy. The graph is embedded once for all of them. The env is reset per
+    episode and its state advanced here as ``env.step`` does (assign, count, next node's smallest
+    legal stage), skipping the observation buffer and rewards; a step with a single legal stage
+    needs no forward pass; the others are scored by :class:`NumpyScorer` (greedy near-ties by
+    the torch net, so the greedy schedule is the torch policy's).
     """
+    if samples and rng is None:
+        raise ValueError("sampled episodes need an rng")
     scorer = scorer or NumpyScorer(net)
     env = make_env(graph, num_stages, objective, hardware)
     env.reset(options={"graph": graph})
-    state = env.state
     context = StepContext(num_stages, lookahead=0)
-    node_context = torch.from_numpy(context.nodes_of(state.instance).copy())
+    node_context = torch.from_numpy(context.nodes_of(env.state.instance).copy())
     edges = torch.from_numpy(np.ascontiguousarray(graph.edges.T)).long()
     with torch.inference_mode():
         nodes, pooled = embed_graph(net, node_context, edges)
     terms = scorer.node_terms(nodes, pooled)
-    chooser = None  # the torch net, built on the first near-tie
-    order, preds, evaluator = state.instance.order, graph.predecessors, state.evaluator
-    assigned = evaluator.stages
-    last = num_stages - 1
-    for step in range(graph.num_nodes):
-        node = int(order[step])
-        p = preds[node]
-        low = int(assigned[p].max()) if p.size else 0
-        if low < last:
-            state.step, state.min_stage = step, low
-            _, stages, glob = context(state)
-            z = scorer.logits(terms[node], stages, glob)[low:]
-            top = np.argsort(-z, kind="stable")[:2]
-            stage = low + int(top[0])
-            if z[top[0]] - z[top[1]] < TIE_TOLERANCE * (1.0 + abs(z[top[0]])):
-                chooser = chooser or _TorchScorer(net, nodes, pooled)
-                stage = chooser(node, stages, glob)
-        else:
-            stage = last
-        evaluator.assign(node, stage)
-        state.stage_nodes[stage] += 1
-    return assigned.copy()
+    chooser = None  # the torch net, built on the first greedy near-tie
+    schedules = []
+    for episode in range(samples + 1):
+        if episode:
+            env.reset(options={"graph": graph})
+        state = env.state
+        order, preds, evaluator = state.instance.order, graph.predecessors, state.evaluator
+        assigned = evaluator.stages
+        last = num_stages - 1
+        for step in range(graph.num_nodes):
+            node = int(order[step])
+            p = preds[node]
+            low = int(assigned[p].max()) if p.size else 0
+            if low < last:
+                state.step, state.min_stage = step, low
+                _, stages, glob = context(state)
+                z = scorer.logits(terms[node], stages, glob)[low:]
+                if episode:
+                    weights = np.exp((z - z.max()) / temperature)
+                    stage = low + int(rng.choice(z.size, p=weights / weights.sum()))
+                else:
+                    top = np.argsort(-z, kind="stable")[:2]
+                    stage = low + int(top[0])
+                    if z[top[0]] - z[top[1]] < TIE_TOLERANCE * (1.0 + abs(z[top[0]])):
+                        chooser = chooser or _TorchScorer(net, nodes, pooled)
+                        stage = chooser(node, stages, glob)
+            else:
+                stage = last
+            evaluator.assign(node, stage)
+            state.stage_nodes[stage] += 1
+        schedules.append(assigned.copy())
+    return schedules
 
 
 class _TorchScorer:

@@ -8,9 +8,11 @@ so refining never makes it worse (the better of the two is returned); the re-cut
 segments that could beat the policy's own bottleneck (``best_cut``'s ``upper``, which leaves the
 optimal cut unchanged). For the ``paper`` objective the re-cut is
 :func:`~respect_gym_agents.papercut.best_paper_cut` (exact for the order); for ``latency`` there
-is none. ``refine=False`` gives the raw policy. Inference runs the policy's
-numpy scorer (:func:`~respect_gym_agents.rollout.greedy_stages`, equal to the torch net's greedy
-schedule) with the checkpoint loaded once per path. Registered through the
+is none. ``refine=False`` gives the raw policy. Option ``samples`` (default 0): also draw that
+many episodes from the policy (:func:`~respect_gym_agents.rollout.policy_schedules`, seeded by
+``seed``, softmax at ``temperature``) and keep the best of them and the greedy one before any
+re-cut; no solver is involved, only the policy and the cost model. Inference runs the policy's
+numpy scorer (equal to the torch net's greedy schedule) with the checkpoint loaded once per path. Registered through the
 ``respect_gym.solvers`` entry point, and by :func:`register` for a respect-gym without
 entry-point discovery. Option ``checkpoint``: another checkpoint path; by default the shipped one
 for the problem's objective (``imitation_paper.pt`` for ``paper`` where shipped, else the period
@@ -33,7 +35,7 @@ from respect_gym.solvers.cuts import best_cut
 from respect_gym_agents import checkpoints
 from respect_gym_agents.papercut import best_paper_cut
 from respect_gym_agents.policies import GraphPolicyNet
-from respect_gym_agents.rollout import NumpyScorer, greedy_stages
+from respect_gym_agents.rollout import NumpyScorer, policy_schedules
 
 
 @functools.lru_cache(maxsize=4)
@@ -59,7 +61,14 @@ def solve_ppo(problem: Problem) -> SolverOutput:
 
 
 def _solve_policy(problem: Problem, name: str) -> SolverOutput:
-    opts = problem.take_options(name, checkpoint=default_checkpoint(name, problem.objective), refine=True)
+    opts = problem.take_options(name, checkpoint=default_checkpoint(name, problem.objective), refine=True,
+                                samples=0, temperature=1.0)
+    try:
+        samples, temperature = int(opts["samples"]), float(opts["temperature"])
+    except ValueError as error:
+        raise SolverError(f"{name}: samples must be an integer and temperature a number ({error})") from None
+    if samples < 0 or not temperature > 0:
+        raise SolverError(f"{name}: samples must be >= 0 and temperature > 0 (got {samples}, {temperature})")
     net, scorer, revision = _net(str(opts["checkpoint"]))
     if problem.cost_model.revision != revision:
         raise SolverError(f"{name} checkpoint {opts['checkpoint']} was trained for cost-model revision {revision}, "
@@ -67,10 +76,12 @@ def _solve_policy(problem: Problem, name: str) -> SolverOutput:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        stages = greedy_stages(net, problem.graph, problem.num_stages, problem.objective,
-                               problem.cost_model.hardware, scorer)
+        candidates = policy_schedules(net, problem.graph, problem.num_stages, problem.objective,
+                                      problem.cost_model.hardware, scorer, samples=samples,
+                                      rng=np.random.default_rng(problem.seed), temperature=temperature)
     finally:
         torch.set_num_threads(threads)
+    stages = min(candidates, key=problem.objective_value)  # the first (greedy) one on ties
     if opts["refine"] and problem.objective in ("period", "paper"):
         visit = problem.graph.topological_order
         order = visit[np.argsort(stages[visit], kind="stable")]
@@ -82,7 +93,8 @@ def _solve_policy(problem: Problem, name: str) -> SolverOutput:
             value, cut = best_paper_cut(problem.graph, order, problem.num_stages, upper=own)
         if value < own:
             stages = cut
-    return SolverOutput(stages=stages, status="heuristic", info={"checkpoint": opts["checkpoint"], "refine": opts["refine"]})
+    return SolverOutput(stages=stages, status="heuristic", info={"checkpoint": opts["checkpoint"], "refine": opts["refine"],
+                                                                       "samples": samples})
 
 
 def register() -> None:
