@@ -101,6 +101,26 @@ def solvers_block(path: Path = ROOT / SOLVERS_JSON) -> str:
     ])
 
 
+AGENTS_JSON = "agents/results/zoo_agents.json"
+
+
+def agents_block(path: Path = ROOT / AGENTS_JSON) -> str:
+    """The fused rows of the agents' evaluation table from the JSON the ``agents-eval`` step wrote."""
+    from respect_gym_agents.evaluation import AGENTS, SAMPLES, summary
+
+    labels = {"imitation": "`imitation` (policy order re-cut exactly)", "imitation_raw": "`imitation`, raw greedy policy",
+              "ppo": "`ppo` (re-cut)", "ppo_raw": "`ppo`, raw greedy policy",
+              "ppo_sampled": f"`ppo`, best of greedy + {SAMPLES} sampled episodes, no re-cut"}
+    rows = [r for r in json.loads(Path(path).read_text()) if r["granularity"] == "fused"]
+    lines = ["| solver | mean / max gap to the optimum | better than `compiler` | `solve()` median, one thread |",
+             "|---|---|---|---|"]
+    for name in (a for a in AGENTS if f"{a}_ms" in rows[0]):
+        s = summary(rows, name)
+        lines.append(f"| {labels.get(name, f'`{name}`')} | {s['mean_gap_pct']:.2f}% / {s['max_gap_pct']:.1f}% | "
+                     f"{s['better_than_compiler_pct']:.1f}% | {s['median_ms_per_graph']:.0f} ms |")
+    return "\n".join(lines)
+
+
 def agent_commands() -> list[list[str]]:
     """The training command recorded in each shipped checkpoint, in :data:`CHECKPOINTS` order (read
     without the loader's cost-model check: after a change every checkpoint is out of date)."""
@@ -136,13 +156,16 @@ STEPS = (
     Step("leaderboards", "leaderboards/: the latest revision's suites, built-in entries, README tables", 30,
          lambda: [[sys.executable, "scripts/build_leaderboards.py", "--suites", *_latest_suites()]]),
     Step("agents", "agents/respect_gym_agents/checkpoints/*.pt, agents/results/", 120, agent_commands),
-    Step("agents-eval", "agents/results/zoo_agents.json, printed tables for agents/RESULTS.md", 20,
+    Step("agents-eval", f"{AGENTS_JSON}, README agents table, printed tables for agents/RESULTS.md", 20,
          lambda: [[sys.executable, "benchmarks/agent_vs_suite.py", "--solver", "imitation", "--solver", "ppo",
                    "--suite", "zoo-v1"],
+                  *([sys.executable, "benchmarks/agent_vs_suite.py", "--solver", "ppo", "--solver", "imitation",
+                     "--suite", "zoo-v1", "--option", "samples=16", "--option", "refine=false", *control]
+                    for control in ([], ["--option", "temperature=1e6"])),
                   [sys.executable, "benchmarks/agent_vs_suite.py", "--solver", "imitation", "--suite", "paper-v0",
                    "--revision", str(_latest_revision())],
                   ["respect-gym-agents", "evaluate", "imitation", "--time-limit", "10", "--workers", "2", "--json",
-                   "agents/results/zoo_agents.json"]]),
+                   AGENTS_JSON]], agents_block),
 )
 
 

@@ -72,3 +72,17 @@ def test_leaderboards_step_rebuilds_only_the_latest_revisions_suites() -> None:
     assert suites and all(SPECS[name].revision == LATEST_REVISION for name in suites)
     assert set(suites) == {name for name, spec in SPECS.items() if spec.revision == LATEST_REVISION}
     assert any(spec.revision != LATEST_REVISION for spec in SPECS.values())  # frozen ones exist and stay out
+
+
+def test_agents_block_from_a_hand_made_record(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+
+    def row(granularity: str, exact: float, compiler: float, agent: float, seconds: float) -> dict:
+        return {"granularity": granularity, "exact_ms": exact, "compiler_ms": compiler, "imitation_ms": agent,
+                "imitation_gap_pct": 100 * (agent / exact - 1), "imitation_seconds": seconds}
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps([row("fused", 2.0, 4.0, 2.2, 0.010), row("fused", 1.0, 1.0, 1.0, 0.030),
+                                row("fused", 5.0, 6.0, 5.0, 0.020), row("layers", 1.0, 9.0, 8.0, 9.0)]))
+    lines = regen.agents_block(path).splitlines()
+    # fused only: gaps 10%, 0%, 0% -> mean 3.33%, max 10%; better than compiler 2 of 3; median 20 ms
+    assert lines[2:] == ["| `imitation` (policy order re-cut exactly) | 3.33% / 10.0% | 66.7% | 20 ms |"]
