@@ -9,6 +9,8 @@ exact schedule's speedup over the vendor compiler's split. Then ``compiler``, ``
     python benchmarks/solvers.py --models resnet50 --ks 2 4 --granularity fused
     python benchmarks/solvers.py --time-limit 30 --json bench.json
     python benchmarks/solvers.py --ray auto                # instances as Ray tasks on a cluster
+    python benchmarks/solvers.py --granularity layers --models inception_v3 inception_resnet_v2 nasnet_mobile \
+        --solvers exact --large-nodes 0 --search portfolio  # exact's other CP-SAT search, on the graphs that reach it
 
 Instances run one per task (:mod:`respect_gym.parallel`): one at a time by default (solve times
 are then those of an otherwise idle machine), in ``--workers`` processes, or on Ray.
@@ -29,6 +31,7 @@ from respect_gym.cost.model import CostModel
 from respect_gym.generators import DnnGraphGenerator
 from respect_gym.parallel import map_tasks
 from respect_gym.solvers import list_solvers, solve
+from respect_gym.solvers.exact import SEARCHES
 from respect_gym.zoo import GRANULARITIES, PAPER_PREFIX, list_models, load_graph
 
 KS = (2, 3, 4, 5, 6, 8)
@@ -36,20 +39,22 @@ LARGE_SOLVERS = ("compiler", "greedy", "slicegraph")
 
 
 def bench_instance(model: str, granularity: str, k: int, solvers: list[str], time_limit: float,
-                   revision: int | None = None) -> dict:
+                   revision: int | None = None, search: str = "single") -> dict:
     graph = load_graph(model, granularity=granularity)
     cost_model = CostModel(graph, revision=revision)
     record = {"model": model, "granularity": granularity, "num_nodes": graph.num_nodes, "num_stages": k,
               "graph_sha256": graph.sha256(), "cost_model_version": cost_model.version, "solvers": {}}
     for name in solvers:
-        result = solve(graph, k, solver=name, time_limit=time_limit, cost_model=cost_model)
+        options = {"search": search} if name == "exact" else {}
+        result = solve(graph, k, solver=name, time_limit=time_limit, cost_model=cost_model, **options)
         record["solvers"][name] = {"period_ms": result.period_ms, "lower_bound_ms": result.lower_bound_ms,
                                    "optimal": result.optimal, "status": result.status, "gap": result.gap,
-                                   "seconds": result.seconds, "method": result.info.get("method")}
+                                   "seconds": result.seconds, "method": result.info.get("method"),
+                                   "search": result.info.get("search")}
     return record
 
 
-def _bench(task: tuple[str, str, int, list[str], float, int | None]) -> dict:
+def _bench(task: tuple[str, str, int, list[str], float, int | None, str]) -> dict:
     return bench_instance(*task)
 
 
@@ -110,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--granularity", nargs="+", choices=GRANULARITIES, default=list(GRANULARITIES))
     parser.add_argument("--solvers", nargs="+", choices=list_solvers(), default=list_solvers())
     parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per solve (default 30)")
+    parser.add_argument("--search", choices=SEARCHES, default="single", help="exact's CP-SAT search (default single)")
     parser.add_argument("--large-nodes", type=int, default=10_000, help="synthetic graph size (0 to skip)")
     parser.add_argument("--json", metavar="OUT", help="write all records as JSON")
     parser.add_argument("--revision", type=int, choices=REVISIONS, default=LATEST_REVISION,
@@ -122,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     models = args.models or [m for m in list_models() if not m.startswith(PAPER_PREFIX)]
     console = Console(width=200)
     todo = [(m, g, k) for m in models for g in args.granularity for k in args.ks]
-    records = map_tasks(_bench, [(m, g, k, args.solvers, args.time_limit, args.revision) for m, g, k in todo],
+    records = map_tasks(_bench, [(m, g, k, args.solvers, args.time_limit, args.revision, args.search) for m, g, k in todo],
                         names=[f"{m}/{g}/K={k}" for m, g, k in todo], workers=args.workers or (None if args.ray else 1),
                         ray_address=args.ray, description="benchmarking")
     for (model, granularity, k), record in zip(todo, records):

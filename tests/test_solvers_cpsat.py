@@ -46,15 +46,29 @@ def test_time_limit_returns_a_schedule_with_an_honest_gap() -> None:
         assert result.status == "feasible" and result.gap > 0
 
 
+@pytest.mark.parametrize("search", ["single", "portfolio"])
 @pytest.mark.parametrize("granularity,k,options", [("fused", 4, {}), ("layers", 6, {"deterministic_time": 0.3})])
-def test_cpsat_is_deterministic(granularity: str, k: int, options: dict) -> None:
+def test_cpsat_is_deterministic(granularity: str, k: int, options: dict, search: str) -> None:
     # fused K=4: tied optima (a free-running portfolio returned 3 schedules in 3 runs);
     # layers: stopped by the deterministic limit mid-search
     graph = respect_gym.load_graph("inception_v3", granularity=granularity)
-    first, second = (solve(graph, k, method="cpsat", seed=3, deterministic=True, **options) for _ in range(2))
-    assert first.info["deterministic"] and second.info["deterministic"]
+    first, second = (solve(graph, k, method="cpsat", seed=3, deterministic=True, search=search, **options)
+                     for _ in range(2))
+    assert first.info["deterministic"] and second.info["deterministic"] and first.info["search"] == search
     assert first.stages.tolist() == second.stages.tolist()
     assert first.lower_bound_ms == second.lower_bound_ms and first.optimal == second.optimal
+
+
+def test_single_search_repeats_without_a_deterministic_limit() -> None:
+    graph = respect_gym.load_graph("inception_v3")
+    first, second = (solve(graph, 4, method="cpsat", seed=3) for _ in range(2))
+    assert first.optimal and first.info["deterministic"] and first.info["search"] == "single"
+    assert first.stages.tolist() == second.stages.tolist()
+
+
+def test_unknown_search_is_refused() -> None:
+    with pytest.raises(SolverError, match="search must be one of"):
+        solve(respect_gym.load_graph("mobilenet"), 2, search="lp")
 
 
 def test_deterministic_time_without_deterministic_is_refused() -> None:

@@ -76,10 +76,12 @@ def expert_stages(spec: GraphSpec, objective: str = "period", time_limit: float 
     ``deterministic=True``: among tied optima, CP-SAT's free portfolio may return a different one
     in each run; its interleaved search returns the same one for the same spec on machines with
     the same core count, so label files do not depend on where or in which order specs ran. It
-    costs about 3x on the graphs exact hands to CP-SAT (not on those its DP solves).
+    costs about 3x on the graphs exact hands to CP-SAT (not on those its DP solves). The labels
+    keep that portfolio (``search="portfolio"``) rather than exact's default single search, so the
+    label files behind the shipped checkpoints, and their training commands, still reproduce.
     """
     result = respect_gym.solve(spec.graph(), spec.num_stages, "exact", objective=objective, deterministic=True,
-                               time_limit=time_limit)
+                               search="portfolio", time_limit=time_limit)
     if not result.optimal:
         if time_limit is not None:
             return None

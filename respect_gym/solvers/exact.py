@@ -7,9 +7,11 @@ order-encoded CP-SAT model (:mod:`exact_cpsat`), which is also used for ``object
 The period objective ``max(bottleneck, host_stage_ms * used stages)`` is the minimum over stage
 counts k <= K of ``max(best bottleneck with k stages, host_stage_ms * k)``, and one DP gives the
 best bottleneck of every k; one input's latency (``"latency"``) is the DP with sums.
-Options: ``method``: ``"auto"`` (default), ``"dp"`` or ``"cpsat"``; ``deterministic``: reproducible
-CP-SAT search (slower; the DP is always deterministic, and proven optimal values never vary), with
-``deterministic_time`` its limit in CP-SAT's deterministic seconds (see :mod:`exact_cpsat`);
+Options: ``method``: ``"auto"`` (default), ``"dp"`` or ``"cpsat"``; ``search``: CP-SAT's
+``"single"`` worker (default) or its parallel ``"portfolio"``; ``deterministic``: a CP-SAT time
+limit counted in deterministic time, so that a limited search stops at the same point on any run
+(the DP is always deterministic, and proven optimal values never vary), with
+``deterministic_time`` that limit in CP-SAT's deterministic seconds (see :mod:`exact_cpsat`);
 ``fixed``: a partial schedule (stage per node, -1 = free) that the optimum must extend, e.g. the
 nodes a learner has placed so far (DAgger's expert); ``warm_start``: a registered solver's name
 (e.g. ``"imitation"``) or a schedule that seeds CP-SAT's search (the DP ignores it).
@@ -25,6 +27,7 @@ from respect_gym.solvers.exact_dp import chain_dp, pair_cost_matrix
 from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals, subset_pairs
 
 MAX_IDEALS = 2500
+SEARCHES = ("single", "portfolio")  # CP-SAT's (exact_cpsat)
 
 
 def check_fixed(problem: Problem, fixed) -> np.ndarray | None:
@@ -66,11 +69,13 @@ def feasible_completion(graph, fixed: np.ndarray) -> np.ndarray:
 
 def solve_exact(problem: Problem) -> SolverOutput:
     opts = problem.take_options("exact", method="auto", max_ideals=MAX_IDEALS, deterministic=False,
-                                deterministic_time=None, fixed=None, warm_start=None)
+                                deterministic_time=None, fixed=None, warm_start=None, search="single")
     fixed = check_fixed(problem, opts["fixed"])
     method = opts["method"]
     if method not in ("auto", "dp", "cpsat"):
         raise SolverError(f"exact: method must be 'auto', 'dp' or 'cpsat', got {method!r}")
+    if opts["search"] not in SEARCHES:
+        raise SolverError(f"exact: search must be one of {SEARCHES}, got {opts['search']!r}")
     if method == "dp" and problem.objective == "paper":
         raise SolverError("exact: the ideal DP optimises the period and latency objectives only; use method='cpsat'")
     if method != "cpsat" and problem.objective != "paper":
@@ -85,7 +90,8 @@ def solve_exact(problem: Problem) -> SolverOutput:
 
     if opts["deterministic_time"] is not None and not opts["deterministic"]:
         raise SolverError("exact: deterministic_time needs deterministic=True")
-    return solve_cpsat(problem, bool(opts["deterministic"]), opts["deterministic_time"], fixed, opts["warm_start"])
+    return solve_cpsat(problem, bool(opts["deterministic"]), opts["deterministic_time"], fixed, opts["warm_start"],
+                       opts["search"])
 
 
 def solve_dp(problem: Problem, ideals: np.ndarray, fixed: np.ndarray | None = None) -> SolverOutput:

@@ -32,21 +32,31 @@ slack, so the hint stays feasible), and adds prefix/suffix cuts: a node on a sta
 compute (and an invoke) onto the first s + 1 stages, so ``(s + 1) T`` bounds it; likewise for
 descendants and the last stages. With that upper bound on ``T`` these fix many ``y`` in presolve.
 
-Determinism. A proven optimum's value never varies, but by default CP-SAT runs its free-running
-parallel portfolio (``max(4, os.cpu_count())`` workers, wall-clock ``time_limit``): among tied optima,
-and under a time limit, the schedule returned may differ between runs. Option
-``deterministic=True`` makes the same (graph, K, seed, options) give the same schedule on a given
-machine: workers run with ``interleave_search`` (subsolvers interleaved in deterministic
-batches), ``random_seed = seed``, and a limit in CP-SAT's deterministic time (option
-``deterministic_time``, else the problem's ``time_limit`` times :data:`DTIME_PER_SECOND`, the
-ratio measured here); the wall clock is then only a safety net at :data:`WALL_BACKSTOP` times the
-time left, and if it fires ``info["deterministic"]`` is ``False``. Deterministic seconds per wall
-second varied from 0.5 to 1.07 across instances here, so a wall ``time_limit`` is approximate.
-Why it is not the default, measured on 2 cores: interleaved search proves nasnet_mobile fused
-K=3 in 16 s instead of 9 s (K=4: 23 s vs 30 s; K=8: 101 s vs 34 to 68 s), inception_v3 fused K=4
-(method="cpsat") in 6 s instead of 2 s, and under a 30 s limit its nasnet incumbents for K >= 5
-are 26-49% from the bound where the portfolio's are within 1%. The free portfolio returned 3
-different tied optima (same value) in 3 runs of inception_v3 K=4.
+Search (option ``search``). ``"single"`` (default): one CP-SAT worker without the LP relaxation
+and without presolve probing. The objectives are a max or a sum of indicator-weighted terms, whose
+LP relaxation bounds them weakly: in the parallel portfolio's logs the proof came from the no-LP
+worker's clause learning, while the LP workers and probing (three rounds of ~1.4 s on
+nasnet_mobile fused K=8) took most of the 2 cores. Measured here with ``benchmarks/solvers.py``
+(revision 3, 30 s per solve, one search after the other on an idle machine): fused zoo 126/126
+proven, the slowest (nasnet_mobile K=8) in 6 s, where the portfolio proved 125 (K=8 takes it
+15-40 s); on the 18 layers instances that reach CP-SAT (inception_v3, inception_resnet_v2,
+nasnet_mobile), 16 proven by both, median 4.4 s against 4.8 s, the hardest faster (inception_resnet_v2
+K=8 13 s against 29 s) and some slower (nasnet_mobile K=4 21 s against 13 s; records in
+``benchmarks/results/solvers_layers_cpsat_*.json``). ``"portfolio"``: CP-SAT's parallel portfolio,
+``max(4, os.cpu_count())`` workers with its default LP and probing, e.g. for many-core machines.
+
+Determinism. A proven optimum's value never varies. The single search is deterministic: the same
+(graph, K, seed, options) give the same schedule, unless a wall-clock ``time_limit`` stops it,
+where the incumbent depends on the machine's speed. The portfolio runs free: among tied optima,
+and under a time limit, the schedule may differ between runs. Option ``deterministic=True`` makes
+either reproducible on a given machine: the limit is counted in CP-SAT's deterministic time
+(option ``deterministic_time``, else the problem's ``time_limit`` times the search's ratio of
+deterministic to wall seconds in :data:`DTIME_PER_SECOND`, measured here), the wall clock is only a
+safety net at :data:`WALL_BACKSTOP` times the time left (if it fires, ``info["deterministic"]`` is
+``False``), and the portfolio's workers are interleaved in deterministic batches
+(``interleave_search``), which on 2 cores proved nasnet_mobile fused K=3 in 16 s instead of 9 s and
+K=8 in 101 s instead of 34-68 s (revision 2). Expert labels for the agents use the deterministic
+portfolio, so label files and the shipped checkpoints still reproduce.
 """
 
 from __future__ import annotations
@@ -67,12 +77,12 @@ from respect_gym.solvers.compiler import compiler_schedule
 UNITS_PER_MS = 10**9
 OPTIMALITY_RTOL = 1e-6
 PAPER_UNITS = 10**6
-DTIME_PER_SECOND = 0.7  # CP-SAT deterministic s per wall s, interleaved on 2 cores (measured 0.5 to 0.86)
+# CP-SAT deterministic s per wall s on 2 cores: single search (measured 0.35 to 0.92), interleaved portfolio (0.5 to 0.86)
+DTIME_PER_SECOND = {"single": 0.65, "portfolio": 0.7}
 WALL_BACKSTOP = 2.0
-# CP-SAT's portfolio gains its bound-proving subsolvers from 4 workers on. Measured on 2 cores,
-# nasnet_mobile fused with a 30 s limit, K = 2/3/4/5/6/8: 2 workers proved K = 2, 3, 5, 6 (K=4
-# and K=8 left at 4-6% gaps); 4 workers proved all six in 1.6 / 4.2 / 13.7 / 10.8 / 11.6 / 18.6-28.7 s.
-MIN_WORKERS = 4
+# the portfolio gains its bound-proving subsolvers from 4 workers on (2 cores, nasnet_mobile fused,
+# revision 2: 2 workers left K=4 and K=8 at 4-6% gaps, 4 workers proved K = 2..8)
+PORTFOLIO_MIN_WORKERS = 4
 
 
 class _Core:
@@ -330,14 +340,16 @@ def _warm_start(problem: Problem, fixed: np.ndarray | None = None,
 
 
 def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_time: float | None = None,
-                fixed: np.ndarray | None = None, warm_start: str | np.ndarray | None = None) -> SolverOutput:
+                fixed: np.ndarray | None = None, warm_start: str | np.ndarray | None = None,
+                search: str = "single") -> SolverOutput:
     """Solve with CP-SAT; see the module docstring for what ``optimal`` certifies.
 
-    :param deterministic: reproducible interleaved search instead of the free portfolio.
+    :param deterministic: a limit in deterministic time (and, for the portfolio, interleaved workers).
     :param deterministic_time: with ``deterministic``, the limit in CP-SAT deterministic seconds
         (default: derived from the problem's time limit, none without one).
     :param fixed: stage per node (-1 = free) the schedule must extend.
     :param warm_start: a solver name or a schedule added to the hint candidates.
+    :param search: ``"single"`` or ``"portfolio"`` (module docstring).
     """
     hint, hint_value = _warm_start(problem, fixed, warm_start)
     timed = problem.objective != "paper"
@@ -353,13 +365,18 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
         built.model.add_hint(var, value)
     solver = cp_model.CpSolver()
     params = solver.parameters
-    params.num_workers = max(MIN_WORKERS, os.cpu_count() or 1)
     params.random_seed = problem.seed % 2**31
+    if search == "single":
+        params.num_workers = 1
+        params.linearization_level = 0
+        params.cp_model_probing_level = 0
+    else:
+        params.num_workers = max(PORTFOLIO_MIN_WORKERS, os.cpu_count() or 1)
+        params.interleave_search = deterministic
     left = problem.time_left()
     if deterministic:
-        params.interleave_search = True
         if deterministic_time is None and problem.time_limit is not None:
-            deterministic_time = problem.time_limit * DTIME_PER_SECOND
+            deterministic_time = problem.time_limit * DTIME_PER_SECOND[search]
         if deterministic_time is not None:
             params.max_deterministic_time = float(deterministic_time)
     if left is not None:
@@ -383,5 +400,6 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
         status="optimal" if proven else "feasible",
         info={"method": "cpsat", "cpsat_status": solver.status_name(status),
               "cpsat_bound": float(solver.best_objective_bound) / scale, "wall_seconds": solver.wall_time,
-              "deterministic_time": solver.deterministic_time, "deterministic": deterministic and not wall_stopped},
+              "deterministic_time": solver.deterministic_time, "deterministic": (deterministic or search == "single") and not wall_stopped,
+              "search": search},
     )
