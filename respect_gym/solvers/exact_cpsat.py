@@ -55,7 +55,7 @@ deterministic to wall seconds in :data:`DTIME_PER_SECOND`, measured here), the w
 safety net at :data:`WALL_BACKSTOP` times the time left (if it fires, ``info["deterministic"]`` is
 ``False``), and the portfolio's workers are interleaved in deterministic batches
 (``interleave_search``), which on 2 cores proved nasnet_mobile fused K=3 in 16 s instead of 9 s and
-K=8 in 101 s instead of 34-68 s (revision 2). Expert labels for the agents use the deterministic
+K=8 in 101 s instead of 34-68 s. Expert labels for the agents use the deterministic
 portfolio, so label files and the shipped checkpoints still reproduce.
 """
 
@@ -77,11 +77,12 @@ from respect_gym.solvers.compiler import compiler_schedule
 UNITS_PER_MS = 10**9
 OPTIMALITY_RTOL = 1e-6
 PAPER_UNITS = 10**6
-# CP-SAT deterministic s per wall s on 2 cores: single search (measured 0.35 to 0.92), interleaved portfolio (0.5 to 0.86)
+# CP-SAT deterministic s per wall s on 2 cores: single search (measured 0.35 to 0.92),
+# interleaved portfolio (0.5 to 0.86)
 DTIME_PER_SECOND = {"single": 0.65, "portfolio": 0.7}
 WALL_BACKSTOP = 2.0
 # the portfolio gains its bound-proving subsolvers from 4 workers on (2 cores, nasnet_mobile fused,
-# revision 2: 2 workers left K=4 and K=8 at 4-6% gaps, 4 workers proved K = 2..8)
+# 30 s: 2 workers left K=4 and K=8 at 4-6% gaps, 4 workers proved K = 2..8)
 PORTFOLIO_MIN_WORKERS = 4
 
 
@@ -400,6 +401,6 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
         status="optimal" if proven else "feasible",
         info={"method": "cpsat", "cpsat_status": solver.status_name(status),
               "cpsat_bound": float(solver.best_objective_bound) / scale, "wall_seconds": solver.wall_time,
-              "deterministic_time": solver.deterministic_time, "deterministic": (deterministic or search == "single") and not wall_stopped,
-              "search": search},
+              "deterministic_time": solver.deterministic_time, "search": search,
+              "deterministic": (deterministic or search == "single") and not wall_stopped},
     )
