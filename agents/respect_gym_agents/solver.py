@@ -2,10 +2,11 @@
 
 Like RESPECT's post-processing (its pointer network emits an order that is then packed into
 stages), option ``refine`` (default True) keeps the policy's node order (nodes sorted by the
-policy's stage, visit order within a stage: a topological order) and re-cuts it optimally into K
-segments (:func:`respect_gym.solvers.cuts.best_cut`); the policy's own schedule is one such cut,
-so refining never makes it worse (the better of the two is returned); the re-cut only costs
-segments that could beat the policy's own bottleneck (``best_cut``'s ``upper``, which leaves the
+policy's stage; within a stage by the visit order, and separately by the compiler's DFS order:
+two topological orders) and re-cuts each optimally into K segments
+(:func:`respect_gym.solvers.cuts.best_cut`); the policy's own schedule is a cut of both, so
+refining never makes it worse (the best is returned); the re-cut only costs
+segments that could beat the best bottleneck so far (``best_cut``'s ``upper``, which leaves the
 optimal cut unchanged). For the ``paper`` objective the re-cut is
 :func:`~respect_gym_agents.papercut.best_paper_cut` (exact for the order); for ``latency`` there
 is none. ``refine=False`` gives the raw policy. Option ``samples`` (default 0): also draw that
@@ -29,7 +30,9 @@ import functools
 import numpy as np
 import torch
 
+from respect_gym.graph import Graph
 from respect_gym.solvers.base import Problem, SolverError, SolverOutput
+from respect_gym.solvers.compiler import dfs_topological_order
 from respect_gym.solvers.cuts import best_cut
 
 from respect_gym_agents import checkpoints
@@ -83,18 +86,37 @@ def _solve_policy(problem: Problem, name: str) -> SolverOutput:
         torch.set_num_threads(threads)
     stages = min(candidates, key=problem.objective_value)  # the first (greedy) one on ties
     if opts["refine"] and problem.objective in ("period", "paper"):
-        visit = problem.graph.topological_order
-        order = visit[np.argsort(stages[visit], kind="stable")]
-        if problem.objective == "period":  # best_cut minimises the bottleneck stage (the period)
-            own = problem.cost_model.evaluate(stages, problem.num_stages).bottleneck_ms
-            value, cut = best_cut(problem.cost_model, problem.batch_cost, order, problem.num_stages, upper=own)
-        else:
-            own = problem.objective_value(stages)
-            value, cut = best_paper_cut(problem.graph, order, problem.num_stages, upper=own)
-        if value < own:
-            stages = cut
+        stages = _recut(problem, stages)
     return SolverOutput(stages=stages, status="heuristic", info={"checkpoint": opts["checkpoint"], "refine": opts["refine"],
                                                                        "samples": samples})
+
+
+def policy_orders(graph: Graph, stages: np.ndarray) -> list[np.ndarray]:
+    """The topological orders the re-cut tries: nodes sorted by the policy's stage, ties broken by
+    the visit order and by the compiler's DFS order (each a topological order, so each sorted order
+    is one too; which is better varies, e.g. nasnet_mobile fused K=8 and K=6)."""
+    out = []
+    for tie_break in (graph.topological_order, dfs_topological_order(graph)):
+        rank = np.empty(graph.num_nodes, dtype=np.int64)
+        rank[tie_break] = np.arange(graph.num_nodes)
+        out.append(np.lexsort((rank, stages)))
+    return out
+
+
+def _recut(problem: Problem, stages: np.ndarray) -> np.ndarray:
+    """The best optimal cut of the :func:`policy_orders` into K segments, or ``stages`` if none is better."""
+    if problem.objective == "period":  # best_cut minimises the bottleneck stage (the period)
+        best = problem.cost_model.evaluate(stages, problem.num_stages).bottleneck_ms
+    else:
+        best = problem.objective_value(stages)
+    for order in policy_orders(problem.graph, stages):
+        if problem.objective == "period":
+            value, cut = best_cut(problem.cost_model, problem.batch_cost, order, problem.num_stages, upper=best)
+        else:
+            value, cut = best_paper_cut(problem.graph, order, problem.num_stages, upper=best)
+        if value < best:
+            best, stages = value, cut
+    return stages
 
 
 def register() -> None:
