@@ -128,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     models = args.models or [m for m in list_models() if not m.startswith(PAPER_PREFIX)]
     console = Console(width=200)
     todo = [(m, g, k) for m in models for g in args.granularity for k in args.ks]
-    records = map_tasks(_bench, [(m, g, k, args.solvers, args.time_limit, args.revision, args.search) for m, g, k in todo],
+    tasks = [(m, g, k, args.solvers, args.time_limit, args.revision, args.search) for m, g, k in todo]
+    records = map_tasks(_bench, tasks,
                         names=[f"{m}/{g}/K={k}" for m, g, k in todo], workers=args.workers or (None if args.ray else 1),
                         ray_address=args.ray, description="benchmarking")
     for (model, granularity, k), record in zip(todo, records):

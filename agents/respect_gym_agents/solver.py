@@ -101,15 +101,15 @@ def _policy_orders(graph: Graph, stages: np.ndarray) -> list[np.ndarray]:
 
 def _recut(problem: Problem, stages: np.ndarray) -> np.ndarray:
     """The best optimal cut of the :func:`_policy_orders` into K segments, or ``stages`` if none is better."""
+    k = problem.num_stages
     if problem.objective == "period":  # best_cut minimises the bottleneck stage (the period)
-        best = problem.cost_model.evaluate(stages, problem.num_stages).bottleneck_ms
+        best = problem.cost_model.evaluate(stages, k).bottleneck_ms
+        cut_of = functools.partial(best_cut, problem.cost_model, problem.batch_cost)
     else:
         best = problem.objective_value(stages)
+        cut_of = functools.partial(best_paper_cut, problem.graph)
     for order in _policy_orders(problem.graph, stages):
-        if problem.objective == "period":
-            value, cut = best_cut(problem.cost_model, problem.batch_cost, order, problem.num_stages, upper=best)
-        else:
-            value, cut = best_paper_cut(problem.graph, order, problem.num_stages, upper=best)
+        value, cut = cut_of(order, k, upper=best)
         if value < best:
             best, stages = value, cut
     return stages
