@@ -23,9 +23,10 @@ from respect_gym.graph import Graph, GraphMeta
 
 WEIGHT_UNIT_BYTES = 256 * 1024
 """int8 parameter bytes per unit of RESPECT weight. The paper caps a stage at 35 units; at 256 KiB
-a unit that cap is 8.75 MiB, about one Edge TPU's parameter cache (DOMAIN.md section 2). A 30-node
-graph then holds ~19 MiB on average: it overflows one or two TPUs and fits three or four, so the
-number of stages and the balance between them both matter."""
+a unit that cap is 8.75 MiB, about one Edge TPU's parameter cache (Coral's "~8 MB" of on-chip
+memory, https://coral.ai/docs/edgetpu/compiler/; the cost model's 7.68 MiB, docs/cost_model.md).
+A 30-node graph then holds ~19 MiB on average: it overflows one or two TPUs and fits three or
+four, so the number of stages and the balance between them both matter."""
 
 INPUT_SHAPE = (224, 224, 3)
 FIRST_LEVEL_SIZE = 56  # spatial size of level 1: a 224 input after a folded stride-4 stem
