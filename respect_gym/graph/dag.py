@@ -7,16 +7,36 @@ and output-activation bytes. Edges ``u -> v`` mean ``v`` reads ``u``'s output te
 Arrays are read-only numpy views, so a graph can be shared by solvers, envs and caches without
 defensive copies. Structural helpers (topological order, levels, neighbour arrays) are computed once
 on first use.
+
+Every number is checked before it is cast (a silent int64 wrap-around would price a schedule at
+a negative latency): sizes are whole, finite, non-negative and physically bounded, per node by
+:data:`MAX_NODE_BYTES` (parameter and output bytes: 64 GiB, more than any Edge TPU host streams
+from) and :data:`MAX_NODE_MACS` (2**50, ~10 minutes of an Edge TPU's 4 TOPS for one op), and in
+total by :data:`MAX_TOTAL` (2**62, so int64 sums never overflow); shapes have at most
+:data:`MAX_RANK` dimensions, each below :data:`MAX_DIM` (2**31), and at most :data:`MAX_ELEMENTS`
+elements. Names, op types and metadata are strings without control or bidi characters, at most
+:data:`~respect_gym.safe_io.MAX_NAME_CHARS` characters (:mod:`respect_gym.safe_io`).
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Sequence
 
 import numpy as np
+
+from respect_gym.safe_io import MAX_NAME_CHARS, excerpt, text_problem
+
+MAX_NODE_BYTES = 2**36
+MAX_NODE_MACS = 2**50
+MAX_TOTAL = 2**62
+MAX_DIM = 2**31
+MAX_RANK = 16
+MAX_ELEMENTS = 2**40
+_BOUNDS = {"macs": MAX_NODE_MACS, "param_bytes": MAX_NODE_BYTES, "out_bytes": MAX_NODE_BYTES}
 
 
 class GraphError(ValueError):
@@ -82,6 +102,7 @@ class Graph:
         for label, seq in (("op_types", self.op_types),):
             if len(seq) != n:
                 raise GraphError(f"{label} has {len(seq)} entries, expected {n} (one per node)")
+        _check_texts(self.names, self.op_types, self.meta)
         set_(self, "macs", _frozen(_node_array("macs", macs, self.names)))
         set_(self, "param_bytes", _frozen(_node_array("param_bytes", param_bytes, self.names)))
         set_(self, "out_bytes", _frozen(_node_array("out_bytes", out_bytes, self.names)))
@@ -89,20 +110,14 @@ class Graph:
             out_shapes = [()] * n
         if len(out_shapes) != n:
             raise GraphError(f"out_shapes has {len(out_shapes)} entries, expected {n}")
-        shapes = []
-        for i, shape in enumerate(out_shapes):
-            try:
-                dims = tuple(int(d) for d in shape)
-            except (TypeError, ValueError):
-                raise GraphError(f"node {i} ({self.names[i]!r}): out_shape {shape!r} is not a list of ints") from None
-            if any(d < 0 for d in dims):
-                raise GraphError(f"node {i} ({self.names[i]!r}): out_shape {dims} has a negative dimension")
-            shapes.append(dims)
+        shapes = [_shape(f"node {i} ({excerpt(self.names[i])}): out_shape", shape) for i, shape in enumerate(out_shapes)]
         set_(self, "out_shapes", tuple(shapes))
+        _shape("meta.input_shape", self.meta.input_shape)
         set_(self, "edges", _frozen(_edge_array(edges, self.names)))
         if len(set(self.names)) != n:
-            dup = next(x for x in self.names if self.names.count(x) > 1)
-            raise GraphError(f"node name {dup!r} is used by more than one node")
+            seen: set[str] = set()
+            dup = next(x for x in self.names if x in seen or seen.add(x))
+            raise GraphError(f"node name {excerpt(dup)} is used by more than one node")
         self.topological_order  # raises GraphError on a cycle
 
     def __setattr__(self, name: str, value) -> None:
@@ -172,7 +187,7 @@ class Graph:
         if len(order) != self.num_nodes:
             stuck = [v for v in range(self.num_nodes) if indeg[v] > 0]
             cycle = _find_cycle(stuck, succs, set(stuck))
-            names = " -> ".join(f"{v} ({self.names[v]!r})" for v in cycle)
+            names = " -> ".join(f"{v} ({excerpt(self.names[v])})" for v in cycle[:8]) + (" -> ..." if len(cycle) > 8 else "")
             raise GraphError(f"graph has a cycle: {names}")
         return _frozen(np.asarray(order, dtype=np.int64))
 
@@ -288,46 +303,110 @@ class Graph:
         return int(self.param_bytes.sum())
 
 
+def _check_texts(names: tuple[str, ...], op_types: tuple[str, ...], meta: GraphMeta) -> None:
+    """Names, op types and metadata: bounded strings without control or bidi characters."""
+    for label, seq in (("name", names), ("op_type", op_types)):
+        for i, text in enumerate(seq):
+            problem = text_problem(text, MAX_NAME_CHARS)
+            if problem:
+                raise GraphError(f"node {i}: {label} {excerpt(text)} {problem}")
+    for label in ("model", "granularity", "source"):
+        text = getattr(meta, label)
+        problem = text_problem(str(text), MAX_NAME_CHARS if label != "source" else 4 * MAX_NAME_CHARS)
+        if problem:
+            raise GraphError(f"graph {label} {excerpt(text)} {problem}")
+
+
+def _shape(where: str, shape) -> tuple[int, ...]:
+    """A shape as a tuple of ints, each in ``0..MAX_DIM-1``, at most ``MAX_RANK`` of them."""
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__"):
+        raise GraphError(f"{where} {excerpt(shape)} is not a list of ints")
+    if len(shape) > MAX_RANK:
+        raise GraphError(f"{where} has {len(shape)} dimensions, above the bound of {MAX_RANK}")
+    dims = []
+    for d in shape:
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer, float, np.floating)):
+            raise GraphError(f"{where} {excerpt(shape)} is not a list of ints")
+        if isinstance(d, (float, np.floating)) and not (math.isfinite(d) and d == int(d)):
+            raise GraphError(f"{where} {excerpt(shape)} is not a list of ints")
+        d = int(d)
+        if d < 0:
+            raise GraphError(f"{where} {excerpt(shape)} has a negative dimension")
+        if d >= MAX_DIM:
+            raise GraphError(f"{where} {excerpt(shape)} has a dimension of 2**31 or more")
+        dims.append(d)
+    if math.prod(dims) > MAX_ELEMENTS:
+        raise GraphError(f"{where} {excerpt(shape)} has more than 2**40 elements")
+    return tuple(dims)
+
+
 def _node_array(label: str, values, names: tuple[str, ...]) -> np.ndarray:
+    """Per-node sizes as int64, checked before the cast: numbers (not strings or booleans), whole,
+    finite, in ``0..bound`` (``_BOUNDS``) and summing below ``MAX_TOTAL``."""
+    bound = _BOUNDS.get(label, MAX_NODE_BYTES)
     try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
+        raw = values if isinstance(values, np.ndarray) else np.asarray(values)
+    except (TypeError, ValueError, OverflowError):
         raise GraphError(f"{label} must be a list of numbers") from None
-    if array.shape != (len(names),):
-        raise GraphError(f"{label} has shape {array.shape}, expected ({len(names)},) (one per node)")
+    if raw.shape != (len(names),):
+        raise GraphError(f"{label} has shape {raw.shape}, expected ({len(names)},) (one per node)")
+    if raw.dtype.kind == "O":  # Python ints beyond 64 bits, or mixed types
+        for i, x in enumerate(raw.tolist()):
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                raise GraphError(f"node {i} ({excerpt(names[i])}): {label} = {excerpt(x)} is not a number")
+            if not (math.isfinite(x) and 0 <= x <= bound):
+                raise GraphError(f"node {i} ({excerpt(names[i])}): {label} = {excerpt(x)} is outside 0..{bound:,}")
+        raise GraphError(f"{label} must be a list of numbers")
+    if raw.dtype.kind not in "iuf":
+        kind = "booleans" if raw.dtype.kind == "b" else f"values of type {raw.dtype}"
+        raise GraphError(f"{label} must be a list of numbers, got {kind}")
+    array = raw.astype(np.float64)
     bad = np.flatnonzero(~np.isfinite(array) | (array < 0))
     if bad.size:
         i = int(bad[0])
-        raise GraphError(f"node {i} ({names[i]!r}): {label} = {float(array[i])} must be finite and >= 0")
+        raise GraphError(f"node {i} ({excerpt(names[i])}): {label} = {float(array[i])} must be finite and >= 0")
     if np.any(array != np.round(array)):
         i = int(np.flatnonzero(array != np.round(array))[0])
-        raise GraphError(f"node {i} ({names[i]!r}): {label} = {float(array[i])} must be a whole number")
-    return array.astype(np.int64)
+        raise GraphError(f"node {i} ({excerpt(names[i])}): {label} = {float(array[i])} must be a whole number")
+    big = np.flatnonzero(array > bound)
+    if big.size:
+        i = int(big[0])
+        raise GraphError(f"node {i} ({excerpt(names[i])}): {label} = {float(array[i]):.4g} is above the bound of "
+                         f"{bound:,} (2**{bound.bit_length() - 1})")
+    if float(array.sum()) > MAX_TOTAL:
+        raise GraphError(f"{label} sum to {float(array.sum()):.4g}, above the bound of 2**62")
+    return array.astype(np.int64) if raw.dtype.kind == "f" else raw.astype(np.int64)
 
 
 def _edge_array(edges, names: tuple[str, ...]) -> np.ndarray:
     n = len(names)
     try:
-        array = np.asarray(edges, dtype=np.float64)
-    except (TypeError, ValueError):
+        raw = edges if isinstance(edges, np.ndarray) else np.asarray(edges)
+        if raw.size and raw.dtype.kind not in "iuf":
+            raise TypeError
+        array = raw.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
         raise GraphError("edges must be a list of [u, v] integer pairs") from None
     if array.size == 0:
         array = array.reshape(0, 2)
     if array.ndim != 2 or array.shape[1] != 2:
         raise GraphError(f"edges must have shape (E, 2), got {array.shape}")
+    outside = np.flatnonzero(~np.all((array >= 0) & (array < n), axis=1))
+    if outside.size:
+        u, v = array[outside[0]].tolist()
+        raise GraphError(f"edge {u:g} -> {v:g} has an endpoint outside 0..{n - 1}")
     if np.any(array != np.round(array)):
         raise GraphError("edges must hold integer node indices")
     array = array.astype(np.int64)
-    for u, v in array.tolist():
-        if not (0 <= u < n and 0 <= v < n):
-            raise GraphError(f"edge {u} -> {v} has an endpoint outside 0..{n - 1}")
-        if u == v:
-            raise GraphError(f"edge {u} -> {v} is a self loop on node {names[u]!r}")
+    loops = np.flatnonzero(array[:, 0] == array[:, 1])
+    if loops.size:
+        u = int(array[loops[0], 0])
+        raise GraphError(f"edge {u} -> {u} is a self loop on node {excerpt(names[u])}")
     array = array[np.lexsort((array[:, 1], array[:, 0]))]
     dup = np.flatnonzero(np.all(array[1:] == array[:-1], axis=1))
     if dup.size:
         u, v = array[dup[0]].tolist()
-        raise GraphError(f"edge {u} -> {v} ({names[u]!r} -> {names[v]!r}) appears more than once")
+        raise GraphError(f"edge {u} -> {v} ({excerpt(names[u])} -> {excerpt(names[v])}) appears more than once")
     return array
 
 

@@ -10,6 +10,11 @@ Format (``schema`` = ``"respect-gym/graph"``, ``version`` = :data:`SCHEMA_VERSIO
       "edges": [[u, v], ...]
     }
 
+Reading goes through :mod:`respect_gym.safe_io`: at most :data:`MAX_FILE_BYTES` after gzip
+decompression (counted while streaming), JSON nested at most 64 deep, finite numbers, strings
+without control or bidi characters; the sizes and shapes themselves are bounded by
+:class:`~respect_gym.graph.dag.Graph`. Writing is atomic (temporary file, then one rename).
+
 Node attributes are stored column-wise (one list per attribute, in node index order), which keeps
 the 20-model zoo small. Files ending in ``.gz`` are gzip-compressed. The SHA-256 is taken over the
 canonical JSON (sorted keys, no whitespace) of the content, without ``source`` (a provenance note
@@ -28,11 +33,13 @@ from typing import Any
 import numpy as np
 
 from respect_gym.graph.dag import Graph, GraphError, GraphMeta
+from respect_gym.safe_io import MAX_NAME_CHARS, atomic_write, excerpt, loads_json, read_json, text_problem
 
 SCHEMA = "respect-gym/graph"
 SCHEMA_VERSION = 1
 _NODE_FIELDS = ("name", "op_type", "macs", "param_bytes", "out_bytes", "out_shape")
-MAX_FILE_BYTES = 512 * 1024 * 1024  # refuse to inflate absurd inputs
+MAX_FILE_BYTES = 64 * 2**20  # after decompression: ~800,000 nodes (a 100,000-node graph is 7.8 MiB)
+_META_FIELDS = {"model": "unnamed", "granularity": "layers", "source": ""}
 
 
 def graph_to_dict(graph: Graph) -> dict[str, Any]:
@@ -77,16 +84,23 @@ def graph_from_dict(data: Any) -> Graph:
             raise GraphError(f"'nodes.{f}' must be a list")
     if "edges" not in data or not isinstance(data["edges"], list):
         raise GraphError("'edges' must be a list of [u, v] pairs")
-    try:
-        input_shape = tuple(int(d) for d in data.get("input_shape", []))
-    except (TypeError, ValueError):
-        raise GraphError(f"'input_shape' must be a list of ints, got {data.get('input_shape')!r}") from None
-    meta = GraphMeta(
-        model=str(data.get("model", "unnamed")),
-        input_shape=input_shape,
-        granularity=str(data.get("granularity", "layers")),
-        source=str(data.get("source", "")),
-    )
+    shape = data.get("input_shape", [])
+    if not isinstance(shape, list) or not all(type(d) is int for d in shape):
+        raise GraphError(f"'input_shape' must be a list of ints, got {excerpt(shape)}")
+    for label in ("name", "op_type"):
+        bad = next((x for x in nodes[label] if not isinstance(x, str)), None)
+        if bad is not None:
+            raise GraphError(f"'nodes.{label}' must hold strings, got {type(bad).__name__} {excerpt(bad)}")
+    texts = {}
+    for field, default in _META_FIELDS.items():
+        value = data.get(field, default)
+        if not isinstance(value, str):
+            raise GraphError(f"'{field}' must be a string, got {type(value).__name__} {excerpt(value)}")
+        problem = text_problem(value, MAX_NAME_CHARS if field != "source" else 4 * MAX_NAME_CHARS)
+        if problem:
+            raise GraphError(f"'{field}' {excerpt(value)} {problem}")
+        texts[field] = value
+    meta = GraphMeta(input_shape=tuple(shape), **texts)
     return Graph(
         names=nodes["name"],
         op_types=nodes["op_type"],
@@ -104,46 +118,30 @@ def graph_to_json(graph: Graph, path: str | os.PathLike | None = None) -> str:
     text = json.dumps(graph_to_dict(graph), separators=(",", ":"))
     if path is not None:
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
         data = text.encode()
-        tmp.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
-        tmp.replace(path)  # atomic: an interrupted save never leaves a truncated file
+        # atomic: an interrupted save never leaves a truncated file
+        atomic_write(path, gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
     return text
 
 
-def read_json_file(path: str | os.PathLike) -> Any:
-    """Read a ``.json`` or ``.json.gz`` file with errors that name the file and the problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise GraphError(f"{path}: file is larger than {MAX_FILE_BYTES // 2**20} MiB")
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise GraphError(f"{path}: not a valid gzip file ({exc})") from None
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GraphError(f"{path}: invalid JSON ({exc})") from None
+def read_json_file(path: str | os.PathLike, max_bytes: int = MAX_FILE_BYTES) -> Any:
+    """Read a ``.json`` or ``.json.gz`` file under the bounds of :mod:`respect_gym.safe_io`, with
+    errors (:class:`GraphError`) that name the file and the problem."""
+    return read_json(path, max_bytes, GraphError)
 
 
 def graph_from_json(text_or_path: str | os.PathLike) -> Graph:
     """Parse JSON text or read a graph file (``.json`` or ``.json.gz``)."""
-    text = str(text_or_path)
+    text = os.fspath(text_or_path) if isinstance(text_or_path, os.PathLike) else str(text_or_path)
     if isinstance(text_or_path, os.PathLike) or not text.lstrip().startswith(("{", "[")):
         try:
             return graph_from_dict(read_json_file(text_or_path))
         except GraphError as exc:
             msg = str(exc)
-            raise GraphError(msg if msg.startswith(str(text_or_path)) else f"{text_or_path}: {msg}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise GraphError(f"invalid JSON ({exc})") from None
-    return graph_from_dict(data)
+            raise GraphError(msg if msg.startswith(text) else f"{text}: {msg}") from None
+    if len(text) > MAX_FILE_BYTES:
+        raise GraphError(f"graph JSON text of {len(text):,} characters is above the {MAX_FILE_BYTES // 2**20} MiB bound")
+    return graph_from_dict(loads_json(text, "graph JSON", GraphError))
 
 
 def graph_sha256(graph: Graph) -> str:
