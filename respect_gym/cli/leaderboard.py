@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -17,6 +18,7 @@ from respect_gym.leaderboard import ROOT, LeaderboardError, Verified, verify_sub
 from respect_gym.leaderboard.build import SPECS, build_suite
 from respect_gym.leaderboard.render import render_readme
 from respect_gym.leaderboard.run import Method, run as run_harness
+from respect_gym.safe_io import check_output_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     how.add_argument("--policy", metavar="MODULE:CALLABLE",
                      help="policy(graph, num_stages, hardware=..., objective=...) -> one stage per node")
     p.add_argument("--out", required=True, type=Path, metavar="FILE.json")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--method", help="method name on the leaderboard (default: the solver or policy)")
     p.add_argument("--authors", nargs="+", default=["respect-gym maintainers"])
     p.add_argument("--link", default="", help="paper, code or model card")
@@ -109,6 +112,7 @@ def build(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_path(args.out, force=args.force, what="--out")  # before the long run, not after it
     method = Method(name=args.method or args.solver or args.policy, authors=tuple(args.authors), link=args.link,
                     description=args.description, trained_on_suite=args.trained_on_suite,
                     deterministic=not args.nondeterministic)
@@ -120,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
     except (ConnectionError, ImportError) as exc:  # --ray: no cluster there, or Ray not installed
         raise LeaderboardError(str(exc)) from None
     console = make_console()
-    console.print(summary_line(verify_submission(out, args.root)), highlight=False)
-    console.print(f"written to {out}", highlight=False)
+    console.print(summary_line(verify_submission(out, args.root)), highlight=False, markup=False)
+    console.print(f"written to {out}", highlight=False, markup=False)
     return 0
 
 
@@ -129,14 +133,14 @@ def summary_line(v: Verified) -> str:
     """The suite score and its companions, as one sentence."""
     seconds = "-" if v.median_seconds is None else f"{v.median_seconds:.3g} s"
     return (f"{v.submission.method} on {v.suite.name}: score {v.score:.4f}, {v.num_optimal}/{len(v.scores)} at the "
-            f"proven optimum, {v.speedup:.2f}x over compiler (geometric mean), median solve time {seconds}")
+            f"proven optimum, {v.speedup:.2f}x over compiler (geometric mean), median solve time {seconds} (claimed)")
 
 
 def instance_table(v: Verified) -> Table:
     """One row per instance: recomputed value against the reference and the compiler."""
-    table = Table(title=f"{v.submission.path}: {v.submission.method} on {v.suite.name}",
+    table = Table(title=escape(f"{v.submission.path}: {v.submission.method} on {v.suite.name}"),
                   caption="ratio: reference / value (1 = at the reference); speed-up: compiler value / value")
-    for column in ("instance", "value", "reference", "proven", "ratio", "speed-up", "seconds"):
+    for column in ("instance", "value", "reference", "proven", "ratio", "speed-up", "seconds (claimed)"):
         table.add_column(column, justify="left" if column == "instance" else "right")
     for s in v.scores:
         ref = s.instance.reference
@@ -157,7 +161,7 @@ def verify(args: argparse.Namespace) -> int:
             continue
         if not args.brief:
             console.print(instance_table(v))
-        console.print(summary_line(v), highlight=False)
+        console.print(summary_line(v), highlight=False, markup=False)
     if failed:
         print(f"{failed} of {len(args.files)} submission(s) failed verification", file=sys.stderr)
     return 1 if failed else 0

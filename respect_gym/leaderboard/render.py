@@ -3,14 +3,19 @@
 Every submission under ``submissions/<suite>/`` is verified first (rendering refuses to publish a
 table that any file fails); then one table per suite ranks the methods by score. The output holds
 no dates or machine-dependent text, so rendering the same files twice is byte-identical and a test
-can check that the committed README matches its submissions.
+can check that the committed README matches its submissions. Text from submissions is escaped
+for Markdown (a method name cannot open a link, close a cell or start a row; links are verified
+http(s) URLs), solve times are labelled as claimed (:mod:`respect_gym.leaderboard.verify`), and
+the README is written atomically once the whole text is rendered, so a failure leaves it as it was.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from respect_gym.leaderboard.errors import LeaderboardError
+from respect_gym.leaderboard.jsonio import write_text
 from respect_gym.leaderboard.suite import ROOT, list_suites, load_suite
 from respect_gym.leaderboard.verify import Verified, verify_submission
 
@@ -40,6 +45,14 @@ def verify_all(root: Path = ROOT) -> list[Verified]:
     return verified
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` as literal Markdown table-cell text: specials backslash-escaped, whitespace runs one space."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(text.split()))
+
+
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
@@ -56,7 +69,8 @@ def suite_table(name: str, entries: list[Verified], root: Path = ROOT) -> str:
         f"{suite.description}. {n} instances, {proven} with a proven optimum, {n - proven} with a best known value "
         f"({', '.join(f'`{s}`' for s in built['solvers'])}, {built['time_limit_s']:g} s per solve). Objective `{first.objective}`, "
         f"cost-model revision {suite.revision} (`{first.cost_model_version}`).", "",
-        "| rank | method | score | optimal | speed-up over compiler | median solve time | trained on suite | deterministic |",
+        "| rank | method | score | optimal | speed-up over compiler | median solve time (claimed) | trained on suite "
+        "| deterministic |",
         "|---:|---|---:|---:|---:|---:|:---:|:---:|",
     ]
     ranked = sorted(entries, key=lambda v: (-round(v.score, 4), v.submission.method, str(v.submission.path)))
@@ -64,7 +78,8 @@ def suite_table(name: str, entries: list[Verified], root: Path = ROOT) -> str:
         rank = 1 + sum(round(o.score, 4) > round(v.score, 4) for o in entries)
         meta = v.submission.meta
         method = meta["method"]
-        label = f"[{method['name']}]({method['link']})" if method["link"] else method["name"]
+        name = escape_markdown(method["name"])
+        label = f"[{name}]({method['link']})" if method["link"] else name
         seconds = "-" if v.median_seconds is None else f"{v.median_seconds:.3g} s"
         lines.append(f"| {rank} | {label} | {v.score:.4f} | {v.num_optimal} / {n} | {v.speedup:.2f}x | {seconds} "
                      f"| {_yes(meta['trained_on_suite'])} | {_yes(meta['deterministic'])} |")
@@ -93,5 +108,5 @@ def render_readme(root: Path = ROOT, check: bool = False) -> bool:
     tail = rest.split(END, 1)[1]
     new = f"{head}{BEGIN}\n\n{render_tables(root)}\n{END}{tail}"
     if new != text and not check:
-        readme.write_text(new, encoding="utf-8")
+        write_text(readme, new)  # atomic: encoded first, then one rename
     return new != text

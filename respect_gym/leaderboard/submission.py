@@ -3,10 +3,15 @@
 A submission (``leaderboards/submissions/<suite>/<name>.json``) is plain JSON, never a pickle:
 metadata about the method and one schedule per suite instance, in the shape fixed by
 ``leaderboards/submission.schema.json`` (JSON Schema 2020-12, checked with ``jsonschema``).
+The file is read under the bounds of :mod:`respect_gym.safe_io` (size, depth, finite numbers, no
+control or bidi characters in any string); the link must be an http(s) URL and claimed times at
+most a week per instance. Times are claims: the verifier recomputes values, never times.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -15,10 +20,14 @@ from typing import Any
 from respect_gym.leaderboard.errors import LeaderboardError
 from respect_gym.leaderboard.jsonio import dumps_records, read_json
 from respect_gym.leaderboard.suite import ROOT
+from respect_gym.safe_io import excerpt
 
 SCHEMA = "respect-gym/leaderboard-submission"
 SCHEMA_VERSION = 1
 SCHEMA_FILE = "submission.schema.json"
+MAX_SCHEMA_ERRORS = 5  # listed per file; validation stops there, so a file of 4M bad results stays cheap
+MAX_SECONDS = 7 * 86_400.0  # a claimed solve time above a week per instance is refused
+_LINK = re.compile(r"^https?://[A-Za-z0-9._~:/?#@!$&'*+,;=%-]+$")  # no spaces, brackets, pipes or quotes
 
 
 @dataclass(frozen=True)
@@ -63,14 +72,39 @@ def _where(path: Any, data: dict[str, Any]) -> str:
 
 
 def read_submission(path: str | Path, root: Path = ROOT) -> Submission:
-    """Read and schema-check a submission; raises one :class:`LeaderboardError` listing every problem."""
+    """Read and schema-check a submission; raises one :class:`LeaderboardError` listing its first
+    :data:`MAX_SCHEMA_ERRORS` problems (bounded work and memory whatever the file holds)."""
     path = Path(path)
     data = read_json(path)
-    errors = sorted(_validator(root / SCHEMA_FILE).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    errors = list(itertools.islice(_validator(root / SCHEMA_FILE).iter_errors(data), MAX_SCHEMA_ERRORS + 1))
     if errors:
-        raise LeaderboardError(*(f"{path}: {_where(e.absolute_path, data)}: {e.message}" for e in errors))
+        errors.sort(key=lambda e: list(map(str, e.absolute_path)))
+        shown = [f"{path}: {_where(e.absolute_path, data)}: {_message(e)}" for e in errors[:MAX_SCHEMA_ERRORS]]
+        if len(errors) > MAX_SCHEMA_ERRORS:
+            shown.append(f"{path}: more schema errors not listed (the first {MAX_SCHEMA_ERRORS} are above)")
+        raise LeaderboardError(*shown)
+    _check_fields(path, data)
     meta = {key: value for key, value in data.items() if key != "results"}
     return Submission(path, meta, data["results"])
+
+
+def _message(error: Any) -> str:
+    """jsonschema's message, cut: it quotes the offending value, which may be long."""
+    text = error.message
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _check_fields(path: Path, data: dict[str, Any]) -> None:
+    """What the schema cannot say: the link is an http(s) URL, claimed times are bounded."""
+    link = data["method"]["link"]
+    if link and not _LINK.match(link):
+        raise LeaderboardError(f"{path}: method.link {excerpt(link)} is not an http(s) URL without spaces, "
+                               "brackets, pipes or quotes")
+    for i, entry in enumerate(data["results"]):
+        seconds = entry["seconds"]
+        if seconds is not None and seconds > MAX_SECONDS:
+            raise LeaderboardError(f"{path}: results[{i}].seconds: {seconds!r} is above the bound of "
+                                   f"{MAX_SECONDS:g} s (a week)")
 
 
 def submission_json(meta: dict[str, Any], results: list[dict[str, Any]]) -> str:

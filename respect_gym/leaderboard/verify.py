@@ -5,7 +5,10 @@ own reference schedules still reproduce (:func:`~respect_gym.leaderboard.suite.c
 result the instance id (known, not repeated), the graph hash, K, the schedule (length, integer
 stages in ``0..K-1``, precedence), the claimed value against the value recomputed with the suite's
 cost-model revision, and both against the instance's proven lower bound; then that no instance is
-missing. The suite score is the geometric mean over instances of reference / submission value
+missing. At most :data:`MAX_PROBLEMS` problems are listed per file (checking stops there), and any
+failure, whatever its kind, is one :class:`LeaderboardError` naming the file. Solve times are the
+file's claims (the harness's own measurements when it wrote the file, but nothing here re-measures
+them): they are shown as claimed, never ranked on. The suite score is the geometric mean over instances of reference / submission value
 (1.0: every instance at its reference; above 1 only by beating an unproven best known value).
 """
 
@@ -23,6 +26,12 @@ from respect_gym.leaderboard.costs import score_schedule
 from respect_gym.leaderboard.errors import LeaderboardError
 from respect_gym.leaderboard.submission import Submission, read_submission
 from respect_gym.leaderboard.suite import PROOF_TOL, ROOT, Instance, Suite, check_suite, close, load_suite
+from respect_gym.safe_io import excerpt
+
+MAX_PROBLEMS = 10
+# what a damaged or hostile file may raise below the checks (never shown as a traceback)
+_UNEXPECTED = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError,
+               MemoryError, OSError)
 
 
 @dataclass(frozen=True)
@@ -31,7 +40,7 @@ class InstanceScore:
 
     instance: Instance
     value: float
-    seconds: float | None
+    seconds: float | None  # claimed by the file (written by the harness, not re-measured)
 
     @property
     def ratio(self) -> float:
@@ -72,7 +81,8 @@ class Verified:
 
     @property
     def median_seconds(self) -> float | None:
-        """Median harness-measured solve time; ``None`` when any instance has no measurement."""
+        """Median claimed solve time (the harness's measurement if it wrote the file; the verifier
+        does not re-measure it); ``None`` when any instance has none."""
         seconds = [s.seconds for s in self.scores]
         return None if None in seconds else float(statistics.median(seconds))
 
@@ -91,20 +101,35 @@ def _checked_suite(name: str, root: Path) -> Suite:
 def verify_submission(path: str | Path, root: Path = ROOT) -> Verified:
     """Verify one submission file against its suite in ``root``.
 
-    :raises LeaderboardError: with one message per problem found (``.problems``).
+    :raises LeaderboardError: with one message per problem found (``.problems``), at most
+        :data:`MAX_PROBLEMS` of them; every failure names the file.
     """
+    try:
+        return _verify(Path(path), root)
+    except LeaderboardError:
+        raise
+    except FileNotFoundError:
+        raise LeaderboardError(f"{path}: no such file") from None
+    except _UNEXPECTED as exc:
+        raise LeaderboardError(f"{path}: cannot be verified ({type(exc).__name__}: {excerpt(str(exc), 120)})") from None
+
+
+def _verify(path: Path, root: Path) -> Verified:
     submission = read_submission(path, root)
     try:
         suite = _checked_suite(submission.suite, root)
     except LeaderboardError as exc:
-        raise LeaderboardError(*(f"{submission.path}: {p}" for p in exc.problems)) from None
+        raise LeaderboardError(*(f"{submission.path}: {p}" for p in exc.problems[:MAX_PROBLEMS])) from None
     instances = {inst.id: inst for inst in suite.instances}
     seen: dict[str, int] = {}
     scores: dict[str, InstanceScore] = {}
     problems = []
     for i, entry in enumerate(submission.results):
+        if len(problems) >= MAX_PROBLEMS:
+            problems.append(f"{submission.path}: results[{i}:] not checked (stopped after {MAX_PROBLEMS} problems)")
+            break
         name = entry["instance"]
-        where = f"{submission.path}: results[{i}] ({name})"
+        where = f"{submission.path}: results[{i}] ({excerpt(name)})"
         if name not in instances:
             problems.append(f"{where}: not an instance of suite {suite.name}")
         elif name in seen:
@@ -116,7 +141,7 @@ def verify_submission(path: str | Path, root: Path = ROOT) -> Verified:
             except (LeaderboardError, ScheduleError) as exc:
                 problems.append(f"{where}: {exc}")
     missing = [inst.id for inst in suite.instances if inst.id not in seen]
-    if missing:
+    if missing and len(problems) <= MAX_PROBLEMS:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         problems.append(f"{submission.path}: missing {len(missing)} of the suite's {len(instances)} instances: {shown}")
     if problems:
@@ -139,6 +164,8 @@ def _score(suite: Suite, inst: Instance, entry: dict[str, Any]) -> InstanceScore
     stages = validate_schedule(graph, entry["stages"], inst.num_stages)
     value, _ = score_schedule(graph, stages, inst.num_stages, inst.hardware, inst.objective, inst.cost_model_revision)
     claimed, floor = float(entry["objective_value"]), inst.lower_bound * (1 - PROOF_TOL)
+    if not math.isfinite(claimed) or not math.isfinite(value):
+        raise LeaderboardError(f"claims {claimed!r} and the schedule scores {value!r}: values must be finite")
     scored = f"under cost-model revision {inst.cost_model_revision} ({inst.objective})"
     if value < floor:
         raise LeaderboardError(f"the schedule scores {value!r} {scored}, below the proven lower bound "
@@ -148,4 +175,7 @@ def _score(suite: Suite, inst: Instance, entry: dict[str, Any]) -> InstanceScore
                                f"(the schedule scores {value!r} {scored})")
     if not close(claimed, value):
         raise LeaderboardError(f"claims {claimed!r} but the schedule scores {value!r} {scored}")
-    return InstanceScore(inst, value, entry["seconds"])
+    seconds = entry["seconds"]
+    if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
+        raise LeaderboardError(f"seconds {seconds!r} is not a finite non-negative time")
+    return InstanceScore(inst, value, None if seconds is None else float(seconds))
