@@ -17,6 +17,7 @@ from pathlib import Path
 
 from respect_gym.graph import Graph, GraphError, GraphMeta
 from respect_gym.importers.errors import ModelFileError, UnsupportedOpsError
+from respect_gym.safe_io import read_bytes
 
 CPU_OPS = ("error", "keep")
 CPU_PREFIX = "cpu:"
@@ -25,15 +26,12 @@ _LISTED = 5  # unsupported ops named in the error message
 
 
 def read_model_bytes(path: Path, kind: str) -> bytes:
-    """The file's bytes, refusing missing, empty and oversized files with a message naming them."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
-    size = path.stat().st_size
-    if size == 0:
+    """The file's bytes, refusing missing, empty, oversized and non-regular files (folders,
+    devices, pipes) with a message naming them (:func:`respect_gym.safe_io.read_bytes`)."""
+    raw = read_bytes(path, MAX_FILE_BYTES, ModelFileError, decompress=False, kind=f"{kind} model")
+    if not raw:
         raise ModelFileError(f"{path}: empty file, not a {kind} model")
-    if size > MAX_FILE_BYTES:
-        raise ModelFileError(f"{path}: file is larger than {MAX_FILE_BYTES // 2**30} GiB")
-    return path.read_bytes()
+    return raw
 
 
 def check_cpu_ops(cpu_ops: str) -> None:

@@ -37,8 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from respect_gym.graph import Graph, GraphMeta
+from respect_gym.graph.dag import MAX_DIM, MAX_ELEMENTS, MAX_RANK
 from respect_gym.importers.common import GraphBuilder, check_cpu_ops, read_model_bytes
 from respect_gym.importers.errors import ModelFileError, require
+from respect_gym.safe_io import MAX_NAME_CHARS, excerpt, text_problem
 
 # ONNX ops the TFLite converter turns into Edge TPU ops (see tflite_import.EDGETPU_OPS).
 EDGETPU_ONNX_OPS = frozenset({
@@ -62,6 +64,9 @@ _QUANT_DATA = {"QuantizeLinear": {0}, "DequantizeLinear": {0}, "ConvInteger": {0
 _QLINEAR_DATA = {0, 3, 8}  # QLinearConv / QLinearMatMul / QLinearAdd ...: inputs that carry data
 _BYTE_TYPES = frozenset({"INT8", "UINT8", "BOOL"})
 _INT8_ACTIVATIONS = _BYTE_TYPES | {"FLOAT", "FLOAT16", "DOUBLE", "BFLOAT16"}  # float activations deploy as int8
+# low-level errors of a structure the checks did not foresee (reported as one line naming the file)
+_MALFORMED = (IndexError, TypeError, KeyError, ValueError, OverflowError, AttributeError, RecursionError,
+              UnicodeDecodeError)
 
 
 def load_onnx(path: str | os.PathLike, cpu_ops: str = "error") -> Graph:
@@ -74,7 +79,12 @@ def load_onnx(path: str | os.PathLike, cpu_ops: str = "error") -> Graph:
     check_cpu_ops(cpu_ops)
     path = Path(path)
     model = _parse(path)
-    return _OnnxGraph(model, path).build(cpu_ops)
+    try:
+        return _OnnxGraph(model, path).build(cpu_ops)
+    except ModelFileError:
+        raise
+    except _MALFORMED as exc:  # a structure the checks above did not foresee: still one named line
+        raise ModelFileError(f"{path}: malformed ONNX model ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def _parse(path: Path):
@@ -88,15 +98,63 @@ def _parse(path: Path):
         raise ModelFileError(f"{path}: not a valid ONNX protobuf ({exc})") from None
     if model.ir_version <= 0 or not model.graph.node:
         raise ModelFileError(f"{path}: not an ONNX model (no IR version or no graph nodes)")
+    _check_structure(model, path)
     initializers = {t.name for t in model.graph.initializer}
     for value in model.graph.input:
         dims = value.type.tensor_type.shape.dim
         if value.name not in initializers and dims and not dims[0].dim_value:
             dims[0].dim_value = 1  # a symbolic batch: the Edge TPU runs batch 1
     try:
-        return onnx.shape_inference.infer_shapes(model, strict_mode=False)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as exc:
-        raise ModelFileError(f"{path}: ONNX shape inference failed ({exc})") from None
+        model = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, *_MALFORMED) as exc:
+        raise ModelFileError(f"{path}: ONNX shape inference failed ({type(exc).__name__}: {str(exc)[:160]})") from None
+    for value in (*model.graph.input, *model.graph.value_info, *model.graph.output):
+        tensor_type = value.type.tensor_type
+        if tensor_type.HasField("shape"):
+            _check_dims([d.dim_value for d in tensor_type.shape.dim if d.HasField("dim_value")],
+                        f"tensor {excerpt(value.name)}", path)
+    return model
+
+
+def _check_structure(model, path: Path) -> None:
+    """Every name and op type a clean string (protobuf hands non-UTF-8 text back as bytes), every
+    node with an output, initializer and constant shapes within :mod:`respect_gym.graph.dag`'s bounds."""
+    graph = model.graph
+
+    def text(value, what: str) -> None:
+        if not isinstance(value, str):
+            raise ModelFileError(f"{path}: {what} is not UTF-8 text ({excerpt(value)})")
+        problem = text_problem(value, MAX_NAME_CHARS)
+        if problem:
+            raise ModelFileError(f"{path}: {what} {excerpt(value)} {problem}")
+
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        text(value.name, "a graph input / output / value name")
+    for t in graph.initializer:
+        text(t.name, "an initializer name")
+        _check_dims(list(t.dims), f"initializer {excerpt(t.name)}", path)
+    for i, node in enumerate(graph.node):
+        text(node.op_type, f"node {i}'s op type")
+        text(node.name, f"node {i}'s name")
+        text(node.domain, f"node {i}'s domain")
+        for x in (*node.input, *node.output):
+            text(x, f"a tensor name of node {i} ({excerpt(node.name)})")
+        if not any(node.output):
+            raise ModelFileError(f"{path}: node {i} ({node.op_type} {excerpt(node.name)}) has no output")
+        for attribute in node.attribute:
+            text(attribute.name, f"an attribute name of node {i}")
+            if attribute.HasField("t"):
+                _check_dims(list(attribute.t.dims), f"constant of node {i} ({excerpt(node.name)})", path)
+
+
+def _check_dims(dims: list[int], what: str, path: Path) -> None:
+    if len(dims) > MAX_RANK:
+        raise ModelFileError(f"{path}: {what} has {len(dims)} dimensions, above the bound of {MAX_RANK}")
+    for d in dims:
+        if not 0 <= d < MAX_DIM:
+            raise ModelFileError(f"{path}: {what} has shape {excerpt(dims)}: dimension {d} is outside 0..2**31-1")
+    if math.prod(dims) > MAX_ELEMENTS:
+        raise ModelFileError(f"{path}: {what} has shape {excerpt(dims)}: more than 2**40 elements")
 
 
 class _OnnxGraph:
@@ -202,11 +260,14 @@ class _OnnxGraph:
             return 0
         w = self.shape(node.input[_WEIGHT_BIAS[kind][0]], node)
         out = math.prod(self.shape(node.output[0], node))
+        a = self.shape(node.input[0], node)
+        if not w or not a:
+            raise ModelFileError(f"{self.path}: {kind} {excerpt(node.name or node.output[0])} has a scalar operand "
+                                 f"(shapes {list(a)} and {list(w)}); it needs at least one dimension")
         if kind in _CONVS:
             return out * math.prod(w[1:])
         if kind == "ConvTranspose":
-            return math.prod(self.shape(node.input[0], node)) * math.prod(w[1:])
-        a = self.shape(node.input[0], node)
+            return math.prod(a) * math.prod(w[1:])
         if kind == "Gemm":
             return out * (a[0] if _attribute(node, "transA", 0) else a[-1])
         return out * a[-1]

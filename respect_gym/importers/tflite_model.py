@@ -24,8 +24,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from respect_gym.graph.dag import MAX_DIM, MAX_ELEMENTS, MAX_RANK
 from respect_gym.importers.common import read_model_bytes
 from respect_gym.importers.errors import ModelFileError, require
+from respect_gym.safe_io import excerpt
 
 FILE_IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
@@ -208,7 +210,9 @@ def _tensor(t, buffers: list[bytes | None], index: int, raw: bytes) -> Tensor:
     name = (t.Name() or b"").decode("utf-8")
     shape = _ints(t, "Shape", raw, f"tensor {index} shape")
     if any(d < 0 for d in shape):
-        raise ModelFileError(f"tensor {index} ({name!r}) has a dynamic shape {list(shape)}; give the model static shapes")
+        raise ModelFileError(f"tensor {index} ({excerpt(name)}) has a dynamic shape {excerpt(list(shape))}; give the "
+                             "model static shapes")
+    _check_shape(shape, index, name)
     dtype = enum_names("TensorType").get(t.Type())
     if dtype is None:
         raise ModelFileError(f"tensor {index} ({name!r}) has unknown element type {t.Type()}")
@@ -222,6 +226,15 @@ def _tensor(t, buffers: list[bytes | None], index: int, raw: bytes) -> Tensor:
         raise ModelFileError(f"tensor {index} ({name!r}) is sparse; sparse weights are not supported")
     signature = None if t.ShapeSignatureIsNone() else _ints(t, "ShapeSignature", raw, "shape signature")
     return Tensor(name, shape, dtype, data, _quantization(t.Quantization()), signature)
+
+
+def _check_shape(shape: tuple[int, ...], index: int, name: str) -> None:
+    """The bounds of :mod:`respect_gym.graph.dag`: rank, each dimension, and the element count."""
+    if len(shape) > MAX_RANK:
+        raise ModelFileError(f"tensor {index} ({excerpt(name)}) has {len(shape)} dimensions, above the bound of {MAX_RANK}")
+    if any(d >= MAX_DIM for d in shape) or math.prod(shape) > MAX_ELEMENTS:
+        raise ModelFileError(f"tensor {index} ({excerpt(name)}) has shape {excerpt(list(shape))}, beyond the bounds "
+                             "(dimensions below 2**31, at most 2**40 elements)")
 
 
 def _floats(q, field_name: str) -> tuple[float, ...]:

@@ -144,8 +144,8 @@ def _read_suite(path: Path) -> Suite:
     try:
         instances = tuple(Instance.from_dict(i) for i in data["instances"])
         suite = Suite(data["suite"], data["description"], data["built_with"], instances, path)
-    except (KeyError, TypeError) as exc:
-        raise LeaderboardError(f"{path}: malformed suite manifest ({exc!r})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise LeaderboardError(f"{path}: malformed suite manifest ({type(exc).__name__}: {str(exc)[:120]})") from None
     if suite.name != path.stem or not instances:
         raise LeaderboardError(f"{path}: names suite {suite.name!r} and holds {len(instances)} instances")
     return suite
