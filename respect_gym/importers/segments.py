@@ -15,7 +15,8 @@ Empty stages get no file (the pipeline then needs fewer TPUs). Files are named l
 compiler's segments, ``<model>_segment_<i>_of_<n>.tflite``; ``manifest.json`` lists each segment's
 stage, file, op count, parameter bytes (counted as the importer does) and inputs/outputs with
 shape, element type, bytes and where they come from / go to. Everything is encoded before the first
-file is written.
+file is written, into a new or empty folder only (nothing of the user's is overwritten, removed,
+or left beside the segments of this run), each file atomically (temporary file, then a rename).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from respect_gym.importers.errors import ModelFileError
 from respect_gym.importers.tflite_import import tflite_graph
 from respect_gym.importers.tflite_model import TfliteModel, read_tflite
 from respect_gym.importers.tflite_writer import encode_tflite
+from respect_gym.safe_io import atomic_write, check_output_dir
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "respect-gym/segments"
@@ -100,10 +102,13 @@ def export_segments(model_path: str | os.PathLike, stages: Sequence[int] | np.nd
 
     :param stages: the schedule, one stage per node of the imported graph
         (:func:`respect_gym.load_graph` of the same file: ``"Input"`` nodes first, then operators).
+    :param out_dir: a new or empty folder (created with its parents).
+    :raises OutputPathError: when ``out_dir`` exists and is not an empty folder.
     :returns: the manifest (also written to ``out_dir/manifest.json``).
     """
     from respect_gym.cost import validate_schedule
 
+    check_output_dir(out_dir, "segments folder", inputs=[model_path])
     model = read_tflite(model_path)
     graph = tflite_graph(model, model_path, cpu_ops="keep")  # the node order the schedule refers to
     stages = validate_schedule(graph, stages, num_stages)
@@ -113,12 +118,12 @@ def export_segments(model_path: str | os.PathLike, stages: Sequence[int] | np.nd
     producer_stage = {t: s for op, s in zip(model.operators, op_stages) for t in op.outputs}
     encoded = [encode_tflite(seg.model) for seg in segments]
     readers = reader_stages(model, op_stages)
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir, "segments folder", inputs=[model_path])
     out_dir.mkdir(parents=True, exist_ok=True)
     entries = []
     for i, (seg, data) in enumerate(zip(segments, encoded)):
         file = f"{model.name}_segment_{i}_of_{len(segments)}.tflite"
-        (out_dir / file).write_bytes(data)
+        atomic_write(out_dir / file, data)
         entries.append({
             "stage": seg.stage,
             "file": file,
@@ -138,7 +143,7 @@ def export_segments(model_path: str | os.PathLike, stages: Sequence[int] | np.nd
         "empty_stages": sorted(set(range(num_stages)) - {seg.stage for seg in segments}),
         "segments": entries,
     }
-    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    atomic_write(out_dir / MANIFEST, json.dumps(manifest, indent=1))
     return manifest
 
 

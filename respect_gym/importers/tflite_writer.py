@@ -11,11 +11,11 @@ pipeline runner finds segment tensors by name.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
 from respect_gym.importers.errors import require
+from respect_gym.safe_io import atomic_write
 from respect_gym.importers.options import write_options, write_table
 from respect_gym.importers.tflite_model import (
     FILE_IDENTIFIER, SCHEMA_VERSION, Operator, Quantization, Tensor, TfliteModel, enum_values, tflite_module,
@@ -28,7 +28,7 @@ _DEPRECATED_CODE_LIMIT = 127  # PLACEHOLDER_FOR_GREATER_OP_CODES: larger codes l
 def write_tflite(model: TfliteModel, path: str | os.PathLike) -> int:
     """Write ``model`` to ``path``; returns the file size in bytes."""
     data = encode_tflite(model)
-    Path(path).write_bytes(data)
+    atomic_write(path, data)
     return len(data)
 
 
