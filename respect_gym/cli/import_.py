@@ -6,6 +6,7 @@ import argparse
 from collections import Counter
 
 from respect_gym.cli import make_console
+from respect_gym.cli.outputs import add_force_argument, check_outputs
 from respect_gym.importers import CPU_OPS, MODEL_SUFFIXES, ModelFileError, is_model_file
 from respect_gym.importers.common import CPU_PREFIX
 from respect_gym.zoo import GRANULARITIES, load_graph
@@ -31,20 +32,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="ONNX graphs: fused (default, folded as the TFLite converter does) or layers (one "
                              "node per ONNX op); .tflite graphs are already fused")
     add_cpu_ops_argument(parser)
+    add_force_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if not is_model_file(args.file):
         raise ModelFileError(f"{args.file}: not a model file; expected one of {', '.join(MODEL_SUFFIXES)}")
+    check_outputs(args, inputs=[args.file])
     graph = load_graph(args.file, granularity=args.granularity, cpu_ops=args.cpu_ops)
     console = make_console()
     kinds = Counter(graph.op_types)
     console.print(f"{graph.meta.model}: {graph.num_nodes} nodes, {graph.num_edges} edges, "
                   f"{graph.total_param_bytes / 1e6:.3f} MB int8 parameters, {graph.total_macs / 1e9:.4f} GMACs "
-                  f"({graph.meta.granularity}; {graph.meta.source})")
-    console.print("op types: " + ", ".join(f"{t} x{n}" for t, n in kinds.most_common()))
+                  f"({graph.meta.granularity}; {graph.meta.source})", markup=False, highlight=False)
+    console.print("op types: " + ", ".join(f"{t} x{n}" for t, n in kinds.most_common()), markup=False, highlight=False)
     if args.out:
         graph.to_json(args.out)
-        console.print(f"graph written to {args.out}")
+        console.print(f"graph written to {args.out}", markup=False, highlight=False)
     return 0
