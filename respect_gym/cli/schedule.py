@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from respect_gym.cli import add_cost_model_arguments, make_console
 from respect_gym.cli.evaluate import stage_table
 from respect_gym.cli.import_ import add_cpu_ops_argument
+from respect_gym.cli.outputs import add_force_argument, check_outputs, write_json
 from respect_gym.graph import Graph
 from respect_gym.importers import export_segments
 from respect_gym.solvers import SolveResult, list_solvers, solve
@@ -41,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--export-segments", metavar="DIR",
                         help="for a .tflite model: write one .tflite per stage and manifest.json to DIR")
     add_cpu_ops_argument(parser)
+    add_force_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -72,6 +73,7 @@ def summary_line(result: SolveResult) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.export_segments and not args.model.lower().endswith(".tflite"):
         raise ValueError(f"--export-segments needs a .tflite model, got {args.model!r}")
+    check_outputs(args, inputs=[args.model])  # before the solve: never an input, no overwrite without --force
     graph = load_graph(args.model, granularity=args.granularity, cpu_ops=args.cpu_ops)
     result = solve(graph, args.tpus, solver=args.solver, hardware=args.hardware, time_limit=args.time_limit,
                    seed=args.seed, objective=args.objective, revision=args.revision)
@@ -80,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(stage_table(result.report, title))
     console.print(summary_line(result))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(result_record(graph, result, args.granularity), fh, indent=1)
+        write_json(args.json, result_record(graph, result, args.granularity))
     if args.plot:
         plot_schedule(graph, result, args.plot)
         console.print(f"plot written to {args.plot}")
