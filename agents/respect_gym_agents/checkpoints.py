@@ -1,8 +1,13 @@
 """Checkpoints: a torch state_dict plus metadata, loaded with ``weights_only=True`` (no pickle).
 
 Every checkpoint records the env id, the cost-model version it was trained against, the
-objective and the command that retrains it; loading one for another cost-model version fails
-with that command in the message.
+objective and the command that retrains it. A checkpoint is untrusted input: a file above
+:data:`MAX_CHECKPOINT_BYTES`, one torch's safe loader refuses (a pickle payload: nothing is ever
+unpickled), metadata of the wrong shape (strings with control or bidi characters, net sizes
+beyond :data:`MAX_HIDDEN` / :data:`MAX_ROUNDS`) or weights that do not fit the net are each one
+:class:`CheckpointError` line naming the file. Loading one for another cost-model version fails
+with a message that says where the retraining command is recorded, without printing it (text
+taken from a file is never offered as a command to run).
 """
 
 from __future__ import annotations
@@ -14,11 +19,17 @@ from typing import Any
 import torch
 
 from respect_gym.cost import COST_MODEL_VERSION
+from respect_gym.safe_io import excerpt, text_problem
 
 from respect_gym_agents.policies import GraphPolicyNet, NetConfig
 
 ENV_ID = "RespectPipeline-v1"
 SHIPPED = Path(__file__).parent / "checkpoints"
+MAX_CHECKPOINT_BYTES = 256 * 2**20  # the shipped checkpoints are ~0.2 MiB
+MAX_HIDDEN = 4096
+MAX_ROUNDS = 64
+_META_TEXT = ("env_id", "cost_model_version", "objective", "command")
+_OPTIONAL = ("objective", "command")  # absent from early checkpoints
 
 
 class CheckpointError(ValueError):
@@ -35,20 +46,72 @@ def save(net: GraphPolicyNet, path: str | os.PathLike, *, command: str, objectiv
 
 
 def load(path: str | os.PathLike) -> tuple[GraphPolicyNet, dict[str, Any]]:
-    """The net and metadata of a checkpoint; refuses one trained for another cost model."""
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(data, dict) or "meta" not in data or "state_dict" not in data:
-        raise CheckpointError(f"{path} is not a respect-gym-agents checkpoint")
+    """The net and metadata of a checkpoint; refuses one trained for another cost model.
+
+    :raises CheckpointError: one line naming the file (module docstring); ``FileNotFoundError``
+        when nothing is at ``path``.
+    """
+    data = read(path)
     meta = data["meta"]
     if meta["cost_model_version"] != COST_MODEL_VERSION:
         raise CheckpointError(
-            f"{path} was trained for cost model {meta['cost_model_version']!r} ({meta['env_id']}), but this "
-            f"respect-gym has {COST_MODEL_VERSION!r}; retrain with: {meta['command']}"
+            f"{path} was trained for cost model {excerpt(meta['cost_model_version'])} "
+            f"({excerpt(meta['env_id'])}), but this respect-gym has {COST_MODEL_VERSION!r}; retrain it (the "
+            "checkpoint records its training command in meta['command']; check it before running it)"
         )
-    net = GraphPolicyNet(NetConfig(**meta["net"]))
-    net.load_state_dict(data["state_dict"])
+    return build_net(path, data), meta
+
+
+def read(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's ``{"meta", "state_dict"}`` with the metadata checked (module docstring), any
+    cost-model version; the net is not built."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such checkpoint: {path}")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a checkpoint file (a folder or a device)")
+    if path.stat().st_size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"{path}: {path.stat().st_size:,} bytes, above the {MAX_CHECKPOINT_BYTES:,}-byte cap "
+                              "for a checkpoint")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds; its text advises unsafe loading
+        raise CheckpointError(f"{path} is not a respect-gym-agents checkpoint: torch's safe loader refused it "
+                              f"({type(exc).__name__}; a pickle payload or a damaged file; nothing was unpickled)") from None
+    if not isinstance(data, dict) or not isinstance(data.get("meta"), dict) or not isinstance(data.get("state_dict"), dict):
+        raise CheckpointError(f"{path} is not a respect-gym-agents checkpoint (no 'meta' and 'state_dict' dicts)")
+    meta = data["meta"]
+    for key in _META_TEXT:
+        value = meta.get(key)
+        if value is None and key in _OPTIONAL:
+            continue
+        if not isinstance(value, str):
+            raise CheckpointError(f"{path}: bad checkpoint metadata: meta[{key!r}] must be a string, got "
+                                  f"{type(value).__name__}")
+        problem = text_problem(value, 4096)
+        if problem:
+            raise CheckpointError(f"{path}: bad checkpoint metadata: meta[{key!r}] {excerpt(value)} {problem}")
+    net = meta.get("net")
+    if not isinstance(net, dict) or set(net) - {"hidden", "rounds"}:
+        raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'] must be {{'hidden': int, 'rounds': int}}")
+    for key, bound in (("hidden", MAX_HIDDEN), ("rounds", MAX_ROUNDS)):
+        value = net.get(key, getattr(NetConfig(), key))
+        if type(value) is not int or not 1 <= value <= bound:
+            raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'][{key!r}] must be a whole number "
+                                  f"from 1 to {bound}, got {excerpt(value)}")
+    return data
+
+
+def build_net(path: str | os.PathLike, data: dict[str, Any]) -> GraphPolicyNet:
+    """The eval-mode net of checked checkpoint ``data`` (:func:`read`); refuses weights of another shape."""
+    net = GraphPolicyNet(NetConfig(**data["meta"]["net"]))
+    try:
+        net.load_state_dict(data["state_dict"])
+    except (RuntimeError, TypeError, KeyError, ValueError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: the weights do not fit the net its metadata describes ({excerpt(first, 120)})") from None
     net.eval()
-    return net, meta
+    return net
 
 
 def shipped(name: str, objective: str = "period") -> Path:
@@ -59,4 +122,8 @@ def shipped(name: str, objective: str = "period") -> Path:
 
 def revision_of(meta: dict[str, Any]) -> int:
     """The cost-model revision a checkpoint was trained for (its version is ``"<revision>.<hash>"``)."""
-    return int(str(meta["cost_model_version"]).split(".")[0])
+    head = str(meta["cost_model_version"]).split(".")[0]
+    if not head.isdigit() or len(head) > 3:
+        raise CheckpointError(f"bad checkpoint metadata: cost_model_version {excerpt(meta['cost_model_version'])} "
+                              "is not '<revision>.<hash>'")
+    return int(head)
