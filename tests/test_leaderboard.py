@@ -235,6 +235,6 @@ def test_run_refuses_bad_methods_in_one_line(root: Path, tmp_path: Path, capsys:
     monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / "out.json"
     assert cli(["leaderboard", "run", "--root", str(root), "--suite", "tiny-v0", *how, "--method", "m",
-                "--out", str(out)]) == 2
+                "--out", str(out), "--not-trained-on-suite"]) == 2
     err = capsys.readouterr().err
     assert match in err and "Traceback" not in err and not out.exists(), err

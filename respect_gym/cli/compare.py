@@ -5,22 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from respect_gym.cli import make_console
+from respect_gym.cli import check_tpus, load_model_arg, make_console, say
 from respect_gym.cli.schedule import add_problem_arguments, result_record
+from respect_gym.cli.tables import compact_table
 from respect_gym.cost.model import CostModel
 from respect_gym.solvers import SolveResult, SolverError, list_solvers, solve
-from respect_gym.zoo import load_graph
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
         help="run every solver on a model and compare",
-        description="Schedule a model with every registered solver and print bottlenecks, speedup over the "
-        "vendor compiler's split, lower bounds and solve times.",
+        description="Schedule a model with every registered solver and print each one's period (time between "
+        "outputs while inputs stream), one input's latency, speed-up over the vendor compiler's split, the proven "
+        "lower bound on the period and solve time.",
     )
     add_problem_arguments(parser)
     parser.add_argument("--solvers", nargs="+", choices=list_solvers(), default=list_solvers(), metavar="NAME",
@@ -29,11 +31,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def compare_table(title: str, results: list[SolveResult]) -> Table:
-    """One row per solver; speedup is the compiler's bottleneck over the solver's."""
+    """One row per solver; speed-up is the compiler's objective value over the solver's."""
     reference = next((r.objective_value for r in results if r.solver == "compiler"), None)
-    table = Table(title=title, caption="speedup: compiler objective / solver objective; gap: proven, vs the lower bound")
-    for column in ("solver", "period ms", "latency ms", "throughput/s", "speedup", "period bound ms", "gap", "optimal", "seconds"):
-        table.add_column(column, justify="left" if column == "solver" else "right")
+    objective = results[0].objective if results else "period"
+    table = compact_table(title, f"ms; speed-up: compiler's {objective} / solver's; bound: proven lower bound "
+                          "on the period; gap: to it")
+    for column in ("solver", "period", "latency", "inf/s", "speed-up", "bound", "gap", "optimal", "seconds"):
+        table.add_column(column, justify="left" if column == "solver" else "right", no_wrap=True)
     for r in results:
         table.add_row(
             r.solver, f"{r.period_ms:.3f}", f"{r.report.latency_ms:.3f}", f"{r.report.throughput:.1f}",
@@ -44,24 +48,28 @@ def compare_table(title: str, results: list[SolveResult]) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = load_graph(args.model, granularity=args.granularity)
+    if len(args.tpus) > 1:
+        raise ValueError("--tpus: compare takes one K; a range such as 1-8 is for `respect-gym schedule`")
+    (k,) = args.tpus
+    graph = load_model_arg(args.model, granularity=args.granularity)
+    check_tpus(graph, k)
     cost_model = CostModel(graph, args.hardware, args.revision)
     results, skipped = [], []
-    with Progress(transient=True) as progress:
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
         task = progress.add_task("solving", total=len(args.solvers))
         for name in args.solvers:
             progress.update(task, description=f"solving with {name}")
             try:
-                results.append(solve(graph, args.tpus, solver=name, hardware=args.hardware, time_limit=args.time_limit,
+                results.append(solve(graph, k, solver=name, hardware=args.hardware, time_limit=args.time_limit,
                                      seed=args.seed, objective=args.objective, cost_model=cost_model))
             except SolverError as exc:  # e.g. a latency-only heuristic asked for the paper objective
                 skipped.append(f"{name}: {exc}")
             progress.advance(task)
-    title = f"{graph.meta.model} ({graph.num_nodes} nodes) on {args.tpus} x Edge TPU ({args.hardware})"
+    title = f"{graph.meta.model} ({graph.num_nodes} nodes) on {k} x Edge TPU ({args.hardware})"
     console = make_console()
     console.print(compare_table(title, results))
     for line in skipped:
-        console.print(f"skipped {line}", highlight=False)
+        say(console, f"skipped {line}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump([result_record(graph, r, args.granularity) for r in results], fh, indent=1)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from respect_gym.cli import make_console
+from respect_gym.cli import make_console, say
 from respect_gym.leaderboard import ROOT, LeaderboardError, Verified, verify_submission
 from respect_gym.leaderboard.build import SPECS, build_suite
 from respect_gym.leaderboard.render import render_readme
@@ -42,23 +42,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit", type=float, metavar="S", help="seconds per solve (default: each suite's own)")
 
     p = action("run", run, help="run a solver or Python policy on a suite and write a submission")
-    p.add_argument("--suite", required=True)
+    p.add_argument("--suite", required=True, metavar="NAME",
+                   help="suite to run, e.g. zoo-v1, layers-v1, synthetic-v1 (the current ones) or paper-v0")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--solver", help="a registered solver name (respect_gym.solvers.register adds your own)")
     how.add_argument("--policy", metavar="MODULE:CALLABLE",
-                     help="policy(graph, num_stages, hardware=..., objective=...) -> one stage per node")
-    p.add_argument("--out", required=True, type=Path, metavar="FILE.json")
+                     help="a scheduler policy(graph, num_stages, hardware=..., objective=...) -> one stage per "
+                     "node, as package.module:callable or path/to/file.py:callable (an env policy becomes one "
+                     "with respect_gym.leaderboard.adapter)")
+    p.add_argument("--out", required=True, type=Path, metavar="FILE.json", help="where to write the submission")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.add_argument("--method", help="method name on the leaderboard (default: the solver or policy)")
-    p.add_argument("--authors", nargs="+", default=["respect-gym maintainers"])
+    p.add_argument("--authors", nargs="+", default=["respect-gym maintainers"], metavar="NAME",
+                   help="author names as the leaderboard shows them")
     p.add_argument("--link", default="", help="paper, code or model card")
-    p.add_argument("--description", default="")
-    p.add_argument("--trained-on-suite", action="store_true",
-                   help="the method saw instances of this suite in training or tuning")
+    p.add_argument("--description", default="", help="one sentence on the method")
+    trained = p.add_mutually_exclusive_group(required=True)
+    trained.add_argument("--trained-on-suite", dest="trained_on_suite", action="store_true", default=None,
+                         help="the method saw instances of this suite in training or tuning (including "
+                         "hyper-parameter search)")
+    trained.add_argument("--not-trained-on-suite", dest="trained_on_suite", action="store_false",
+                         help="the method never saw any instance of this suite (one of the two is required)")
     p.add_argument("--nondeterministic", action="store_true", help="reruns may give other schedules")
     p.add_argument("--time-limit", type=float, default=20.0, metavar="S",
                    help="seconds per instance for anytime solvers (default 20)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed passed to the solver (default 0)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="instances run at once: local processes (default 1), or Ray tasks in flight with --ray "
                    "(default: the cluster's CPUs); each is timed where it runs, so use at most one per core")
@@ -67,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "the cluster this machine joined with `ray start`), 'local', or HOST:PORT")
 
     p = action("verify", verify, help="verify submissions: recompute every score, print the tables")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="submission JSON files")
     p.add_argument("--brief", action="store_true", help="only the suite score line, no per-instance table")
 
     p = action("render", render, help="regenerate the tables of leaderboards/README.md")
@@ -124,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     except (ConnectionError, ImportError) as exc:  # --ray: no cluster there, or Ray not installed
         raise LeaderboardError(str(exc)) from None
     console = make_console()
-    console.print(summary_line(verify_submission(out, args.root)), highlight=False, markup=False)
+    say(console, summary_line(verify_submission(out, args.root)))
     console.print(f"written to {out}", highlight=False, markup=False)
     return 0
 
@@ -149,6 +157,37 @@ def instance_table(v: Verified) -> Table:
     return table
 
 
+SUBMISSION_SCHEMA = "respect-gym/leaderboard-submission"
+KNOWN_SCHEMAS = {"respect-gym/graph": "a respect-gym graph file", "respect-gym/leaderboard-suite": "a suite manifest",
+                 "respect-gym/segments": "a segment manifest (--export-segments)"}
+
+
+def file_kind(path: Path) -> str | None:
+    """What a file that failed verification is, when it is plainly not a submission (None when it
+    claims to be one, or cannot be read: the verifier's own errors say why)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return None
+    if head[4:8] == b"TFL3":
+        return "a .tflite model"
+    text = head.decode("utf-8", "replace").lstrip()
+    if not text.startswith(("{", "[")):
+        return "not JSON"
+    if text.startswith("["):
+        return "a JSON list (a schedule?)"
+    import re
+
+    found = re.search(r'"schema"\s*:\s*"([^"]*)"', text)
+    if found is None:
+        return "a JSON object without a 'schema' field"
+    schema = found.group(1)
+    if schema == SUBMISSION_SCHEMA:
+        return None
+    return KNOWN_SCHEMAS.get(schema, f"a JSON file of schema {schema!r}")
+
+
 def verify(args: argparse.Namespace) -> int:
     console, failed = make_console(), 0
     for path in args.files:
@@ -156,12 +195,17 @@ def verify(args: argparse.Namespace) -> int:
             v = verify_submission(path, args.root)
         except LeaderboardError as exc:
             failed += 1
+            kind = file_kind(path)
+            if kind is not None:  # the first line says what the file is and what was expected
+                print(f"respect-gym leaderboard verify: error: {path} is {kind}, not a leaderboard submission "
+                      f"(expected a '{SUBMISSION_SCHEMA}' JSON object as `leaderboard run` writes; "
+                      "leaderboards/submission.schema.json)", file=sys.stderr)
             for problem in exc.problems:
                 print(f"respect-gym leaderboard verify: error: {problem}", file=sys.stderr)
             continue
         if not args.brief:
             console.print(instance_table(v))
-        console.print(summary_line(v), highlight=False, markup=False)
+        say(console, summary_line(v))
     if failed:
         print(f"{failed} of {len(args.files)} submission(s) failed verification", file=sys.stderr)
     return 1 if failed else 0

@@ -7,6 +7,7 @@ import argparse
 from rich.table import Table
 
 from respect_gym.cli import make_console
+from respect_gym.cli.tables import compact_table
 from respect_gym.zoo import PAPER_PREFIX, list_models, load_graph
 
 
@@ -23,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def models_table(include_paper: bool = True) -> Table:
     """One row per zoo model; a ``-`` where a granularity or a figure does not exist."""
-    table = Table(title="respect-gym model zoo", caption="fused / layers: node counts; edges: of the layers graph; MB int8: parameters as deployed (fused)")
+    table = compact_table("respect-gym model zoo", "fused, layers: node counts; edges: of the layers graph; "
+                          "MB int8: parameters as deployed (fused)")
     table.add_column("model", no_wrap=True)
     table.add_column("input")
     for column in ("fused", "layers", "edges", "MB int8", "GMACs"):

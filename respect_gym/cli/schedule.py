@@ -1,30 +1,50 @@
-"""``respect-gym schedule``: solve a model's pipeline schedule and show it stage by stage."""
+"""``respect-gym schedule``: solve a model's pipeline schedule, show it stage by stage and against
+the vendor compiler's split; with ``--tpus A-B``, how the period falls as TPUs are added."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
-from respect_gym.cli import add_cost_model_arguments, make_console
-from respect_gym.cli.evaluate import stage_table
+from rich.console import Console
+from rich.table import Table  # noqa: F401  (sweep_table's return type)
+
+from respect_gym.cli import (
+    add_cost_model_arguments,
+    check_tpus,
+    load_model_arg,
+    make_console,
+    positive_float,
+    say,
+    sniff_model_file,
+    tpu_range,
+)
 from respect_gym.cli.import_ import add_cpu_ops_argument
 from respect_gym.cli.outputs import add_force_argument, check_outputs, write_json
+from respect_gym.cli.tables import compact_table, stage_table
 from respect_gym.graph import Graph
 from respect_gym.importers import export_segments
-from respect_gym.solvers import SolveResult, list_solvers, solve
-from respect_gym.zoo import GRANULARITIES, load_graph
+from respect_gym.solvers import SolveResult, SolverError, list_solvers, solve
+from respect_gym.zoo import GRANULARITIES
+
+VENDOR = "compiler"  # the registry's replica of edgetpu_compiler's parameter-count split
+DEFAULT_MIN_GAIN_PCT = 10.0
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by ``schedule`` and ``compare``: the model and the hardware setting."""
-    parser.add_argument("model", help="zoo model name, or path to a graph .json / .json.gz or a .tflite / .onnx model")
-    parser.add_argument("--tpus", type=int, default=4, metavar="K", help="number of Edge TPUs / stages (default 4)")
+    parser.add_argument("model", help="zoo model name (respect-gym models), or a graph .json / .json.gz or a "
+                        ".tflite / .onnx model file (a file with another extension is recognised by its content)")
+    parser.add_argument("--tpus", type=tpu_range, default=(4,), metavar="K",
+                        help="number of Edge TPUs / pipeline stages, 1 to 32 (default 4)")
     parser.add_argument("--granularity", choices=GRANULARITIES, default="fused",
                         help="fused: ops as the Edge TPU runs them (default); layers: one node per Keras layer")
     add_cost_model_arguments(parser)
-    parser.add_argument("--time-limit", type=float, default=60.0, metavar="S",
-                        help="seconds per solver; exact then reports its proven gap (default 60)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-limit", type=positive_float("--time-limit"), default=60.0, metavar="S",
+                        help="seconds per solve; exact then reports its proven gap (default 60)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the randomised solvers (random, slicegraph, ...; default 0)")
     parser.add_argument("--json", metavar="OUT", help="also write the result(s) as JSON to OUT")
 
 
@@ -32,14 +52,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "schedule",
         help="find a pipeline schedule of a model",
-        description="Split a zoo model or graph file into K pipeline stages with a solver (default: the "
-        "exact expert, which proves optimality) and print the per-stage costs.",
+        description="Split a zoo model or a model file into K pipeline stages, one per Edge TPU, with a solver "
+        "(default: the exact expert, which proves optimality), print the per-stage costs and compare the "
+        "period and one input's latency with the vendor compiler's split. With --tpus A-B (e.g. 1-8), "
+        "solve every K and show what each added TPU gains.",
     )
     add_problem_arguments(parser)
-    parser.add_argument("--solver", choices=list_solvers(), default="exact")
-    parser.add_argument("--plot", metavar="OUT.png", help="draw the stages and the graph coloured by stage (needs the viz extra)")
+    parser.add_argument("--solver", choices=list_solvers(), default="exact", metavar="NAME",
+                        help=f"one of {', '.join(list_solvers())} (default exact)")
+    parser.add_argument("--min-gain", type=float, default=DEFAULT_MIN_GAIN_PCT, metavar="PCT",
+                        help="with a --tpus range: name the K beyond which each added TPU raises the throughput "
+                        f"by less than PCT percent (default {DEFAULT_MIN_GAIN_PCT:g})")
+    parser.add_argument("--plot", metavar="OUT.png", help="draw the stages beside the vendor split's and the graph "
+                        "cut into stages; with a --tpus range, throughput and latency against K (needs the viz extra)")
     parser.add_argument("--export-segments", metavar="DIR",
-                        help="for a .tflite model: write one .tflite per stage and manifest.json to DIR")
+                        help="for a .tflite model and one K: write one .tflite per used stage and manifest.json to DIR")
     add_cpu_ops_argument(parser)
     add_force_argument(parser)
     parser.set_defaults(func=run)
@@ -57,80 +84,181 @@ def result_record(graph: Graph, result: SolveResult, granularity: str) -> dict[s
     }
 
 
-def summary_line(result: SolveResult) -> str:
-    """One sentence with the figures a schedule is judged on, and whether optimality is proven."""
-    report = result.report
-    proof = "optimal (proven)" if result.optimal else f"not proven, gap <= {100 * result.gap:.2f}%"
-    text = (f"solver {result.solver}: period {report.period_ms:.3f} ms (throughput "
-            f"{report.throughput:.1f}/s), one-input latency {report.latency_ms:.3f} ms, period lower bound "
-            f"{result.lower_bound_ms:.3f} ms, {result.objective} {proof}, solved in {result.seconds:.2f} s "
-            f"(cost model rev {report.revision})")
+def ordinal(n: int) -> str:
+    return {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}.get(n, f"{n}th")
+
+
+def summary_lines(result: SolveResult, vendor: SolveResult | None) -> list[str]:
+    """Short sentences (each under 80 characters for the usual figures) answering: how fast, is it
+    proven, how much faster than the vendor split, at what cost in one input's latency, and why
+    stages are empty if some are."""
+    report, k = result.report, result.num_stages
+    lines = [f"period {report.period_ms:.3f} ms ({report.throughput:.1f} inferences/s), "
+             f"one input's latency {report.latency_ms:.3f} ms"]
+    if result.optimal:
+        lines.append(f"{result.objective} optimal (proven) by {result.solver} in {result.seconds:.2f} s, "
+                     f"cost model revision {report.revision}")
+    else:
+        lines.append(f"{result.solver} in {result.seconds:.2f} s: not proven optimal ({result.objective} within "
+                     f"{100 * result.gap:.2f}% of its lower bound), cost model revision {report.revision}")
     if result.objective == "paper":
-        text += f", paper cost {result.objective_value:.4g} (bound {result.objective_bound:.4g})"
-    return text
+        lines.append(f"paper cost {result.objective_value:.4g} (lower bound {result.objective_bound:.4g})")
+    if vendor is not None and result.solver != VENDOR:
+        speedup = vendor.report.period_ms / report.period_ms
+        lines.append(f"{speedup:.2f}x the throughput of the vendor split (edgetpu_compiler's, period "
+                     f"{vendor.report.period_ms:.3f} ms)")
+        change = report.latency_ms / vendor.report.latency_ms - 1
+        if abs(change) < 0.005:
+            lines.append(f"one input's latency as the vendor split's ({vendor.report.latency_ms:.3f} ms)")
+        else:
+            lines.append(f"trade-off: one input's latency {report.latency_ms:.2f} ms, {100 * abs(change):.0f}% "
+                         f"{'more' if change > 0 else 'less'} than the vendor's {vendor.report.latency_ms:.2f} ms")
+    empty = report.empty_stages
+    if empty:
+        used = k - len(empty)
+        if result.optimal and result.objective == "period":
+            lines.append(f"uses {used} of {k} TPUs: proven, no schedule on more TPUs has a shorter period:")
+            lines.append(f"a {ordinal(used + 1)} stage adds an invoke and host transfers of the tensors it cuts,")
+            lines.append("which cost more than the compute and streaming it takes off the others")
+        else:
+            lines.append(f"uses {used} of {k} TPUs: {result.solver} left stage(s) "
+                         f"{', '.join(map(str, empty))} empty")
+    return lines
+
+
+def solve_with_vendor(graph: Graph, k: int, args: argparse.Namespace) -> tuple[SolveResult, SolveResult | None]:
+    """The requested solver's result and the vendor compiler's split (None if it cannot score it)."""
+    options = dict(hardware=args.hardware, time_limit=args.time_limit, seed=args.seed, objective=args.objective,
+                   revision=args.revision)
+    result = solve(graph, k, solver=args.solver, **options)
+    if args.solver == VENDOR:
+        return result, result
+    try:
+        return result, solve(graph, k, solver=VENDOR, **options)
+    except SolverError:
+        return result, None
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.export_segments and not args.model.lower().endswith(".tflite"):
-        raise ValueError(f"--export-segments needs a .tflite model, got {args.model!r}")
+    if args.export_segments and len(args.tpus) > 1:
+        raise ValueError("--export-segments needs one K (--tpus 4), not a range")
+    if args.export_segments and not (Path(args.model).is_file() and
+                                     (args.model.lower().endswith(".tflite") or sniff_model_file(Path(args.model)) == ".tflite")):
+        raise ValueError(f"--export-segments needs a .tflite model file, got {args.model!r}")
     check_outputs(args, inputs=[args.model])  # before the solve: never an input, no overwrite without --force
-    graph = load_graph(args.model, granularity=args.granularity, cpu_ops=args.cpu_ops)
-    result = solve(graph, args.tpus, solver=args.solver, hardware=args.hardware, time_limit=args.time_limit,
-                   seed=args.seed, objective=args.objective, revision=args.revision)
+    graph = load_model_arg(args.model, granularity=args.granularity, cpu_ops=args.cpu_ops)
+    for k in args.tpus:
+        check_tpus(graph, k)
+    if len(args.tpus) > 1:
+        return run_sweep(graph, args)
+    (k,) = args.tpus
+    result, vendor = solve_with_vendor(graph, k, args)
     console = make_console()
-    title = f"{graph.meta.model} ({graph.num_nodes} nodes) on {args.tpus} x Edge TPU ({args.hardware})"
+    title = f"{graph.meta.model} ({graph.num_nodes} nodes) on {k} x Edge TPU ({args.hardware}), {result.solver}"
     console.print(stage_table(result.report, title))
-    console.print(summary_line(result))
+    for line in summary_lines(result, vendor):
+        say(console, line)
     if args.json:
-        write_json(args.json, result_record(graph, result, args.granularity))
+        record = result_record(graph, result, args.granularity)
+        if vendor is not None:
+            record["vendor"] = {"solver": VENDOR, "period_ms": vendor.report.period_ms,
+                                "latency_ms": vendor.report.latency_ms,
+                                "speedup": vendor.report.period_ms / result.report.period_ms}
+        write_json(args.json, record)
     if args.plot:
-        plot_schedule(graph, result, args.plot)
-        console.print(f"plot written to {args.plot}")
+        from respect_gym.cli.plot import plot_schedule
+
+        plot_schedule(graph, result, vendor, args.plot)
+        say(console, f"plot written to {args.plot}")
     if args.export_segments:
-        manifest = export_segments(args.model, result.stages, args.tpus, args.export_segments)
+        model = args.model
+        manifest = export_segments(model, result.stages, k, args.export_segments)
         for seg in manifest["segments"]:
-            console.print(f"stage {seg['stage']}: {seg['file']} ({seg['num_ops']} ops, {seg['param_bytes']} parameter "
-                          f"bytes, {len(seg['inputs'])} input(s), {len(seg['outputs'])} output(s))")
-        console.print(f"segments and manifest.json written to {args.export_segments}")
+            say(console, f"stage {seg['stage']}: {seg['file']} ({seg['num_ops']} ops, "
+                         f"{seg['param_bytes'] / 2**20:.2f} MiB parameters, {len(seg['inputs'])} input(s), "
+                         f"{len(seg['outputs'])} output(s))")
+        say(console, f"{len(manifest['segments'])} segment(s) and manifest.json written to {args.export_segments}")
     return 0
 
 
-def plot_schedule(graph: Graph, result: SolveResult, path: str) -> None:
-    """Stage latency bars (compute / streaming / transfers) beside the graph coloured by stage."""
-    try:
-        import matplotlib
+def knee(periods: dict[int, float], min_gain: float) -> int:
+    """The smallest K beyond which every larger K in the sweep gains less than ``min_gain`` (a
+    fraction) of throughput per added TPU: ``(period(K) / period(K')) ** (1 / (K' - K)) - 1 <
+    min_gain`` for every K' > K. Per added TPU, so a later jump (a stage's weights suddenly fitting
+    a cache) still counts."""
+    ks = sorted(periods)
+    for k in ks:
+        if all((periods[k] / periods[j]) ** (1 / (j - k)) - 1 < min_gain for j in ks if j > k):
+            return k
+    return ks[-1]
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("--plot needs matplotlib: pip install 'respect-gym[viz]'") from None
-    import numpy as np
 
-    report, k = result.report, result.num_stages
-    fig, (bars, drawing) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [1, 2]})
-    x = np.arange(k)
-    bottom = np.full(k, 0.0)
-    overhead = np.asarray(report.stage_ms) - report.stage_compute_ms - report.stage_stream_ms - report.stage_transfer_ms
-    for label, part in (("compute", report.stage_compute_ms), ("streaming", report.stage_stream_ms),
-                        ("transfers", report.stage_transfer_ms), ("invoke", overhead)):
-        bars.bar(x, part, bottom=bottom, label=label)
-        bottom = bottom + np.asarray(part)
-    bars.axhline(result.lower_bound_ms, color="k", ls="--", lw=1, label="lower bound")
-    bars.set(xlabel="stage (TPU)", ylabel="latency (ms)", xticks=x, title=f"{result.solver}: bottleneck {report.bottleneck_ms:.2f} ms")
-    bars.legend(fontsize=8)
-    level = graph.levels
-    row = np.zeros(graph.num_nodes)
-    for lv in np.unique(level):
-        members = np.flatnonzero(level == lv)
-        row[members] = np.arange(members.size) - (members.size - 1) / 2
-    for u, v in graph.edges.tolist():
-        drawing.plot([level[u], level[v]], [row[u], row[v]], color="0.8", lw=0.5, zorder=1)
-    colours = plt.get_cmap("Dark2")(result.stages % 8)
-    drawing.scatter(level, row, c=colours, s=14, zorder=2)
-    for s in range(k):
-        drawing.scatter([], [], color=plt.get_cmap("Dark2")(s % 8), label=f"stage {s}")
-    drawing.legend(fontsize=8, loc="upper right", ncol=min(k, 4))
-    drawing.set(xlabel="topological level", yticks=[], title=f"{graph.meta.model}: nodes coloured by stage")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def sweep_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = compact_table(title, "in ms; gain: throughput vs one TPU fewer; vendor: compiler's split")
+    for column in ("TPUs", "used", "period", "inferences/s", "gain", "latency", "vendor", "speed-up", "proven"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for row in rows:
+        table.add_row(str(row["tpus"]), str(row["used"]), f"{row['period_ms']:.3f}", f"{row['throughput']:.1f}",
+                      "-" if row["gain"] is None else f"{100 * row['gain']:+.1f}%", f"{row['latency_ms']:.3f}",
+                      "-" if row["vendor_period_ms"] is None else f"{row['vendor_period_ms']:.3f}",
+                      "-" if row["speedup"] is None else f"{row['speedup']:.2f}x", "yes" if row["optimal"] else "no")
+    return table
+
+
+def sweep_conclusion(rows: list[dict[str, Any]], min_gain_pct: float) -> list[str]:
+    """Which K to buy: the knee at the stated threshold, in sentences."""
+    periods = {row["tpus"]: row["period_ms"] for row in rows}
+    best = knee(periods, min_gain_pct / 100)
+    chosen = next(row for row in rows if row["tpus"] == best)
+    last = rows[-1]
+    lines = []
+    if best == last["tpus"] and last["gain"] is not None and last["gain"] >= min_gain_pct / 100:
+        lines.append(f"every TPU up to {best} still gains {min_gain_pct:g}% or more (--min-gain): "
+                     "try a larger range")
+    else:
+        lines.append(f"beyond {best} TPUs, each added TPU gains less than {min_gain_pct:g}% throughput (--min-gain)")
+    lines.append(f"{best} TPUs: period {chosen['period_ms']:.3f} ms ({chosen['throughput']:.1f} inferences/s), "
+                 f"one input's latency {chosen['latency_ms']:.3f} ms")
+    if chosen["used"] < chosen["tpus"]:
+        lines.append(f"(the schedule for {best} uses {chosen['used']}: more stages would be slower)")
+    return lines
+
+
+def run_sweep(graph: Graph, args: argparse.Namespace) -> int:
+    """``--tpus A-B``: solve every K and show the period, throughput, latency and marginal gain."""
+    from rich.progress import Progress
+
+    rows: list[dict[str, Any]] = []
+    records = []
+    with Progress(transient=True, console=Console(stderr=True)) as progress:
+        task = progress.add_task("solving", total=len(args.tpus))
+        for k in args.tpus:
+            progress.update(task, description=f"solving K={k}")
+            result, vendor = solve_with_vendor(graph, k, args)
+            report = result.report
+            previous = rows[-1]["period_ms"] if rows and rows[-1]["tpus"] == k - 1 else None
+            rows.append({
+                "tpus": k, "used": k - len(report.empty_stages), "period_ms": report.period_ms,
+                "throughput": report.throughput, "latency_ms": report.latency_ms,
+                "gain": None if previous is None else previous / report.period_ms - 1,
+                "vendor_period_ms": None if vendor is None else vendor.report.period_ms,
+                "vendor_latency_ms": None if vendor is None else vendor.report.latency_ms,
+                "speedup": None if vendor is None else vendor.report.period_ms / report.period_ms,
+                "optimal": result.optimal,
+            })
+            records.append({**result_record(graph, result, args.granularity), "sweep": rows[-1]})
+            progress.advance(task)
+    console = make_console()
+    title = f"{graph.meta.model} ({graph.num_nodes} nodes), {args.solver}, {args.hardware}"
+    console.print(sweep_table(title, rows))
+    for line in sweep_conclusion(rows, args.min_gain):
+        say(console, line)
+    if args.json:
+        write_json(args.json, records)
+    if args.plot:
+        from respect_gym.cli.plot import plot_sweep
+
+        plot_sweep(graph.meta.model, args.solver, rows, knee({r["tpus"]: r["period_ms"] for r in rows},
+                                                                  args.min_gain / 100), args.plot)
+        say(console, f"plot written to {args.plot}")
+    return 0

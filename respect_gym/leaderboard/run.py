@@ -3,8 +3,10 @@
 It times each instance itself (wall-clock seconds around the call, on the machine it runs on) and
 scores each schedule with the suite's cost-model revision, so a submission it writes carries
 measured times and values the verifier will reproduce. A Python scheduler (``--policy
-module:callable``) is called as ``policy(graph, num_stages, hardware=..., objective=...)`` and
-returns one stage per node; learned agents plug in this way, or as a registered solver name.
+module:callable`` or ``--policy path/to/file.py:callable``) is called as ``policy(graph,
+num_stages, hardware=..., objective=...)`` (plus ``revision=`` when it takes that argument) and
+returns one stage per node; learned agents plug in this way (an env policy or an SB3 model through
+:func:`respect_gym.leaderboard.adapter.env_scheduler`), or as a registered solver name.
 Instances run one per task (:mod:`respect_gym.parallel`): one at a time in this process by
 default, in ``workers`` local processes, or as Ray tasks on a cluster; each is timed in the
 process that runs it, and the submission lists results in suite order whatever ran them.
@@ -13,8 +15,11 @@ process that runs it, and the submission lists results in suite order whatever r
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
 import os
 import platform
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,11 +52,72 @@ class Method:
     deterministic: bool = True
 
 
+def is_file_spec(module_part: str) -> bool:
+    """Whether the part before ``:`` of ``--policy`` names a Python file rather than a module."""
+    return module_part.endswith(".py") or "/" in module_part or os.sep in module_part
+
+
+_FILE_MODULES: dict[str, Any] = {}
+
+
+def import_file(path: str) -> Any:
+    """Import a Python file as a module (once per process; its folder goes on ``sys.path`` first,
+    so it can import its neighbours)."""
+    resolved = str(Path(path).resolve())
+    if resolved in _FILE_MODULES:
+        return _FILE_MODULES[resolved]
+    if not Path(resolved).is_file():
+        raise LeaderboardError(f"--policy: no such file {path!r}")
+    folder = str(Path(resolved).parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = f"respect_gym_policy_{abs(hash(resolved)):x}"
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    if spec is None or spec.loader is None:
+        raise LeaderboardError(f"--policy: cannot load {path!r} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise LeaderboardError(f"--policy: importing {path} failed: {type(exc).__name__}: {exc}") from None
+    _FILE_MODULES[resolved] = module
+    return module
+
+
+@dataclass(frozen=True)
+class FilePolicy:
+    """``path/to/file.py:callable`` as a picklable policy: each process that runs it (a worker, a
+    Ray task) imports the file itself, so nothing but the path and the name is pickled."""
+
+    path: str
+    attr: str
+
+    def resolve(self) -> Policy:
+        policy = getattr(import_file(self.path), self.attr, None)
+        if policy is None:
+            raise LeaderboardError(f"--policy: {self.path} has no attribute {self.attr!r}")
+        if not callable(policy):
+            raise LeaderboardError(f"--policy: {self.path}:{self.attr} is not callable")
+        return policy
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Sequence[int]:
+        return self.resolve()(*args, **kwargs)
+
+
 def load_policy(spec: str) -> Policy:
-    """Import ``"package.module:callable"``; the error names what is missing."""
-    module_name, _, attr = spec.partition(":")
+    """Import ``"package.module:callable"`` or ``"path/to/file.py:callable"``; the error names
+    what is missing. Modules are looked up from the current folder too (as ``python -m`` does)."""
+    module_name, _, attr = spec.rpartition(":")
     if not module_name or not attr:
-        raise LeaderboardError(f"--policy must be 'module:callable', got {spec!r}")
+        raise LeaderboardError(f"--policy must be 'module:callable' or 'path/to/file.py:callable', got {spec!r}")
+    if is_file_spec(module_name):
+        policy = FilePolicy(str(Path(module_name).resolve()), attr)
+        policy.resolve()  # fail here, with the file named, rather than on the first instance
+        return policy
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())  # the user's own folder, as with `python -m`
     try:
         policy = getattr(importlib.import_module(module_name), attr)
     except ImportError as exc:
@@ -61,6 +127,16 @@ def load_policy(spec: str) -> Policy:
     if not callable(policy):
         raise LeaderboardError(f"policy {spec!r} is not callable")
     return policy
+
+
+def takes_revision(policy: Policy) -> bool:
+    """Whether a scheduler accepts ``revision=`` (the adapter's schedulers do)."""
+    target = policy.resolve() if isinstance(policy, FilePolicy) else policy
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
+    return "revision" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
 def machine() -> str:
@@ -103,7 +179,8 @@ class PolicyScheduler:
     policy: Policy
 
     def __call__(self, graph: Graph, inst: Instance) -> Sequence[int]:
-        return self.policy(graph, inst.num_stages, hardware=inst.hardware, objective=inst.objective)
+        extra = {"revision": inst.cost_model_revision} if takes_revision(self.policy) else {}
+        return self.policy(graph, inst.num_stages, hardware=inst.hardware, objective=inst.objective, **extra)
 
 
 def python_policy(policy: Policy) -> PolicyScheduler:
@@ -137,12 +214,26 @@ def run_suite(suite: Suite, schedule: Scheduler, method: Method,
     """Schedule every instance, time and score each, and write the submission to ``out``.
 
     ``schedule`` must be picklable when ``workers`` > 1 or ``ray_address`` is given (see
-    :func:`respect_gym.parallel.map_tasks`); ``progress`` shows a progress bar.
+    :func:`respect_gym.parallel.map_tasks`); ``progress`` shows a progress bar with the time left
+    on a terminal, and one line per tenth of the suite (done, elapsed, time left) on stderr
+    otherwise (a log, CI).
     """
     tasks = [(schedule, suite.graph(inst), inst, method.name) for inst in suite.instances]
+    names = [inst.id for inst in suite.instances]
+    description = f"{method.name} on {suite.name}"
+    chunk = len(tasks) if not progress or sys.stderr.isatty() else max(1, -(-len(tasks) // 10), 2 * (workers or 1))
+    done: list[tuple[dict[str, Any], str]] = []
+    start = time.perf_counter()
     try:
-        done = map_tasks(run_instance, tasks, names=[inst.id for inst in suite.instances], workers=workers,
-                         ray_address=ray_address, progress=progress, description=f"{method.name} on {suite.name}")
+        for first in range(0, len(tasks), chunk):
+            done += map_tasks(run_instance, tasks[first:first + chunk], names=names[first:first + chunk],
+                              workers=workers, ray_address=ray_address, progress=progress and chunk == len(tasks),
+                              description=description)
+            if chunk < len(tasks):
+                elapsed = time.perf_counter() - start
+                left = elapsed / len(done) * (len(tasks) - len(done))
+                print(f"{description}: {len(done)}/{len(tasks)} instances, {elapsed:.0f} s elapsed, about "
+                      f"{left:.0f} s left", file=sys.stderr, flush=True)
     except TaskFailed as exc:
         raise LeaderboardError(str(exc)) from exc
     machines = sorted({m for _, m in done})
