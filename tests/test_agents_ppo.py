@@ -17,7 +17,7 @@ pytest.importorskip("sb3_contrib")
 
 import respect_gym  # noqa: E402
 from respect_gym.cost import COST_MODEL_VERSION, validate_schedule  # noqa: E402
-from respect_gym.envs.pipeline.context import STAGE_CONTEXT  # noqa: E402
+from respect_gym.problem.features import STAGE_CONTEXT  # noqa: E402
 from respect_gym_agents import checkpoints, ppo  # noqa: E402
 from respect_gym_agents.__main__ import main as agents_main  # noqa: E402
 from respect_gym_agents.policies import MASKED_LOGIT, GraphFeaturesExtractor  # noqa: E402

@@ -16,8 +16,7 @@ from respect_gym.cost.paper import paper_cost
 from respect_gym.cost.schedule import validate_schedule
 from respect_gym.envs import RespectPipelineEnv
 from respect_gym.envs.pipeline.env import EnvConfigError, InvalidActionError
-from respect_gym.envs.pipeline.observation import NODE_FEATURES, ObservationSizeError
-from respect_gym.envs.pipeline.reward import RewardConfigError
+from respect_gym.problem.features import NODE_FEATURES, ObservationSizeError
 from respect_gym.envs.pipeline.sources import GraphSourceError
 from respect_gym.generators import DnnGraphGenerator, RespectLayeredGenerator
 from respect_gym.solvers.compiler import compiler_schedule
@@ -264,10 +263,12 @@ def test_bad_arguments_name_the_problem():
         RespectPipelineEnv(model="resnet50", num_tpus=0)
     with pytest.raises(EnvConfigError, match="max_nodes"):
         RespectPipelineEnv(model="resnet50", max_nodes=True)
-    with pytest.raises(RewardConfigError, match="reward_mode"):
+    with pytest.raises(EnvConfigError, match="reward_mode"):
         RespectPipelineEnv(model="resnet50", reward_mode="sparse")
-    with pytest.raises(RewardConfigError, match="objective"):
+    with pytest.raises(EnvConfigError, match="objective"):
         RespectPipelineEnv(model="resnet50", objective="energy")
+    with pytest.raises(EnvConfigError, match="observation"):
+        RespectPipelineEnv(model="resnet50", observation="pixels")
     with pytest.raises(EnvConfigError, match="granularity"):
         RespectPipelineEnv(model="resnet50", granularity="ops")
     with pytest.raises(EnvConfigError, match="render_mode"):
@@ -278,10 +279,10 @@ def test_bad_arguments_name_the_problem():
 
 
 def test_compiler_split_is_computed_once_per_graph(monkeypatch, resnet):
-    import respect_gym.envs.pipeline.env as env_module
+    import respect_gym.solvers.compiler as compiler_module
 
     calls = []
-    monkeypatch.setattr(env_module, "compiler_schedule", lambda g, k: calls.append(g) or compiler_schedule(g, k))
+    monkeypatch.setattr(compiler_module, "compiler_schedule", lambda g, k: calls.append(g) or compiler_schedule(g, k))
     env = RespectPipelineEnv(model=resnet, max_nodes=128)
     for seed in range(3):
         env.reset(seed=seed)

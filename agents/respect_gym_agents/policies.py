@@ -21,7 +21,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from respect_gym.envs.pipeline.context import (
+from respect_gym.problem.features import (
     NUM_GLOBAL_CONTEXT,
     NUM_NODE_CONTEXT,
     NUM_STAGE_CONTEXT,

@@ -48,7 +48,7 @@ from gymnasium import spaces
 import respect_gym
 from respect_gym.cost import COST_MODEL_VERSION
 from respect_gym.envs import GraphContextObservation
-from respect_gym.envs.pipeline.context import NUM_GLOBAL_CONTEXT, NUM_STAGE_CONTEXT, STAGE_CONTEXT
+from respect_gym.problem.features import NUM_GLOBAL_CONTEXT, NUM_STAGE_CONTEXT, STAGE_CONTEXT
 from respect_gym.generators import make_generator
 from respect_gym.graph import Graph
 
@@ -284,7 +284,7 @@ def validation_instances(count: int, seed: int = VALIDATION_SEED) -> list[tuple[
 
 
 def _objective_name(env: gym.Env) -> str:
-    return env.unwrapped.reward_fn.objective.name
+    return env.unwrapped.objective.name
 
 
 class Validator:
@@ -293,7 +293,7 @@ class Validator:
     def __init__(self, env_id: str, instances: list[tuple[Graph, int]], objective: str = "") -> None:
         extra = {"objective": objective} if objective else {}
         self.instances = instances
-        self.envs = [gym.make(env_id, model=g, num_tpus=k, max_nodes=g.num_nodes, max_edges=max(g.num_edges, 1),
+        self.envs = [gym.make(env_id, model=g, num_tpus=k, max_nodes=None, observation="context",
                               **extra).unwrapped for g, k in instances]
         self.objective = _objective_name(self.envs[0]) if self.envs else ""
         self.revision = getattr(self.envs[0], "revision", None) if self.envs else None

@@ -15,9 +15,11 @@ import numpy as np
 import torch
 
 from respect_gym.cost.hardware import EdgeTPU
-from respect_gym.envs.pipeline.context import NUM_GLOBAL_CONTEXT, StepContext
 from respect_gym.envs.pipeline.env import RespectPipelineEnv
 from respect_gym.graph import Graph
+from respect_gym.problem import Instance, State, reset, step
+from respect_gym.problem.features import NUM_GLOBAL_CONTEXT
+from respect_gym.problem.observe import StepContext, tables
 
 from respect_gym_agents.policies import GraphPolicyNet
 
@@ -40,30 +42,28 @@ class Episode:
 
 
 def make_env(graph: Graph, num_stages: int, objective: str = "period", hardware: str | EdgeTPU = "usb3") -> RespectPipelineEnv:
-    """An env sized for exactly ``graph`` (no padding beyond it)."""
-    return RespectPipelineEnv(model=graph, num_tpus=num_stages, max_nodes=graph.num_nodes,
-                              max_edges=max(graph.num_edges, 1), objective=objective, hardware=hardware)
+    """An env on ``graph`` observing the step context (``observation="context"``), padded to exactly
+    its size."""
+    return RespectPipelineEnv(model=graph, num_tpus=num_stages, max_nodes=None, objective=objective,
+                              hardware=hardware, observation="context")
 
 
 def play(env: RespectPipelineEnv, graph: Graph, choose: Chooser) -> Episode:
-    """Run one episode of ``env`` on ``graph`` with ``choose`` and record every state."""
-    env.reset(options={"graph": graph})
-    context = StepContext(env.num_tpus, lookahead=0)
-    state = env.state
-    node_context = context.nodes_of(state.instance)
+    """Run one episode of ``env`` (a :func:`make_env` env) on ``graph`` with ``choose``; record every state."""
+    obs, _ = env.reset(options={"graph": graph})
     n = graph.num_nodes
+    node_context = obs["node_context"][:n]
     stage_rows, global_rows, actions = [], [], np.empty(n, dtype=np.int64)
     info: dict = {}
-    for step in range(n):
-        _, stages, glob = context(state)
-        stage_rows.append(stages)
-        global_rows.append(glob)
-        actions[step] = choose(step, stages, glob)
-        _, _, _, _, info = env.step(int(actions[step]))
+    for t in range(n):
+        stage_rows.append(obs["stage_context"])
+        global_rows.append(obs["global_context"])
+        actions[t] = choose(t, obs["stage_context"], obs["global_context"])
+        obs, _, _, _, info = env.step(int(actions[t]))
     return Episode(
         node_context=torch.from_numpy(node_context.copy()),
         edge_index=torch.from_numpy(np.ascontiguousarray(graph.edges.T)).long(),
-        current=torch.from_numpy(state.instance.order.astype(np.int64)),
+        current=torch.from_numpy(graph.topological_order.astype(np.int64)),
         stage_context=torch.from_numpy(np.stack(stage_rows)),
         global_context=torch.from_numpy(np.stack(global_rows)),
         actions=torch.from_numpy(actions),
@@ -98,9 +98,8 @@ class GreedyChooser:
     def __init__(self, net: GraphPolicyNet, graph: Graph, env: RespectPipelineEnv) -> None:
         self.net = net
         self.order = graph.topological_order
-        context = StepContext(env.num_tpus, lookahead=0)
-        env.reset(options={"graph": graph})
-        node_context = torch.from_numpy(context.nodes_of(env.state.instance).copy())
+        obs, _ = env.reset(options={"graph": graph})
+        node_context = torch.from_numpy(obs["node_context"][: graph.num_nodes].copy())
         with torch.inference_mode():
             self.nodes, self.pooled = embed_graph(net, node_context, torch.from_numpy(np.ascontiguousarray(graph.edges.T)).long())
 
@@ -166,39 +165,35 @@ def policy_schedules(net: GraphPolicyNet, graph: Graph, num_stages: int, objecti
 
     A sampled episode draws each stage from the softmax of the legal logits / ``temperature``:
     the decoding of sampling-based neural solvers (draw several, keep the best), which uses
-    nothing but the policy. The graph is embedded once for all of them. The env is reset per
-    episode and its state advanced here as ``env.step`` does (assign, count, next node's smallest
-    legal stage), skipping the observation buffer and rewards; a step with a single legal stage
+    nothing but the policy. The graph is embedded once for all of them. Each episode runs on a
+    one-episode kernel state (:mod:`respect_gym.problem.state`, the env's own transitions) and
+    reads only the step context, no observation buffer or reward; a step with a single legal stage
     needs no forward pass; the others are scored by :class:`NumpyScorer` (greedy near-ties by
     the torch net, so the greedy schedule is the torch policy's).
     """
     if samples and rng is None:
         raise ValueError("sampled episodes need an rng")
     scorer = scorer or NumpyScorer(net)
-    env = make_env(graph, num_stages, objective, hardware)
-    env.reset(options={"graph": graph})
-    context = StepContext(num_stages, lookahead=0)
-    node_context = torch.from_numpy(context.nodes_of(env.state.instance).copy())
+    instance = Instance.build(graph, num_stages, hardware, objective=objective)
+    state = State.for_instance(instance, 1, graph.num_nodes)
+    row = np.zeros(1, dtype=np.int64)
+    context = StepContext(state)
+    node_context = torch.from_numpy(tables(instance).context.copy())
     edges = torch.from_numpy(np.ascontiguousarray(graph.edges.T)).long()
     with torch.inference_mode():
         nodes, pooled = embed_graph(net, node_context, edges)
     terms = scorer.node_terms(nodes, pooled)
     chooser = None  # the torch net, built on the first greedy near-tie
     schedules = []
+    last = num_stages - 1
     for episode in range(samples + 1):
-        if episode:
-            env.reset(options={"graph": graph})
-        state = env.state
-        order, preds, evaluator = state.instance.order, graph.predecessors, state.evaluator
-        assigned = evaluator.stages
-        last = num_stages - 1
-        for step in range(graph.num_nodes):
-            node = int(order[step])
-            p = preds[node]
-            low = int(assigned[p].max()) if p.size else 0
+        reset(state, row, [instance])
+        context.reset(row)
+        for _ in range(graph.num_nodes):
+            node, low = int(state.node[0]), int(state.min_stage[0])
             if low < last:
-                state.step, state.min_stage = step, low
-                _, stages, glob = context(state)
+                stage_rows, glob_rows = context.stages_and_globals(row)
+                stages, glob = stage_rows[0], glob_rows[0]
                 z = scorer.logits(terms[node], stages, glob)[low:]
                 if episode:
                     weights = np.exp((z - z.max()) / temperature)
@@ -211,9 +206,8 @@ def policy_schedules(net: GraphPolicyNet, graph: Graph, num_stages: int, objecti
                         stage = chooser(node, stages, glob)
             else:
                 stage = last
-            evaluator.assign(node, stage)
-            state.stage_nodes[stage] += 1
-        schedules.append(assigned.copy())
+            step(state, row, np.array([stage]))
+        schedules.append(state.schedule(0))
     return schedules
 
 

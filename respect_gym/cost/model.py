@@ -233,6 +233,48 @@ def _rev3_node_costs(graph: Graph, hw: EdgeTPU3, classes: np.ndarray, is_op: np.
 
 
 @dataclass(frozen=True)
+class PipelineConstants:
+    """The hardware constants of a revision's stage and pipeline formulas: what every evaluator
+    (one stage, a whole schedule, the batched kernel) combines its per-node sums with."""
+
+    invoke_overhead_ms: float
+    ms_per_link_byte: float
+    cache_bytes: int
+    activation_reserve: float
+    max_layer_bytes: int  # layers above it are never cached
+    host_stage_ms: float  # the host's serial work per used stage (revision 3; 0 in revision 2)
+    handoff_ms: float  # a queue hand-off per used stage in one input's latency (revision 3)
+
+    @classmethod
+    def of(cls, hw: EdgeTPU, revision: int) -> "PipelineConstants":
+        rev3 = revision != 2
+        return cls(
+            invoke_overhead_ms=float(hw.invoke_overhead_ms),
+            ms_per_link_byte=1e3 / hw.link_bytes_per_s,
+            cache_bytes=int(hw.cache_bytes),
+            activation_reserve=float(hw.activation_reserve),
+            # revision 2: implied, no capacity exceeds the cache
+            max_layer_bytes=int(hw.max_layer_bytes) if rev3 else int(hw.cache_bytes),
+            host_stage_ms=float(hw.host_stage_ms) if rev3 else 0.0,
+            handoff_ms=float(hw.handoff_ms) if rev3 else 0.0,
+        )
+
+    def capacity(self, max_act_bytes: np.ndarray | int) -> np.ndarray | int:
+        """Parameter cache left once the stage's largest op working set is reserved."""
+        reserve = np.floor(self.activation_reserve * np.asarray(max_act_bytes, dtype=np.float64))
+        cap = np.maximum(0, self.cache_bytes - reserve.astype(np.int64))
+        return cap if np.ndim(cap) else int(cap)
+
+    def combine(self, num_ops: np.ndarray | int, busy_ms: np.ndarray | float,
+                transfer_bytes: np.ndarray | float) -> np.ndarray | float:
+        """Stage time from its op count, op time (compute + streaming) and transferred bytes."""
+        latency = self.invoke_overhead_ms + busy_ms + transfer_bytes * self.ms_per_link_byte
+        return np.where(np.asarray(num_ops) > 0, latency, 0.0) if np.ndim(num_ops) else (
+            float(latency) if num_ops > 0 else 0.0
+        )
+
+
+@dataclass(frozen=True)
 class StageCost:
     """Cost breakdown of one stage; ``latency_ms`` = invoke overhead (if ``num_ops`` > 0) +
     ``compute_ms`` + ``stream_ms`` (time streaming adds beyond compute) + ``transfer_ms``."""
@@ -271,13 +313,12 @@ class CostModel:
         np.add.at(in_act, graph.edges[:, 1], graph.out_bytes[graph.edges[:, 0]])
         if self.revision == 2:
             compute, streamed, params = _rev2_node_costs(graph, hw, classes, is_op)
-            self.max_layer_bytes = int(hw.cache_bytes)  # implied: no capacity exceeds the cache
-            self.host_stage_ms = self.handoff_ms = 0.0
         else:
             compute, stream, stored = _rev3_node_costs(graph, hw, classes, is_op, in_act)
             streamed, params = compute + stream, np.where(is_op, stored, 0).astype(np.int64)
-            self.max_layer_bytes = int(hw.max_layer_bytes)
-            self.host_stage_ms, self.handoff_ms = float(hw.host_stage_ms), float(hw.handoff_ms)
+        self.constants = constants = PipelineConstants.of(hw, self.revision)
+        self.max_layer_bytes = constants.max_layer_bytes
+        self.host_stage_ms, self.handoff_ms = constants.host_stage_ms, constants.handoff_ms
 
         self.is_op = _ro(is_op)
         self.op_classes = tuple(classes.tolist())
@@ -289,7 +330,7 @@ class CostModel:
         self.topo_rank = _ro(np.argsort(graph.topological_order).astype(np.int64))
         order = graph.topological_order
         self.param_order = _ro(order[params[order] > 0])  # layers that can be cached, in execution order
-        self.ms_per_link_byte = 1e3 / hw.link_bytes_per_s
+        self.ms_per_link_byte = constants.ms_per_link_byte
         consumed_by_op = is_op[graph.edges[:, 1]]  # host-side nodes read nothing from a TPU
         self._edge_u = graph.edges[consumed_by_op, 0]
         self._edge_v = graph.edges[consumed_by_op, 1]
@@ -299,17 +340,12 @@ class CostModel:
     # ------------------------------------------------------------- shared pieces
     def capacity(self, max_act_bytes: np.ndarray | int) -> np.ndarray | int:
         """Parameter cache left once the stage's largest op working set is reserved."""
-        reserve = np.floor(self.hardware.activation_reserve * np.asarray(max_act_bytes, dtype=np.float64))
-        cap = np.maximum(0, self.hardware.cache_bytes - reserve.astype(np.int64))
-        return cap if np.ndim(cap) else int(cap)
+        return self.constants.capacity(max_act_bytes)
 
     def combine(self, num_ops: np.ndarray | int, busy_ms: np.ndarray | float,
                 transfer_bytes: np.ndarray | float) -> np.ndarray | float:
         """Stage time from its op count, op time (compute + streaming) and transferred bytes."""
-        latency = self.hardware.invoke_overhead_ms + busy_ms + transfer_bytes * self.ms_per_link_byte
-        return np.where(np.asarray(num_ops) > 0, latency, 0.0) if np.ndim(num_ops) else (
-            float(latency) if num_ops > 0 else 0.0
-        )
+        return self.constants.combine(num_ops, busy_ms, transfer_bytes)
 
     # ------------------------------------------------------------- one stage
     def _check_mask(self, mask: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ OBSERVATIONS = ("graph", "compact", "context")
 
 @dataclass(frozen=True)
 class StaticTables:
-    """Per-instance observation tables (normalisations follow :mod:`respect_gym.envs.pipeline.context`)."""
+    """Per-instance observation tables (normalisations of :mod:`respect_gym.problem.features`)."""
 
     features: np.ndarray  # (n, NUM_STATIC_FEATURES) float32, graph index order
     context: np.ndarray  # (n, NUM_NODE_CONTEXT) float32, graph index order
@@ -120,8 +120,8 @@ def _groups(state: State, rows: np.ndarray):
         yield instance, tables(instance), rows[ids == g]
 
 
-class _Context:
-    """The per-stage and global step context of :mod:`respect_gym.envs.pipeline.context`, batched."""
+class StepContext:
+    """The per-stage and global step context of :mod:`respect_gym.problem.features`, batched."""
 
     def __init__(self, state: State) -> None:
         k = state.num_stages
@@ -182,7 +182,7 @@ class CompactView(View):
         self.lookahead = int(lookahead)
         size = (1 + self.lookahead) * NUM_NODE_CONTEXT + state.num_stages * NUM_STAGE_CONTEXT + NUM_GLOBAL_CONTEXT
         self.space = spaces.Box(-1.0, CONTEXT_CLIP, (size,), np.float32)
-        self.context = _Context(state)
+        self.context = StepContext(state)
 
     def reset(self, rows: np.ndarray) -> None:
         self.context.reset(rows)
@@ -211,7 +211,7 @@ class CompactView(View):
 
 
 class GraphView(View):
-    """The padded graph ``Dict`` (:func:`respect_gym.envs.pipeline.observation.observation_space`)."""
+    """The padded graph ``Dict`` (:func:`respect_gym.problem.features.observation_space`)."""
 
     def __init__(self, state: State, max_edges: int) -> None:
         super().__init__(state)
@@ -276,7 +276,7 @@ class ContextView(View):
     def __init__(self, state: State, max_edges: int) -> None:
         super().__init__(state)
         self.graph = GraphView(state, max_edges)
-        self.context = _Context(state)
+        self.context = StepContext(state)
         k, n = state.num_stages, state.max_nodes
         base = self.graph.space.spaces
         box = lambda shape: spaces.Box(-1.0, CONTEXT_CLIP, shape, np.float32)  # noqa: E731

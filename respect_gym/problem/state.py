@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from respect_gym.cost.model import PipelineConstants
 from respect_gym.cost.report import PipelineReport
 from respect_gym.problem.instance import Instance
 from respect_gym.problem.pool import Pool
@@ -35,24 +36,6 @@ from respect_gym.problem.pool import Pool
 _STAGE_INT = ("stage_nodes", "num_ops", "stage_param_bytes", "streamed_bytes", "in_bytes", "out_bytes",
               "max_act", "capacity", "remaining")
 _STAGE_FLOAT = ("compute_ms", "stream_ms", "stage_ms")
-
-
-@dataclass
-class Constants:
-    """The cost model's constants shared by every episode of a batch (one hardware and revision)."""
-
-    num_stages: int
-    invoke_overhead_ms: float
-    ms_per_link_byte: float
-    max_layer_bytes: int
-    host_stage_ms: float
-    handoff_ms: float
-
-    @classmethod
-    def of(cls, instance: Instance) -> "Constants":
-        cm = instance.cost_model
-        return cls(instance.num_stages, float(cm.hardware.invoke_overhead_ms), float(cm.ms_per_link_byte),
-                   int(cm.max_layer_bytes), float(cm.host_stage_ms), float(cm.handoff_ms))
 
 
 class State:
@@ -70,13 +53,12 @@ class State:
       already sent to the host), ``received`` ``(B, N, K)`` (tensor already sent to stage k).
     """
 
-    def __init__(self, num_envs: int, max_nodes: int, constants: Constants, capacity_fn,
+    def __init__(self, num_envs: int, max_nodes: int, num_stages: int, constants: PipelineConstants,
                  track_crossings: bool = False) -> None:
-        b, k = int(num_envs), constants.num_stages
+        b, k = int(num_envs), int(num_stages)
         self.num_envs, self.max_nodes, self.num_stages = b, int(max_nodes), k
         self.constants = constants
-        self.capacity_of = capacity_fn  # CostModel.capacity: cache left beside a working set
-        self.empty_capacity = int(capacity_fn(0))
+        self.empty_capacity = int(constants.capacity(0))
         self.track_crossings = track_crossings
         self.pool = Pool()
         self.instance_id = np.zeros(b, dtype=np.int64)
@@ -96,7 +78,7 @@ class State:
     @classmethod
     def for_instance(cls, instance: Instance, num_envs: int, max_nodes: int) -> "State":
         """An empty state whose episodes share ``instance``'s K, hardware, revision and objective."""
-        return cls(num_envs, max_nodes, Constants.of(instance), instance.cost_model.capacity,
+        return cls(num_envs, max_nodes, instance.num_stages, instance.cost_model.constants,
                    track_crossings=instance.objective.name == "paper")
 
     def copy(self) -> "State":
@@ -249,7 +231,7 @@ def _place_ops(s: State, r: np.ndarray, v: np.ndarray, stage: np.ndarray, off: n
     max_act = s.max_act[r, stage]
     grows = act > max_act
     old_capacity = s.capacity[r, stage]
-    new_capacity = np.where(grows, s.capacity_of(act), old_capacity)
+    new_capacity = np.where(grows, c.capacity(act), old_capacity)
     refit = new_capacity < old_capacity
     s.max_act[r, stage] = np.maximum(act, max_act)
     s.capacity[r, stage] = new_capacity
@@ -322,10 +304,7 @@ def _refit(s: State, r: np.ndarray, stage: np.ndarray, off: np.ndarray, pv: np.n
 
 def _refresh_stage_ms(s: State, r: np.ndarray) -> None:
     """Stage latency = :meth:`CostModel.combine` of op count, compute + streaming, transferred bytes."""
-    c = s.constants
-    busy = s.compute_ms[r] + s.stream_ms[r]
-    latency = c.invoke_overhead_ms + busy + (s.in_bytes[r] + s.out_bytes[r]) * c.ms_per_link_byte
-    s.stage_ms[r] = np.where(s.num_ops[r] > 0, latency, 0.0)
+    s.stage_ms[r] = s.constants.combine(s.num_ops[r], s.compute_ms[r] + s.stream_ms[r], s.in_bytes[r] + s.out_bytes[r])
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,24 @@
-"""The ``RespectPipeline-v0`` Gymnasium environment (dynamics only; see the class docstring)."""
+"""The ``RespectPipeline-v1`` Gymnasium environment: one episode of the problem kernel behind ``gym.Env``."""
 
 from __future__ import annotations
 
-import numbers
-from collections import OrderedDict
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from respect_gym.cost.hardware import EdgeTPU, HardwareError, check_revision, get_hardware
-from respect_gym.cost.incremental import IncrementalEvaluator
-from respect_gym.cost.model import CostModel
-from respect_gym.cost.report import PipelineReport
-from respect_gym.envs.pipeline.observation import ObservationBuffer, observation_space, static_node_features
-from respect_gym.envs.pipeline.reward import RewardFn, make_reward_fn, normalised_score
-from respect_gym.envs.pipeline.sources import as_graph, make_graph_source
-from respect_gym.envs.pipeline.types import EpisodeState, GraphInstance
+from respect_gym.envs.pipeline.sources import as_graph
+from respect_gym.envs.pipeline.spec import EnvConfigError, PipelineSpec
 from respect_gym.envs.pipeline.viewer import render_ansi, render_rgb
-from respect_gym.graph import Graph
-from respect_gym.solvers.compiler import compiler_schedule
-from respect_gym.zoo import GRANULARITIES
+from respect_gym.problem.observe import View, make_view
+from respect_gym.problem.reward import Reward, final_values, normalised_score
+from respect_gym.problem.state import Episode, State, Transition, reset, step
 
-INSTANCE_CACHE_SIZE = 64  # graphs whose static data (features, compiler split) stay cached
 SUCCESS_RTOL = 1e-9  # "beats the compiler" must beat it by more than float noise
+_ROW = np.zeros(1, dtype=np.int64)  # the single env is row 0 of a one-episode kernel state
 
-
-class EnvConfigError(ValueError):
-    """A constructor argument of the env is invalid; the message names it."""
+__all__ = ["EnvConfigError", "InvalidActionError", "RespectPipelineEnv"]
 
 
 class InvalidActionError(ValueError):
@@ -41,28 +31,37 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     ## Description
 
     A DNN graph is run as a pipeline over K Edge TPUs: stage k runs on TPU k, and throughput is
-    1000 / (slowest stage latency in ms). An episode visits the graph's nodes in a fixed
-    topological order (``graph.topological_order``: Kahn's algorithm, smallest index first) and
-    the agent picks the stage of each node. Stages may only grow along edges, so every finished
-    episode is a valid pipeline schedule; stages may stay empty (fewer TPUs used). Stage
-    latencies come from respect-gym's Edge TPU cost model (compute, parameter caching and
-    streaming, host transfers), updated incrementally in O(degree) per step.
+    1000 / period, the period being the slowest stage (or the host's serial per-stage work when
+    that is longer). An episode visits the graph's nodes in a fixed topological order
+    (``graph.topological_order``: Kahn's algorithm, smallest index first) and the agent picks the
+    stage of each node. Stages may only grow along edges, so every finished episode is a valid
+    pipeline schedule; stages may stay empty (fewer TPUs used). Stage latencies come from
+    respect-gym's Edge TPU cost model (compute, parameter caching and streaming, host transfers),
+    updated incrementally in O(in-degree) per step by the problem kernel
+    (:mod:`respect_gym.problem.state`), which also steps the native vector env
+    (``gym.make_vec``) through the same transitions.
 
     ## Action Space
 
     ``Discrete(num_tpus)``: the stage of the current node. Legal stages are those ``>=`` the
     largest stage of the node's predecessors, exposed three ways: the ``action_masks()`` method
-    (used by sb3-contrib's MaskablePPO), ``info["action_mask"]`` (int8), and the
+    (bool, used by sb3-contrib's MaskablePPO), ``info["action_mask"]`` (int8), and the
     :class:`~respect_gym.envs.pipeline.wrappers.ActionMaskObservation` wrapper. The mask of a
     live state is never all-false (the last stage is always legal). **Illegal actions** (masked
-    out) do not crash: the nearest legal stage (the smallest legal one) is used instead,
-    ``info["illegal_action"]`` is True, and ``illegal_action_penalty`` is subtracted from the
-    reward. An action outside ``0..num_tpus-1`` raises :class:`InvalidActionError`.
+    out) do not crash: the smallest legal stage is used instead, ``info["illegal_action"]`` is
+    True, and ``illegal_action_penalty`` is subtracted from the reward. An action outside
+    ``0..num_tpus-1`` raises :class:`InvalidActionError`.
+
+    A uniformly random masked policy drifts towards the last stage: once a node sits on stage k,
+    every later consumer must too, so random play usually ends with most nodes on the last TPUs.
+    That is the floor learners start from, not a bug.
 
     ## Observation Space
 
-    A ``Dict`` of finite-bounded ``Box`` es padded to ``max_nodes`` nodes and ``max_edges`` edges
-    (N, E below), ready for SB3's ``MultiInputPolicy``:
+    Chosen by ``observation`` (views of the kernel state, :mod:`respect_gym.problem.observe`):
+
+    - ``"graph"`` (default): a ``Dict`` of finite-bounded ``Box`` es padded to ``max_nodes``
+      nodes and ``max_edges`` edges (N, E below), ready for SB3's ``MultiInputPolicy``:
 
     | key | shape | dtype | meaning | min | max |
     |---|---|---|---|---|---|
@@ -73,6 +72,12 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     | stage_features | (K, 3) | float32 | per stage: share of the graph's param bytes, running latency / compiler-split bottleneck (clipped at 16), share of the nodes | 0 | 16 |
     | current_node | (1,) | int64 | index of the node to schedule | 0 | N-1 |
 
+    - ``"compact"``: one flat ``Box`` (the step context of :mod:`respect_gym.problem.features`:
+      the current and ``lookahead`` upcoming nodes, per-stage running totals, graph-level
+      numbers), for MLPs on any graph size; the same as the ``CompactObservation`` wrapper.
+    - ``"context"``: the padded graph with static node context plus the stage and global context,
+      for message-passing policies; the same as the ``GraphContextObservation`` wrapper.
+
     ## Rewards
 
     ``RespectPipeline-v1`` scores with cost-model revision 3; ``RespectPipeline-v0`` with revision 2
@@ -80,8 +85,9 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     period in ms (``"period"``, default: steady-state time between outputs, i.e. throughput; v0
     also accepts its old name ``"latency"`` for it, revision 2's bottleneck stage), one input's
     latency through the pipeline (``"latency"``, v1 only) or the RESPECT authors' cost, largest
-    per-stage parameter MB + edge boundary crossings (``"paper"``). It is normalised by the same objective of the vendor compiler's split of the
-    same graph (``edgetpu_compiler``'s parameter-balanced segmentation, computed once per graph):
+    per-stage parameter MB + edge boundary crossings (``"paper"``). It is normalised by the same
+    objective of the vendor compiler's split of the same graph (``edgetpu_compiler``'s
+    parameter-balanced segmentation, computed once per graph):
     ``score = compiler_value / agent_value - 1`` (speed-up over the compiler minus one; 0 = tie).
 
     - ``reward_mode="terminal"``: ``score`` on the last step, 0 on the others.
@@ -96,7 +102,8 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
 
     On ``reset`` a graph is drawn from the ``model`` source with ``self.np_random`` (or taken
     from ``options={"graph": ...}``), nothing is assigned and the current node is the first of
-    the visit order.
+    the visit order. ``info`` holds ``action_mask``, ``illegal_action``, and the drawn graph's
+    ``graph`` name and ``graph_sha256``.
 
     ## Episode End
 
@@ -104,8 +111,12 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
       ``report`` (the cost model's full :class:`~respect_gym.cost.report.PipelineReport` as a
       dict: per-stage ms, parameter, cached and streamed bytes, transfers), ``schedule`` (stage
       per node), ``objective_value``, ``compiler_value``, ``score``, ``compiler_report``,
-      ``illegal_actions`` and ``is_success`` (the agent's objective beats the compiler's).
+      ``illegal_actions``, ``is_success`` (the agent's objective beats the compiler's), ``graph``
+      and ``graph_sha256``.
     - Truncation: never (wrap in ``gymnasium.wrappers.TimeLimit`` to add one).
+
+    ``num_tpus=1`` is allowed (one stage: every episode is the whole graph on one TPU, scoring 0
+    against the compiler, which has nothing to split either); it is the single-TPU baseline.
 
     ## Arguments
 
@@ -115,32 +126,43 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     | num_tpus | int | 4 | pipeline stages K |
     | hardware | str or EdgeTPU | "usb3" | hardware preset (``"usb3"``, ``"pcie"``) |
     | granularity | str | "fused" | zoo graphs: ``"fused"`` (ops the TPU runs) or ``"layers"`` (Keras layers) |
-    | max_nodes | int | 1024 | node padding N; a larger graph raises ``ObservationSizeError`` at reset |
-    | max_edges | int or None | None | edge padding E (None: 4 * max_nodes) |
+    | max_nodes | int or None | 1024 | node padding N; a larger graph raises ``ObservationSizeError`` at reset; None: the graph source's own size (a fixed graph's node count) |
+    | max_edges | int or None | None | edge padding E (None: 4 * max_nodes, or the source's own size with ``max_nodes=None``) |
     | reward_mode | str | "terminal" | ``"terminal"`` or ``"dense"`` |
     | objective | str | "period" | ``"period"``, ``"latency"`` or ``"paper"`` (see Rewards) |
     | revision | int or None | None | cost-model revision (v0: 2, v1: 3; None: the latest) |
-    | reward_fn | RewardFn or None | None | replaces ``reward_mode`` / ``objective`` |
     | illegal_action_penalty | float | 0.0 | subtracted from the reward per illegal action |
+    | observation | str | "graph" | ``"graph"``, ``"compact"`` or ``"context"`` (see Observation Space) |
+    | lookahead | int | 4 | upcoming nodes in the ``"compact"`` view |
     | render_mode | str or None | None | ``"ansi"`` (text table) or ``"rgb_array"`` (bar charts) |
 
     ## Vectorized environment
 
-    ``gym.make_vec("RespectPipeline-v0", num_envs=8, vectorization_mode="async", ...)`` and SB3's
-    ``SubprocVecEnv`` both work (the env pickles). MaskablePPO reaches ``action_masks()`` through
-    either; with gymnasium vector envs read ``info["action_mask"]``.
+    ``gym.make_vec("RespectPipeline-v1", num_envs=4096, observation="compact")`` builds the native
+    vector env (:class:`~respect_gym.envs.pipeline.vector.RespectPipelineVectorEnv`): every episode
+    of the batch stepped together by the kernel, over a million steps per second on one core
+    (``benchmarks/env_speed.py``); sub-env ``i`` after ``reset(seed=s)`` plays what this env plays
+    after ``reset(seed=s + i)``. ``vectorization_mode="async"`` / ``"sync"`` and SB3's
+    ``SubprocVecEnv`` also work (the env pickles); MaskablePPO reaches ``action_masks()`` through
+    them.
 
     ## Version History
 
-    - v0: initial version (cost model of ``respect_gym.cost``).
+    - v1: cost-model revision 3 (the period includes the host's serial work; channel-padded
+      compute, tiled streaming; docs/cost_model.md); objectives ``"period"``, ``"latency"`` (one
+      input's latency) and ``"paper"``; the env became a shell over the problem kernel with the
+      ``observation`` argument and a native vector env (same spaces, episodes and numbers:
+      tests/test_v1_golden.py); reset and final ``info`` name the graph and its SHA-256.
+    - v0: cost-model revision 2, frozen (tests/test_v0_golden.py); its ``objective="latency"``
+      is revision 2's bottleneck stage, i.e. its period.
 
     ## Example
 
     >>> import gymnasium as gym, respect_gym
-    >>> env = gym.make("RespectPipeline-v0", model="resnet50", num_tpus=4)
+    >>> env = gym.make("RespectPipeline-v1", model="resnet50", num_tpus=4)
     >>> obs, info = env.reset(seed=0)
-    >>> obs["node_features"].shape, info["action_mask"].tolist()
-    ((1024, 11), [1, 1, 1, 1])
+    >>> obs["node_features"].shape, info["action_mask"].tolist(), info["graph"]
+    ((1024, 11), [1, 1, 1, 1], 'resnet50')
     >>> terminated = False
     >>> while not terminated:
     ...     obs, reward, terminated, truncated, info = env.step(int(info["action_mask"].argmax()))
@@ -154,134 +176,108 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         self,
         model: Any = None,
         num_tpus: int = 4,
-        hardware: str | EdgeTPU = "usb3",
+        hardware: str = "usb3",
         granularity: str = "fused",
-        max_nodes: int = 1024,
+        max_nodes: int | None = 1024,
         max_edges: int | None = None,
         reward_mode: str = "terminal",
         objective: str = "period",
         revision: int | None = None,
-        reward_fn: RewardFn | None = None,
         illegal_action_penalty: float = 0.0,
+        observation: str = "graph",
+        lookahead: int = 4,
         render_mode: str | None = None,
     ) -> None:
-        self.num_tpus = _positive_int("num_tpus", num_tpus)
-        self.max_nodes = _positive_int("max_nodes", max_nodes)
-        self.max_edges = _positive_int("max_edges", 4 * self.max_nodes if max_edges is None else max_edges)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise EnvConfigError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        if not isinstance(illegal_action_penalty, numbers.Real) or not np.isfinite(illegal_action_penalty):
-            raise EnvConfigError(f"illegal_action_penalty must be a finite number, got {illegal_action_penalty!r}")
-        if granularity not in GRANULARITIES:
-            raise EnvConfigError(f"granularity must be one of {GRANULARITIES}, got {granularity!r}")
         self.render_mode = render_mode
-        try:
-            self.revision = check_revision(revision)
-            self.hardware = get_hardware(hardware, self.revision)
-        except HardwareError as exc:
-            raise EnvConfigError(str(exc)) from None
-        if self.revision == 2 and objective == "latency":
-            objective = "period"  # v0's "latency" is revision 2's bottleneck, i.e. its period
-        self.granularity = granularity
-        self.illegal_action_penalty = float(illegal_action_penalty)
-        self.reward_fn = reward_fn if reward_fn is not None else make_reward_fn(reward_mode, objective)
-        self._source = make_graph_source(model, granularity, self.max_nodes)
-        self.action_space = spaces.Discrete(self.num_tpus)
-        self.observation_space = observation_space(self.max_nodes, self.max_edges, self.num_tpus)
-        self._obs = ObservationBuffer(self.max_nodes, self.max_edges, self.num_tpus)
-        self._mask = np.ones(self.num_tpus, dtype=np.int8)
-        self._instances: OrderedDict[int, GraphInstance] = OrderedDict()
-        self._state: EpisodeState | None = None
+        self.spec_args = p = PipelineSpec.parse(model, num_tpus, hardware, granularity, max_nodes, max_edges,
+                                                reward_mode, objective, revision, illegal_action_penalty, observation)
+        self.num_tpus, self.max_nodes, self.max_edges = p.num_tpus, p.max_nodes, p.max_edges
+        self.revision, self.hardware, self.granularity = p.revision, p.hardware, p.granularity
+        self.objective = p.objective
+        self.illegal_action_penalty = p.illegal_action_penalty
+        self.lookahead = int(lookahead)
+        self.action_space = spaces.Discrete(p.num_tpus)
+        # the kernel state of one episode, and the views over it
+        self._state = p.new_state(1)
+        self._views: dict[tuple[str, int], View] = {}
+        self._reward = Reward(self._state, self.objective, p.reward_mode)
+        self._live = False
+        self.observation_space = self.view_space(p.observation, self.lookahead)
 
-    # ------------------------------------------------------------------ graphs
-    def graph_instance(self, graph: Graph) -> GraphInstance:
-        """Static data of ``graph`` (features, cost model, compiler split), built once and cached."""
-        cached = self._instances.get(id(graph))
-        if cached is not None and cached.graph is graph:
-            self._instances.move_to_end(id(graph))
-            return cached
-        self._obs.check_fits(graph)
-        cost_model = CostModel(graph, self.hardware, self.revision)
-        compiler_stages = compiler_schedule(graph, self.num_tpus)
-        compiler_report = cost_model.evaluate(compiler_stages, self.num_tpus)
-        objective = self.reward_fn.objective
-        reference = float(objective.value(graph, compiler_stages, self.num_tpus, compiler_report))
-        _label_objective(compiler_report, objective.name, reference)
-        instance = GraphInstance(
-            graph=graph,
-            cost_model=cost_model,
-            order=graph.topological_order,
-            node_features=static_node_features(graph),
-            compiler_stages=compiler_stages,
-            compiler_report=compiler_report,
-            reference=reference,
-        )
-        self._instances[id(graph)] = instance
-        if len(self._instances) > INSTANCE_CACHE_SIZE:
-            self._instances.popitem(last=False)
-        return instance
-
-    # ----------------------------------------------------------------- episode
+    # ------------------------------------------------------------------ episode
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Start an episode on a graph drawn from the source, or on ``options["graph"]``."""
         super().reset(seed=seed)
         options = options or {}
-        if "graph" in options:
-            graph = as_graph(options["graph"], self.granularity)
-        else:
-            graph = self._source(self.np_random)
-        instance = self.graph_instance(graph)
-        self._state = state = EpisodeState(
-            instance=instance,
-            evaluator=IncrementalEvaluator(instance.cost_model, self.num_tpus),
-            stage_nodes=np.zeros(self.num_tpus, dtype=np.int64),
-        )
-        self.reward_fn.reset(state)
-        self._obs.load(graph, instance.node_features, instance.compiler_report.bottleneck_ms,
-                       int(instance.cost_model.param_bytes.sum()))
-        self._advance(state)
-        return self._obs.snapshot(), {"action_mask": self._mask.copy(), "illegal_action": False}
+        graph = as_graph(options["graph"], self.granularity) if "graph" in options else self.spec_args.source(self.np_random)
+        instance = self.spec_args.instance(graph)
+        reset(self._state, _ROW, [instance])
+        for view in self._views.values():
+            view.reset(_ROW)
+        self._reward.reset(_ROW)
+        self._live = True
+        info = {"action_mask": self._mask(), "illegal_action": False, **self._graph_info()}
+        return self._observe(), info
 
     def step(self, action):
-        """Place the current node on stage ``action`` (repaired to the nearest legal stage)."""
-        state = self._state
-        if state is None or state.done:
+        """Place the current node on stage ``action`` (repaired to the smallest legal stage)."""
+        if not self._live:
             raise InvalidActionError("step() called outside an episode: call reset() first")
-        stage = self._check_action(action)
-        illegal = stage < state.min_stage
-        if illegal:
-            stage = state.min_stage
-            state.illegal_actions += 1
-        node = state.current_node
-        evaluator = state.evaluator
-        evaluator.assign(node, stage)
-        state.stage_nodes[stage] += 1
-        state.step += 1
-        self._obs.assign(node, stage, evaluator.stage_ms, evaluator.stage_param_bytes, state.stage_nodes)
-        info: dict[str, Any]
-        if state.done:
-            info, final = self._final_info(state)
-        else:
-            self._advance(state)
-            info, final = {}, None
-        reward = self.reward_fn(state, node, final)
+        transition = step(self._state, _ROW, np.array([self._check_action(action)]))
+        for view in self._views.values():
+            view.after_step(_ROW, transition)
+        done = bool(transition.done[0])
+        final = final_values(self.objective, self._state, _ROW[transition.done])
+        reward = float(self._reward(_ROW, transition, final)[0])
+        illegal = bool(transition.illegal[0])
         if illegal:
             reward -= self.illegal_action_penalty
-        info["action_mask"] = self._mask.copy()
+        info = self._final_info(float(final[0])) if done else {}
+        self._live = not done
+        info["action_mask"] = self._mask()
         info["illegal_action"] = illegal
-        return self._obs.snapshot(), reward, state.done, False, info
+        return self._observe(), reward, done, False, info
 
     def action_masks(self) -> np.ndarray:
         """Legal stages of the current node as a bool array (sb3-contrib's MaskablePPO calls this)."""
-        return self._mask.astype(bool)
+        return np.arange(self.num_tpus) >= self._state.min_stage[0]
 
-    def _advance(self, state: EpisodeState) -> None:
-        node = state.current_node
-        preds = state.instance.graph.predecessors[node]
-        state.min_stage = int(state.stages[preds].max()) if preds.size else 0
-        self._mask.fill(0)
-        self._mask[state.min_stage :] = 1
-        self._obs.set_current(node)
+    # ------------------------------------------------------------------ views
+    def view_space(self, name: str, lookahead: int = 4) -> spaces.Space:
+        """The observation space of view ``name`` (one of ``"graph"``, ``"compact"``, ``"context"``)."""
+        return self._view(name, lookahead).space
+
+    def observe(self, name: str, lookahead: int = 4):
+        """The current observation under view ``name`` (the wrappers' source; a fresh copy)."""
+        view = self._view(name, lookahead)
+        return _unbatch(view.observe(_ROW))
+
+    def _view(self, name: str, lookahead: int) -> View:
+        key = (name, int(lookahead) if name == "compact" else 0)
+        view = self._views.get(key)
+        if view is None:
+            try:
+                view = make_view(name, self._state, self.max_edges, lookahead)
+            except ValueError as exc:
+                raise EnvConfigError(str(exc)) from None
+            if self._live or self._state.step[0] > 0:
+                view.reset(_ROW)  # a view added mid-episode starts from the static tables ...
+                _replay(self._state, view)  # ... and the steps taken so far
+            self._views[key] = view
+        return view
+
+    def _observe(self):
+        return self.observe(self.spec_args.observation, self.lookahead)
+
+    # ------------------------------------------------------------------ internals
+    def _mask(self) -> np.ndarray:
+        return self.action_masks().astype(np.int8)
+
+    def _graph_info(self) -> dict[str, Any]:
+        graph = self._state.instance(0).graph
+        return {"graph": graph.meta.model, "graph_sha256": graph.sha256()}
 
     def _check_action(self, action) -> int:
         if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
@@ -295,24 +291,21 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
             raise InvalidActionError(f"action {stage} is outside Discrete({self.num_tpus}) (stages 0..{self.num_tpus - 1})")
         return stage
 
-    def _final_info(self, state: EpisodeState) -> tuple[dict[str, Any], float]:
-        instance = state.instance
-        report = state.evaluator.report()
-        stages = state.stages.copy()
-        objective = self.reward_fn.objective
-        final = float(objective.value(instance.graph, stages, self.num_tpus, report))
-        _label_objective(report, objective.name, final)
-        info = {
+    def _final_info(self, final: float) -> dict[str, Any]:
+        instance = self._state.instance(0)
+        report = self._state.report(0)
+        self.objective.label(report, final)
+        return {
             "report": report.to_dict(),
-            "schedule": stages.tolist(),
+            "schedule": self._state.schedule(0).tolist(),
             "objective_value": final,
             "compiler_value": instance.reference,
             "score": normalised_score(instance.reference, final),
             "compiler_report": instance.compiler_report.to_dict(),
-            "illegal_actions": state.illegal_actions,
+            "illegal_actions": int(self._state.illegal_actions[0]),
             "is_success": final < instance.reference * (1.0 - SUCCESS_RTOL),
+            **self._graph_info(),
         }
-        return info, final
 
     # ----------------------------------------------------------------- viewing
     def render(self):
@@ -320,33 +313,38 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         if self.render_mode is None:
             gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'rgb_array'")
             return None
-        if self._state is None:
+        if not self._live and self._state.step[0] == 0:
             raise InvalidActionError("render() called outside an episode: call reset() first")
-        return render_ansi(self._state) if self.render_mode == "ansi" else render_rgb(self._state)
+        return render_ansi(self.state) if self.render_mode == "ansi" else render_rgb(self.state)
 
     def close(self) -> None:
         """Nothing is held open (figures are closed after each frame); safe to call twice."""
-        self._state = None
+        self._live = False
 
     @property
-    def state(self) -> EpisodeState | None:
-        """The live episode state (read it, do not modify it)."""
+    def state(self) -> Episode | None:
+        """A read-only look at the episode (:class:`~respect_gym.problem.state.Episode`), None before reset."""
+        return Episode(self._state, 0) if self._live or self._state.step[0] > 0 else None
+
+    @property
+    def kernel(self) -> State:
+        """The one-episode kernel state (read it, do not modify it)."""
         return self._state
 
-    def __getstate__(self) -> dict[str, Any]:
-        data = self.__dict__.copy()
-        data["_instances"] = OrderedDict()  # rebuilt on demand; keeps pickles small
-        return data
+
+def _unbatch(observation):
+    if isinstance(observation, dict):
+        return {key: value[0] for key, value in observation.items()}
+    return observation[0]
 
 
-def _positive_int(label: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise EnvConfigError(f"{label} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def _label_objective(report: PipelineReport, objective: str, value: float) -> None:
-    """Record in ``report`` which objective scored it (and the paper cost, for that objective)."""
-    report.objective = objective
-    if objective == "paper":
-        report.paper_cost = value
+def _replay(state: State, view: View) -> None:
+    """Feed a view added mid-episode the steps already taken (from the placed stages)."""
+    schedule = state.schedule(0)
+    order = state.instance(0).order
+    steps = int(state.step[0])
+    for t in range(steps):
+        node = int(order[t])
+        done = np.array([t + 1 >= order.shape[0]])
+        view.after_step(_ROW, Transition(node=np.array([node]), stage=np.array([int(schedule[node])]),
+                                         illegal=np.zeros(1, dtype=bool), done=done))

@@ -11,12 +11,14 @@ import numpy as np
 
 from respect_gym.cost.hardware import EdgeTPU, HardwareError, check_revision, get_hardware
 from respect_gym.envs.pipeline.sources import FixedGraph, GraphSampler, OneOf, make_graph_source
+from respect_gym.cost.model import PipelineConstants
 from respect_gym.graph import Graph
 from respect_gym.problem.features import ObservationSizeError
 from respect_gym.problem.instance import Instance
 from respect_gym.problem.objectives import Objective, ObjectiveError, get_objective
 from respect_gym.problem.observe import OBSERVATIONS
 from respect_gym.problem.reward import REWARD_MODES
+from respect_gym.problem.state import State
 from respect_gym.zoo import GRANULARITIES
 
 INSTANCE_CACHE_SIZE = 64  # graphs whose instance (cost model, compiler split, tables) stays cached
@@ -97,6 +99,12 @@ class PipelineSpec:
         if len(self._instances) > INSTANCE_CACHE_SIZE:
             self._instances.popitem(last=False)
         return instance
+
+    def new_state(self, num_envs: int) -> State:
+        """An empty kernel state for ``num_envs`` episodes of this spec."""
+        constants = PipelineConstants.of(self.hardware, self.revision)
+        return State(num_envs, self.max_nodes, self.num_tpus, constants,
+                     track_crossings=self.objective.name == "paper")
 
     def __getstate__(self) -> dict[str, Any]:
         data = self.__dict__.copy()

@@ -73,12 +73,12 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         self.single_action_space = spaces.Discrete(p.num_tpus)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._rngs: list[np.random.Generator] | None = None
-        self._state: State | None = None
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
-        # spaces come from a view; build a throw-away one over a 1-episode state of the first graph
-        first = self._draw([np.random.default_rng(0)])[0]
-        probe = State.for_instance(first, 1, p.max_nodes)
-        self.single_observation_space = make_view(p.observation, probe, p.max_edges, self.lookahead).space
+        self._started = False
+        self._state = p.new_state(self.num_envs)
+        self._view = make_view(p.observation, self._state, p.max_edges, self.lookahead)
+        self._reward = Reward(self._state, p.objective, p.reward_mode)
+        self.single_observation_space = self._view.space
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
     # ------------------------------------------------------------------ episodes
@@ -106,7 +106,7 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
 
     def step(self, actions):
         """Place every live sub-env's current node on its action's stage; reset the ones that ended."""
-        if self._state is None:
+        if not self._started:
             raise InvalidActionError("step() called before reset()")
         actions = self._check(actions)
         pending = np.flatnonzero(self._needs_reset)
@@ -158,11 +158,7 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         return [self.spec_args.instance(self.spec_args.source(rng)) for rng in rngs]
 
     def _start(self, rows: np.ndarray, instances) -> None:
-        p = self.spec_args
-        if self._state is None:
-            self._state = State.for_instance(instances[0], self.num_envs, p.max_nodes)
-            self._view = make_view(p.observation, self._state, p.max_edges, self.lookahead)
-            self._reward = Reward(self._state, p.objective, p.reward_mode)
+        self._started = True
         reset(self._state, rows, instances)
         compact(self._state)
         self._view.reset(rows)

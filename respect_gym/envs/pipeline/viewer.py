@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from respect_gym.envs.pipeline.types import EpisodeState
+from respect_gym.problem.state import Episode
 
 MiB = 1024 * 1024
 BAR_WIDTH = 30  # characters of the longest latency bar in the text table
 
 
-def stage_summary(state: EpisodeState) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stage_summary(state: Episode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-stage running latency (ms), parameter MiB and number of assigned nodes."""
-    k = state.evaluator.num_stages
-    assigned = state.stages[state.stages >= 0]
-    counts = np.bincount(assigned, minlength=k)
-    return (np.asarray(state.evaluator.stage_ms, dtype=float),
-            np.asarray(state.evaluator.stage_param_bytes, dtype=float) / MiB, counts)
+    return (np.asarray(state.stage_ms, dtype=float), np.asarray(state.stage_param_bytes, dtype=float) / MiB,
+            np.asarray(state.stage_nodes))
 
 
-def render_ansi(state: EpisodeState) -> str:
+def render_ansi(state: Episode) -> str:
     """The pipeline so far as a text table; ``*`` marks the bottleneck stage."""
     graph = state.instance.graph
     ms, mib, counts = stage_summary(state)
@@ -43,7 +40,7 @@ def render_ansi(state: EpisodeState) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_rgb(state: EpisodeState) -> np.ndarray:
+def render_rgb(state: Episode) -> np.ndarray:
     """Two bar charts (stage latency vs the compiler's bottleneck, stage parameter MiB vs the TPU
     cache) as an ``(H, W, 3)`` uint8 array."""
     try:

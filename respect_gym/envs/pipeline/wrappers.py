@@ -10,14 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from respect_gym.envs.pipeline.context import (
-    CONTEXT_CLIP,
-    NUM_GLOBAL_CONTEXT,
-    NUM_NODE_CONTEXT,
-    NUM_STAGE_CONTEXT,
-    StepContext,
-)
-from respect_gym.envs.pipeline.observation import NODE_FEATURES, NUM_NODE_FEATURES
+from respect_gym.problem.features import NODE_FEATURES, NUM_NODE_FEATURES
 
 OUT_BYTES_COL = NODE_FEATURES.index("log_out_bytes")
 
@@ -44,73 +37,41 @@ class ActionMaskObservation(_MaskForwarding):
         return {**observation, "action_mask": self.env.unwrapped.action_masks().astype(np.int8)}
 
 
-class _ContextView(_MaskForwarding):
-    """Shared by the context observations: a :class:`StepContext` fed from the live env state."""
+class CompactObservation(_MaskForwarding):
+    """The ``"compact"`` view (:class:`respect_gym.problem.observe.CompactView`) of the wrapped env:
+    the step context of the current and ``lookahead`` upcoming nodes, the running per-stage
+    totals and a few graph-level numbers in one ``Box``; it makes ``MlpPolicy`` / a plain MLP learn
+    on any graph size. The same as ``gym.make(..., observation="compact")``.
 
-    def __init__(self, env: gym.Env, lookahead: int) -> None:
-        super().__init__(env)
-        self.num_stages = int(env.action_space.n)
-        self.context = StepContext(self.num_stages, lookahead)
-
-    def _box(self, shape: tuple[int, ...]) -> spaces.Box:
-        return spaces.Box(-1.0, CONTEXT_CLIP, shape, np.float32)
-
-
-class CompactObservation(_ContextView):
-    """The step context (:mod:`respect_gym.envs.pipeline.context`) flattened into one ``Box``:
-    the current node and ``lookahead`` upcoming nodes, the running per-stage totals and a few
-    graph-level numbers. Opt-in; it makes ``MlpPolicy`` / a plain MLP learn on any graph size.
-
-    >>> env = CompactObservation(gym.make("RespectPipeline-v0", model="resnet50", num_tpus=4))
+    >>> env = CompactObservation(gym.make("RespectPipeline-v1", model="resnet50", num_tpus=4))
     """
 
     def __init__(self, env: gym.Env, lookahead: int = 4) -> None:
-        super().__init__(env, lookahead)
-        size = (1 + lookahead) * NUM_NODE_CONTEXT + self.num_stages * NUM_STAGE_CONTEXT + NUM_GLOBAL_CONTEXT
-        self.observation_space = self._box((size,))
+        super().__init__(env)
+        self.lookahead = int(lookahead)
+        self.observation_space = env.unwrapped.view_space("compact", self.lookahead)
 
-    def observation(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        nodes, stages, glob = self.context(self.env.unwrapped.state)
-        return np.concatenate([nodes.ravel(), stages.ravel(), glob])
+    def observation(self, observation: Any) -> np.ndarray:
+        return self.env.unwrapped.observe("compact", self.lookahead)
 
 
-class GraphContextObservation(_ContextView):
-    """The padded graph with static per-node context, plus the per-stage and global context:
-    what a message-passing policy needs, as a ``Dict`` of bounded ``Box`` es.
+class GraphContextObservation(_MaskForwarding):
+    """The ``"context"`` view (:class:`respect_gym.problem.observe.ContextView`) of the wrapped env:
+    the padded graph with static per-node context, plus the per-stage and global context, what a
+    message-passing policy needs, as a ``Dict`` of bounded ``Box`` es. The same as
+    ``gym.make(..., observation="context")``.
 
     Keys: ``node_context`` ``(N, NUM_NODE_CONTEXT)`` (static, graph index order), ``node_mask``,
-    ``edge_index``, ``edge_mask``, ``current_node`` (as in the base observation),
+    ``edge_index``, ``edge_mask``, ``current_node`` (as in the graph view),
     ``stage_context`` ``(K, NUM_STAGE_CONTEXT)`` and ``global_context`` ``(NUM_GLOBAL_CONTEXT,)``.
     """
 
     def __init__(self, env: gym.Env) -> None:
-        super().__init__(env, lookahead=0)
-        base = env.observation_space.spaces
-        n = base["node_mask"].shape[0]
-        self.observation_space = spaces.Dict(
-            {
-                "node_context": self._box((n, NUM_NODE_CONTEXT)),
-                **{key: base[key] for key in ("node_mask", "edge_index", "edge_mask", "current_node")},
-                "stage_context": self._box((self.num_stages, NUM_STAGE_CONTEXT)),
-                "global_context": self._box((NUM_GLOBAL_CONTEXT,)),
-            }
-        )
-        self._nodes = np.zeros((n, NUM_NODE_CONTEXT), dtype=np.float32)
-        self._loaded: Any = None
+        super().__init__(env)
+        self.observation_space = env.unwrapped.view_space("context")
 
-    def observation(self, observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        state = self.env.unwrapped.state
-        if state.instance is not self._loaded:
-            self._loaded = state.instance
-            self._nodes.fill(0.0)
-            self._nodes[: state.instance.graph.num_nodes] = self.context.nodes_of(state.instance)
-        _, stages, glob = self.context(state)
-        return {
-            "node_context": self._nodes.copy(),
-            **{key: observation[key] for key in ("node_mask", "edge_index", "edge_mask", "current_node")},
-            "stage_context": stages,
-            "global_context": glob,
-        }
+    def observation(self, observation: Any) -> dict[str, np.ndarray]:
+        return self.env.unwrapped.observe("context")
 
 
 def unpadded_graph(observation: dict[str, np.ndarray]) -> spaces.GraphInstance:
