@@ -104,3 +104,33 @@ def test_verify_says_what_the_file_is_first(tmp_path, capsys) -> None:
     first = capsys.readouterr().err.splitlines()[0]
     assert first.startswith(f"respect-gym leaderboard verify: error: {graph_file} is a respect-gym graph file, "
                             "not a leaderboard submission (expected a 'respect-gym/leaderboard-submission'")
+
+
+def test_leaderboards_readme_agent_example_runs_as_written(tmp_path) -> None:
+    """The example of leaderboards/README.md: train one model per K, the policy file, the harness
+    and the verifier, each block as written (in a fresh folder and fresh interpreters)."""
+    pytest.importorskip("sb3_contrib")
+    import re
+    import shlex
+    import subprocess
+
+    text = (Path(__file__).resolve().parent.parent / "leaderboards" / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### An RL agent on the leaderboard"):text.index("A file made without the harness")]
+    train, agent = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    (commands,) = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    (tmp_path / "train_my_agent.py").write_text(train)
+    (tmp_path / "my_agent.py").write_text(agent)
+    cli = [sys.executable, "-c", "import sys; from respect_gym.cli import main; sys.exit(main())"]
+    outputs = []
+    for line in commands.strip().splitlines():
+        argv = shlex.split(line)
+        argv = [sys.executable, *argv[1:]] if argv[0] == "python" else [*cli, *argv[1:]]
+        done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, (line, done.stderr[-2000:])
+        outputs.append(done.stdout)
+    assert sorted(p.name for p in tmp_path.glob("my_agent_k*.zip")) == [f"my_agent_k{k}.zip" for k in (2, 4, 6, 8)]
+    submission = json.loads((tmp_path / "my-agent.json").read_text())
+    assert submission["method"]["name"] == "My agent" and submission["trained_on_suite"] is False
+    v = verify_submission(tmp_path / "my-agent.json")
+    assert len(v.scores) == 84 and 0 < v.score < 1
+    assert outputs[-1].startswith(f"My agent on zoo-v1: score {v.score:.4f}, ")

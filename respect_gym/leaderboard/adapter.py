@@ -9,22 +9,36 @@ and cost-model revision (and any wrapper or env option the policy was trained wi
 episode with the policy, and returns the episode's schedule (``info["schedule"]``, one stage per
 node in graph order).
 
-A complete example, ``my_agent.py`` next to a checkpoint trained with sb3-contrib's MaskablePPO on
-``CompactObservation``::
+A model's action space is ``Discrete(K)`` and most observations depend on K, so a model serves
+one K: pass ``{K: model}`` for a suite with several (``zoo-v1`` has K in 2, 4, 6, 8). A complete
+example with sb3-contrib's MaskablePPO on ``CompactObservation`` (whose observation depends on K
+only, not on the graph's size); first train and save one model per K (2,048 steps each here, to
+show the mechanics)::
+
+    import gymnasium as gym
+    from sb3_contrib import MaskablePPO
+
+    from respect_gym.envs import CompactObservation
+
+    for k in (2, 4, 6, 8):
+        env = CompactObservation(gym.make("RespectPipeline-v1", model="dnn", num_tpus=k))
+        MaskablePPO("MlpPolicy", env, seed=0).learn(2048).save(f"my_agent_k{k}")
+
+then ``my_agent.py`` in the same folder::
 
     from sb3_contrib import MaskablePPO
 
     from respect_gym.envs import CompactObservation
     from respect_gym.leaderboard.adapter import env_scheduler
 
-    model = MaskablePPO.load("my_agent.zip")
-    scheduler = env_scheduler(model, wrappers=[CompactObservation])
+    scheduler = env_scheduler({k: MaskablePPO.load(f"my_agent_k{k}") for k in (2, 4, 6, 8)},
+                              wrappers=[CompactObservation])
 
-and then, from that folder::
+and, from that folder::
 
     respect-gym leaderboard run --suite zoo-v1 --policy my_agent.py:scheduler --not-trained-on-suite \\
         --method "My agent" --authors "A. Author" --out my-agent.json
-    respect-gym leaderboard verify my-agent.json
+    respect-gym leaderboard verify my-agent.json --brief
 
 A plain function works the same way; it receives the observation and, if it takes two
 parameters, the action mask (int8, one entry per stage)::
@@ -47,6 +61,7 @@ that value, and graphs above it fail with the env's own message).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -117,12 +132,17 @@ class EnvScheduler:
     def __call__(self, graph: Graph, num_stages: int, hardware: str = "usb3", objective: str = "period",
                  revision: int | None = None) -> list[int]:
         """One stage per node of ``graph`` (node order), from one episode of the policy."""
+        policy = self.policy
+        if isinstance(policy, Mapping):
+            if num_stages not in policy:
+                raise ValueError(f"no policy for K={num_stages} (policies for K in {sorted(policy)})")
+            policy = policy[num_stages]
         env = self.make_env(graph, num_stages, hardware, objective, revision)
         try:
             obs, info = env.reset(seed=0)
             terminated = truncated = False
             while not (terminated or truncated):
-                obs, _, terminated, truncated, info = env.step(act(self.policy, obs, info["action_mask"]))
+                obs, _, terminated, truncated, info = env.step(act(policy, obs, info["action_mask"]))
             if not terminated:
                 raise RuntimeError(f"the episode on {graph.meta.model} was truncated before the last node")
             return list(info["schedule"])
@@ -134,8 +154,9 @@ def env_scheduler(policy: Any, *, env_id: str = "RespectPipeline-v1", wrappers: 
                   **env_kwargs: Any) -> EnvScheduler:
     """A leaderboard scheduler from an env policy.
 
-    :param policy: an SB3 / sb3-contrib model (anything with ``predict``), or a callable
-        ``policy(obs) -> action`` or ``policy(obs, action_mask) -> action``.
+    :param policy: an SB3 / sb3-contrib model (anything with ``predict``), a callable
+        ``policy(obs) -> action`` or ``policy(obs, action_mask) -> action``, or a mapping from K
+        to either (one per number of stages of the suite).
     :param env_id: the env the policy was trained on (``RespectPipeline-v1`` or ``-v0``).
     :param wrappers: observation wrappers applied in order, e.g. ``[CompactObservation]``.
     :param env_kwargs: further env options the policy needs (``max_nodes``, ``max_edges``, ...);
