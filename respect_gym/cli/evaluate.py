@@ -63,8 +63,9 @@ def read_schedule(path: str, tpus: int | None) -> tuple[list, int, dict]:
 
 
 def stage_table(report: PipelineReport, title: str) -> Table:
-    """Per-stage latency, memory and transfers of a report, its bottleneck stage highlighted."""
-    table = Table(title=title, caption="times in ms; params, cached, streamed in MiB; in, out in KiB")
+    """Per-stage latency, memory and transfers of a report, its bottleneck stage highlighted; ``title``
+    is plain text (a model name from a file is never read as rich markup)."""
+    table = Table(title=escape(title), caption="times in ms; params, cached, streamed in MiB; in, out in KiB")
     table.add_column("stage", justify="right")
     for column in ("ops", "ms", "compute", "stream", "transfer", "params", "cached", "streamed", "in", "out"):
         table.add_column(column, justify="right")
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
                             f"{graph.meta.model} {graph.meta.granularity} is {graph.sha256()[:12]}...)")
     report = evaluate(graph, stages, k, hardware=args.hardware, objective=args.objective, revision=args.revision)
     console = make_console()
-    console.print(stage_table(report, escape(f"{graph.meta.model} on {k} x Edge TPU ({report.hardware})")))
+    console.print(stage_table(report, f"{graph.meta.model} on {k} x Edge TPU ({report.hardware})"))
     summary = (f"period {report.period_ms:.3f} ms (throughput {report.throughput:.1f}/s), one-input latency "
                f"{report.latency_ms:.3f} ms, slowest stage {report.bottleneck_ms:.3f} ms")
     if report.empty_stages:

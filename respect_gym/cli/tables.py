@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from respect_gym.cost import PipelineReport
@@ -13,7 +14,7 @@ PADDING = (0, 0, 0, 1)  # one space left of each cell, none right
 
 def compact_table(title: str, caption: str) -> Table:
     """A table without vertical rules and with one space between columns."""
-    return Table(title=title, caption=caption, box=TABLE_BOX, pad_edge=False, padding=PADDING, collapse_padding=True)
+    return Table(title=escape(title), caption=caption, box=TABLE_BOX, pad_edge=False, padding=PADDING, collapse_padding=True)
 
 
 def stage_rows(report: PipelineReport) -> list[tuple[str, int | None]]:

@@ -340,10 +340,27 @@ def _shape(where: str, shape) -> tuple[int, ...]:
     return tuple(dims)
 
 
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
+def _check_numbers(label: str, values, names: tuple[str, ...]) -> None:
+    """Refuse booleans, strings and ``None`` in a list of sizes (numpy would cast them silently)."""
+    try:
+        bad = next((i for i, x in enumerate(values) if not _is_number(x)), None)
+    except TypeError:
+        raise GraphError(f"{label} must be a list of numbers") from None
+    if bad is not None:
+        where = f"node {bad} ({excerpt(names[bad])})" if bad < len(names) else f"entry {bad}"
+        raise GraphError(f"{where}: {label} = {excerpt(values[bad])} is not a number; {label} must be a list of numbers")
+
+
 def _node_array(label: str, values, names: tuple[str, ...]) -> np.ndarray:
     """Per-node sizes as int64, checked before the cast: numbers (not strings or booleans), whole,
     finite, in ``0..bound`` (``_BOUNDS``) and summing below ``MAX_TOTAL``."""
     bound = _BOUNDS.get(label, MAX_NODE_BYTES)
+    if not isinstance(values, np.ndarray):
+        _check_numbers(label, values, names)
     try:
         raw = values if isinstance(values, np.ndarray) else np.asarray(values)
     except (TypeError, ValueError, OverflowError):
@@ -380,6 +397,13 @@ def _node_array(label: str, values, names: tuple[str, ...]) -> np.ndarray:
 
 def _edge_array(edges, names: tuple[str, ...]) -> np.ndarray:
     n = len(names)
+    if not isinstance(edges, np.ndarray):
+        try:
+            ok = all(_is_number(u) and _is_number(v) for u, v in edges)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise GraphError("edges must be a list of [u, v] integer pairs")
     try:
         raw = edges if isinstance(edges, np.ndarray) else np.asarray(edges)
         if raw.size and raw.dtype.kind not in "iuf":
