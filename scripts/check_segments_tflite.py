@@ -1,13 +1,14 @@
-"""Run exported segments with the TensorFlow Lite interpreter and compare with the whole model.
+"""Run exported segments in a TFLite interpreter and compare with the whole model.
 
-A by-hand check of ``respect-gym schedule MODEL.tflite --export-segments DIR`` (the tests cannot
-need TensorFlow): feeds one seeded random int8 input to the original model and to the segments
-chained as libcoral's pipelined runner chains them (each segment's inputs looked up by tensor name
-among the model input and earlier segments' outputs), and reports whether every model output is
-bit-identical. Needs tensorflow-cpu in a throw-away venv (see ``make_tflite_fixtures.py``)::
+A check of ``respect-gym schedule MODEL.tflite --export-segments DIR`` on your own model: feeds
+one seeded random int8 input to the original model and to the segments chained as libcoral's
+pipelined runner chains them (each segment's inputs looked up by tensor name among the model input
+and earlier segments' outputs), and reports whether every model output is bit-identical. Uses
+LiteRT (``pip install -e ".[litert]"``, part of ``.[all]``), else TensorFlow's interpreter; the
+test suite runs the same check in ``tests/test_litert_roundtrip.py``::
 
     respect-gym schedule tests/fixtures/tflite/residual_concat.tflite --tpus 4 --solver greedy --export-segments /tmp/seg
-    /tmp/tfvenv/bin/python scripts/check_segments_tflite.py tests/fixtures/tflite/residual_concat.tflite /tmp/seg
+    python scripts/check_segments_tflite.py tests/fixtures/tflite/residual_concat.tflite /tmp/seg
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ import json
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
+
+try:
+    from ai_edge_litert.interpreter import Interpreter
+except ImportError:  # TensorFlow's copy of the same interpreter
+    from tensorflow.lite import Interpreter
 
 
 def run(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter = Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
     for d in interpreter.get_input_details():
         interpreter.set_tensor(d["index"], feeds[d["name"]])
@@ -36,7 +41,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     manifest = json.loads((args.segments / "manifest.json").read_text())
-    interpreter = tf.lite.Interpreter(model_path=str(args.model))
+    interpreter = Interpreter(model_path=str(args.model))
     (model_input,) = interpreter.get_input_details()
     x = np.random.default_rng(args.seed).integers(-128, 128, model_input["shape"]).astype(model_input["dtype"])
     expected = run(args.model, {model_input["name"]: x})
