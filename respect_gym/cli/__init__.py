@@ -158,9 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (GraphError, ValueError, KeyError, FileNotFoundError, MissingExtraError) as exc:
-        # Bad input is reported as one line naming the problem, never as a traceback.
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    except (GraphError, ValueError, KeyError, FileNotFoundError, MissingExtraError,
+            OSError, OverflowError, RecursionError, MemoryError) as exc:
+        # Bad input is reported as one line naming the problem, never as a traceback (OSError and
+        # the last three: an unreadable file, a full disk, input beyond what a check foresaw).
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else (str(exc) or type(exc).__name__)
         print(f"respect-gym {args.command}: error: {message}", file=sys.stderr)
         return 2
 
