@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
 from respect_gym.cli import check_tpus, load_model_arg, make_console, say
+from respect_gym.cli.outputs import add_force_argument, check_outputs, write_json
 from respect_gym.cli.schedule import add_problem_arguments, result_record
 from respect_gym.cli.tables import compact_table
 from respect_gym.cost.model import CostModel
@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_problem_arguments(parser)
     parser.add_argument("--solvers", nargs="+", choices=list_solvers(), default=list_solvers(), metavar="NAME",
                         help=f"solvers to run (default: all of {', '.join(list_solvers())})")
+    add_force_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -34,8 +35,8 @@ def compare_table(title: str, results: list[SolveResult]) -> Table:
     """One row per solver; speed-up is the compiler's objective value over the solver's."""
     reference = next((r.objective_value for r in results if r.solver == "compiler"), None)
     objective = results[0].objective if results else "period"
-    table = compact_table(title, f"ms; speed-up: compiler's {objective} / solver's; bound: proven lower bound "
-                          "on the period; gap: to it")
+    table = compact_table(title, f"times in ms; speed-up: compiler's {objective} / solver's;\n"
+                          "bound: a proven lower bound on the period; gap: to the bound")
     for column in ("solver", "period", "latency", "inf/s", "speed-up", "bound", "gap", "optimal", "seconds"):
         table.add_column(column, justify="left" if column == "solver" else "right", no_wrap=True)
     for r in results:
@@ -48,6 +49,7 @@ def compare_table(title: str, results: list[SolveResult]) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs(args, inputs=[args.model])  # before the solves: never an input, no overwrite without --force
     if len(args.tpus) > 1:
         raise ValueError("--tpus: compare takes one K; a range such as 1-8 is for `respect-gym schedule`")
     (k,) = args.tpus
@@ -71,6 +73,5 @@ def run(args: argparse.Namespace) -> int:
     for line in skipped:
         say(console, f"skipped {line}")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump([result_record(graph, r, args.granularity) for r in results], fh, indent=1)
+        write_json(args.json, [result_record(graph, r, args.granularity) for r in results])
     return 0
