@@ -27,6 +27,8 @@ class NodeTable:
     :param order: visit order (``graph.topological_order``): step ``t`` schedules ``order[t]``.
     :param preds: ``(n, D)`` predecessors padded with ``-1`` (``D`` = largest in-degree, >= 1).
     :param layers: nodes with cacheable parameters, in execution order (the first-fit order).
+    :param remaining: ``(n + 1, 2)``: compute ms and parameter bytes of the nodes visited from
+        step ``t`` on (suffix sums over ``order``; row ``n`` is 0), the work still to place.
     """
 
     order: np.ndarray
@@ -40,6 +42,7 @@ class NodeTable:
     act_bytes: np.ndarray
     out_bytes: np.ndarray
     layers: np.ndarray
+    remaining: np.ndarray
 
     @classmethod
     def of(cls, cost_model: CostModel) -> "NodeTable":
@@ -50,8 +53,12 @@ class NodeTable:
         for v, p in enumerate(graph.predecessors):
             preds[v, : p.size] = p
         is_op = np.asarray(cost_model.is_op)
+        order = np.asarray(graph.topological_order, dtype=np.int64)
+        per_node = np.stack([np.asarray(cost_model.compute_ms)[order],
+                             np.asarray(cost_model.param_bytes, dtype=np.float64)[order]], 1)
+        remaining = np.vstack([np.cumsum(per_node[::-1], axis=0)[::-1], np.zeros((1, 2))])
         return cls(
-            order=np.asarray(graph.topological_order, dtype=np.int64),
+            order=order,
             preds=preds,
             num_preds=np.asarray(graph.in_degree, dtype=np.int64),
             is_op=is_op,
@@ -62,6 +69,7 @@ class NodeTable:
             act_bytes=np.asarray(cost_model.act_bytes, dtype=np.int64),
             out_bytes=np.asarray(cost_model.out_bytes, dtype=np.int64),
             layers=np.asarray(cost_model.param_order, dtype=np.int64),
+            remaining=remaining,
         )
 
 

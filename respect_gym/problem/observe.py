@@ -22,6 +22,7 @@ import abc
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numba
 import numpy as np
 from gymnasium import spaces
 
@@ -41,7 +42,6 @@ class StaticTables:
 
     features: np.ndarray  # (n, NUM_STATIC_FEATURES) float32, graph index order
     context: np.ndarray  # (n, NUM_NODE_CONTEXT) float32, graph index order
-    remaining: np.ndarray  # (n + 1, 2): compute ms and parameter bytes of the nodes from step t on
     bound_ms: float  # combinatorial lower bound on the bottleneck (1 if 0)
     compiler_ms: float  # the compiler split's bottleneck (1 if 0)
     inv_reference: float  # 1 / compiler bottleneck (0 if 0)
@@ -70,14 +70,10 @@ def _build_tables(instance: Instance) -> StaticTables:
     context[:, NUM_STATIC_FEATURES] = np.asarray(cm.compute_ms) / bound
     context[:, NUM_STATIC_FEATURES + 1] = np.asarray(cm.param_bytes) / cache
     context[:, NUM_STATIC_FEATURES + 2] = 1.0
-    order = graph.topological_order
-    per_node = np.stack([np.asarray(cm.compute_ms)[order], np.asarray(cm.param_bytes, dtype=np.float64)[order]], 1)
-    remaining = np.vstack([np.cumsum(per_node[::-1], axis=0)[::-1], np.zeros((1, 2))])
     bottleneck = instance.compiler_report.bottleneck_ms
     return StaticTables(
         features=features,
         context=np.clip(context, -1.0, CONTEXT_CLIP).astype(np.float32),
-        remaining=remaining,
         bound_ms=bound,
         compiler_ms=bottleneck or 1.0,
         inv_reference=1.0 / bottleneck if bottleneck > 0 else 0.0,
@@ -121,56 +117,70 @@ def _groups(state: State, rows: np.ndarray):
 
 
 class StepContext:
-    """The per-stage and global step context of :mod:`respect_gym.problem.features`, batched."""
+    """The per-stage and global step context (columns in :mod:`respect_gym.problem.features`) of
+    the episodes of a state, computed by one compiled loop."""
 
     def __init__(self, state: State) -> None:
-        k = state.num_stages
         b = state.num_envs
         self.state = state
         self.bound = np.ones(b)
         self.compiler = np.ones(b)
         self.cache = np.ones(b)
-        self.scale = 1.0 / max(k - 1, 1)
+        self.scale = 1.0 / max(state.num_stages - 1, 1)
 
     def reset(self, rows: np.ndarray) -> None:
         for _, t, sel in _groups(self.state, rows):
             self.bound[sel], self.compiler[sel], self.cache[sel] = t.bound_ms, t.compiler_ms, t.cache_bytes
 
-    def stages_and_globals(self, rows: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
-        s, k = self.state, self.state.num_stages
-        bound, compiler, cache = self.bound[rows, None], self.compiler[rows, None], self.cache[rows, None]
-        n = s.num_nodes(rows)
-        step = s.step[rows]
-        low = s.min_stage[rows]
-        stage_ms = s.stage_ms[rows]
-        stages = np.empty((stage_ms.shape[0], k, NUM_STAGE_CONTEXT), dtype=np.float64)
-        stages[:, :, 0] = stage_ms / bound
-        stages[:, :, 1] = stage_ms / compiler
-        stages[:, :, 2] = s.stage_param_bytes[rows] / cache
-        stages[:, :, 3] = s.stage_nodes[rows] / n[:, None]
-        offset = np.arange(k) - low[:, None]
-        stages[:, :, 4] = offset >= 0
-        stages[:, :, 5] = offset == 0
-        stages[:, :, 6] = offset * self.scale
-        remaining = self._remaining(rows, step, n)
-        glob = np.empty((stage_ms.shape[0], NUM_GLOBAL_CONTEXT), dtype=np.float64)
-        glob[:, 0] = step / n
-        glob[:, 1] = remaining[:, 0] / bound[:, 0]
-        glob[:, 2] = remaining[:, 1] / cache[:, 0]
-        glob[:, 3] = bound[:, 0] / compiler[:, 0]
-        glob[:, 4] = (k - 1 - low) * self.scale
-        glob[:, 5] = k / 8.0
-        clip = (-1.0, CONTEXT_CLIP)
-        return np.clip(stages, *clip).astype(np.float32), np.clip(glob, *clip).astype(np.float32)
+    def stages_and_globals(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(len(rows), K, NUM_STAGE_CONTEXT)`` and ``(len(rows), NUM_GLOBAL_CONTEXT)`` float32."""
+        rows = np.asarray(rows, dtype=np.int64)
+        stages = np.empty((rows.shape[0], self.state.num_stages, NUM_STAGE_CONTEXT), dtype=np.float32)
+        glob = np.empty((rows.shape[0], NUM_GLOBAL_CONTEXT), dtype=np.float32)
+        self.fill(rows, stages, glob)
+        return stages, glob
 
-    def _remaining(self, rows, step: np.ndarray, n: np.ndarray) -> np.ndarray:
+    def fill(self, rows: np.ndarray, stages: np.ndarray, glob: np.ndarray) -> None:
+        """Write the context of ``rows`` into ``stages`` / ``glob`` (arrays or views of the right shape)."""
         s = self.state
-        ids = s.instance_id[rows]
-        out = np.empty((ids.shape[0], 2))
-        for g in np.unique(ids).tolist():
-            sel = ids == g
-            out[sel] = tables(s.pool.instances[g]).remaining[np.minimum(step[sel], n[sel])]
-        return out
+        _step_context(rows, stages, glob, s.stage_ms, s.stage_param_bytes, s.stage_nodes, s.min_stage, s.step,
+                      s.instance_id, s.pool.num_nodes, s.pool.offset, s.pool.remaining, self.bound, self.compiler,
+                      self.cache, self.scale, CONTEXT_CLIP)
+
+
+@numba.njit(cache=True)
+def _clip(x, high):
+    return np.float32(min(max(x, -1.0), high))
+
+
+@numba.njit(cache=True)
+def _step_context(rows, out_stages, out_glob, stage_ms, stage_param_bytes, stage_nodes, min_stage, step, instance_id,
+                  num_nodes, offset, remaining, bound, compiler, cache, scale, high):
+    num_stages = stage_ms.shape[1]
+    for i in range(rows.shape[0]):
+        b = rows[i]
+        g = instance_id[b]
+        n = num_nodes[g]
+        low = min_stage[b]
+        for k in range(num_stages):
+            rel = k - low
+            out_stages[i, k, 0] = _clip(stage_ms[b, k] / bound[b], high)
+            out_stages[i, k, 1] = _clip(stage_ms[b, k] / compiler[b], high)
+            out_stages[i, k, 2] = _clip(stage_param_bytes[b, k] / cache[b], high)
+            out_stages[i, k, 3] = _clip(stage_nodes[b, k] / n, high)
+            out_stages[i, k, 4] = 1.0 if rel >= 0 else 0.0
+            out_stages[i, k, 5] = 1.0 if rel == 0 else 0.0
+            out_stages[i, k, 6] = _clip(rel * scale, high)
+        t = step[b]
+        left_ms, left_params = 0.0, 0.0
+        if t < n:
+            left_ms, left_params = remaining[offset[g] + t, 0], remaining[offset[g] + t, 1]
+        out_glob[i, 0] = _clip(t / n, high)
+        out_glob[i, 1] = _clip(left_ms / bound[b], high)
+        out_glob[i, 2] = _clip(left_params / cache[b], high)
+        out_glob[i, 3] = _clip(bound[b] / compiler[b], high)
+        out_glob[i, 4] = _clip((num_stages - 1 - low) * scale, high)
+        out_glob[i, 5] = _clip(num_stages / 8.0, high)
 
 
 class CompactView(View):
@@ -180,34 +190,43 @@ class CompactView(View):
     def __init__(self, state: State, lookahead: int = 4) -> None:
         super().__init__(state)
         self.lookahead = int(lookahead)
-        size = (1 + self.lookahead) * NUM_NODE_CONTEXT + state.num_stages * NUM_STAGE_CONTEXT + NUM_GLOBAL_CONTEXT
+        k = state.num_stages
+        self.node_width = (1 + self.lookahead) * NUM_NODE_CONTEXT
+        size = self.node_width + k * NUM_STAGE_CONTEXT + NUM_GLOBAL_CONTEXT
         self.space = spaces.Box(-1.0, CONTEXT_CLIP, (size,), np.float32)
         self.context = StepContext(state)
+        state.pool.attach("context", lambda instance: tables(instance).context, NUM_NODE_CONTEXT)
 
     def reset(self, rows: np.ndarray) -> None:
         self.context.reset(rows)
 
     def observe(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        s = self.state
+        s, k = self.state, self.state.num_stages
         rows = np.arange(s.num_envs)[rows]
-        stages, glob = self.context.stages_and_globals(rows)
-        width = 1 + self.lookahead
-        nodes = np.zeros((rows.shape[0], width, NUM_NODE_CONTEXT), dtype=np.float32)
-        ids, step = s.instance_id[rows], s.step[rows]
-        pool = s.pool
-        for g in np.unique(ids).tolist():
-            sel = ids == g
-            context = tables(pool.instances[g]).context
-            n, off = int(pool.num_nodes[g]), int(pool.offset[g])
-            order = pool.order[off : off + n]
-            for j in range(width):
-                pos = step[sel] + j
-                ok = pos < n
-                if ok.all():
-                    nodes[sel, j] = context[order[pos]]
-                elif ok.any():
-                    nodes[np.flatnonzero(sel)[ok], j] = context[order[pos[ok]]]
-        return np.concatenate([nodes.reshape(rows.shape[0], -1), stages.reshape(rows.shape[0], -1), glob], axis=1)
+        out = np.empty((rows.shape[0], self.space.shape[0]), dtype=np.float32)
+        stage_end = self.node_width + k * NUM_STAGE_CONTEXT
+        self.context.fill(rows, out[:, self.node_width : stage_end].reshape(-1, k, NUM_STAGE_CONTEXT),
+                          out[:, stage_end:])
+        _upcoming(rows, out, 1 + self.lookahead, s.step, s.instance_id, s.pool.num_nodes, s.pool.offset, s.pool.order,
+                  s.pool.extra["context"])
+        return out
+
+
+@numba.njit(cache=True)
+def _upcoming(rows, out, width, step, instance_id, num_nodes, offset, order, context):
+    columns = context.shape[1]
+    for i in range(rows.shape[0]):
+        b = rows[i]
+        g = instance_id[b]
+        for j in range(width):
+            t = step[b] + j
+            if t < num_nodes[g]:
+                node = offset[g] + order[offset[g] + t]
+                for c in range(columns):
+                    out[i, j * columns + c] = context[node, c]
+            else:
+                for c in range(columns):
+                    out[i, j * columns + c] = 0.0
 
 
 class GraphView(View):
@@ -251,23 +270,29 @@ class GraphView(View):
 
     def after_step(self, rows: np.ndarray, transition: Transition) -> None:
         s, a = self.state, self.buffers
-        features = a["node_features"]
-        features[rows, transition.node, STAGE_COL] = self.stage_values[transition.stage]
-        sf = a["stage_features"]
-        sf[rows, :, 0] = s.stage_param_bytes[rows] * self.inv_params[rows, None]
-        sf[rows, :, 1] = np.minimum((s.stage_ms[rows] * self.inv_reference[rows, None]).astype(np.float32),
-                                    np.float32(LATENCY_CLIP))
-        sf[rows, :, 2] = s.stage_nodes[rows] * self.inv_nodes[rows, None]
-        live = rows[~transition.done]
-        if live.size:
-            current = a["current_node"]
-            features[live, current[live, 0], CURRENT_COL] = 0.0
-            node = s.node[live]
-            features[live, node, CURRENT_COL] = 1.0
-            current[live, 0] = node
+        _graph_step(rows, transition.node, transition.stage, transition.done, a["node_features"], a["stage_features"],
+                    a["current_node"], s.node, s.stage_param_bytes, s.stage_ms, s.stage_nodes, self.stage_values,
+                    self.inv_params, self.inv_reference, self.inv_nodes, LATENCY_CLIP)
 
     def observe(self, rows: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
-        return {name: array[rows].copy() for name, array in self.buffers.items()}
+        return {name: _take(array, rows) for name, array in self.buffers.items()}
+
+
+@numba.njit(cache=True)
+def _graph_step(rows, placed, placed_stage, done, features, stage_features, current, node, stage_param_bytes, stage_ms,
+                stage_nodes, stage_values, inv_params, inv_reference, inv_nodes, clip):
+    """The graph view's changes after a step: the placed node's stage, the stage rows, the current node."""
+    for i in range(rows.shape[0]):
+        b = rows[i]
+        features[b, placed[i], STAGE_COL] = stage_values[placed_stage[i]]
+        for k in range(stage_ms.shape[1]):
+            stage_features[b, k, 0] = np.float32(stage_param_bytes[b, k] * inv_params[b])
+            stage_features[b, k, 1] = min(np.float32(stage_ms[b, k] * inv_reference[b]), np.float32(clip))
+            stage_features[b, k, 2] = np.float32(stage_nodes[b, k] * inv_nodes[b])
+        if not done[i]:
+            features[b, current[b, 0], CURRENT_COL] = 0.0
+            features[b, node[b], CURRENT_COL] = 1.0
+            current[b, 0] = node[b]
 
 
 class ContextView(View):
@@ -303,11 +328,16 @@ class ContextView(View):
         stages, glob = self.context.stages_and_globals(rows)
         g = self.graph.buffers
         return {
-            "node_context": self.node_context[rows],
+            "node_context": _take(self.node_context, rows),
             **{key: g[key][rows] for key in ("node_mask", "edge_index", "edge_mask", "current_node")},
             "stage_context": stages,
             "global_context": glob,
         }
+
+
+def _take(array: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+    """``array[rows]`` as a fresh array (fancy indexing copies already; a slice is a view)."""
+    return array[rows].copy() if isinstance(rows, slice) else array[rows]
 
 
 def make_view(name: str, state: State, max_edges: int, lookahead: int = 4) -> View:

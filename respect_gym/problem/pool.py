@@ -11,6 +11,8 @@ instance ids with the returned table.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from respect_gym.problem.instance import Instance
@@ -27,9 +29,30 @@ class PoolError(ValueError):
 
 
 class Pool:
-    """Concatenated node tables of the instances a batch of episodes is scheduling."""
+    """Concatenated node tables of the instances a batch of episodes is scheduling.
+
+    Besides the kernel's per-node arrays, views may :meth:`attach` tables of their own (rows per
+    node, e.g. normalised features), kept beside them in :attr:`extra`.
+    """
 
     def __init__(self) -> None:
+        self._attached: dict[str, tuple[Callable[[Instance], np.ndarray], int, np.dtype]] = {}
+        self.extra: dict[str, np.ndarray] = {}
+        self._reset_arrays()
+
+    def attach(self, name: str, table: Callable[[Instance], np.ndarray], width: int, dtype=np.float32) -> None:
+        """Keep ``table(instance)`` (``(n, width)``, per node in graph index order) for every
+        instance, now and when added, in ``extra[name]`` (no-op when attached already)."""
+        if name in self._attached:
+            return
+        self._attached[name] = (table, width, np.dtype(dtype))
+        array = np.zeros((self.order.shape[0], width), dtype=dtype)
+        for g, instance in enumerate(self.instances):
+            lo = int(self.offset[g])
+            array[lo : lo + int(self.num_nodes[g])] = table(instance)
+        self.extra[name] = array
+
+    def _reset_arrays(self) -> None:
         self.instances: list[Instance] = []
         self._ids: dict[int, int] = {}  # id(instance) -> index in self.instances
         self.size = 0  # nodes used in the per-node arrays
@@ -45,6 +68,8 @@ class Pool:
         self.layers_done = np.zeros(0, dtype=np.int64)  # layers among the first t + 1 visited nodes
         self.preds = np.zeros((0, 1), dtype=np.int64)
         self.layers = np.zeros(0, dtype=np.int64)
+        self.remaining = np.zeros((0, 2))  # work from visit position t on (NodeTable.remaining)
+        self.extra = {name: np.zeros((0, width), dtype=dtype) for name, (_, width, dtype) in self._attached.items()}
 
     # ------------------------------------------------------------------ access
     def index(self, instance: Instance) -> int:
@@ -69,7 +94,7 @@ class Pool:
             return None
         remap = np.full(len(self.instances), -1, dtype=np.int64)
         kept = [self.instances[i] for i in keep.tolist()]
-        self.__init__()
+        self._reset_arrays()
         for i, instance in zip(keep.tolist(), kept):
             remap[i] = self._append(instance)
         return remap
@@ -91,6 +116,9 @@ class Pool:
         self.preds[lo:hi] = -1
         self.preds[lo:hi, :width] = table.preds
         self.layers[self.layer_size : self.layer_size + num_layers] = table.layers
+        self.remaining[lo:hi] = table.remaining[:n]
+        for name, (make, _, _) in self._attached.items():
+            self.extra[name][lo:hi] = make(instance)
         self.offset = np.append(self.offset, lo)
         self.num_nodes = np.append(self.num_nodes, n)
         self.layer_offset = np.append(self.layer_offset, self.layer_size)
@@ -109,6 +137,9 @@ class Pool:
             for name, array in self.nodes.items():
                 self.nodes[name] = _grown(array, new)
             self.order = _grown(self.order, new)
+            self.remaining = _grown(self.remaining, new)
+            for name, array in self.extra.items():
+                self.extra[name] = _grown(array, new)
             self.layers_done = _grown(self.layers_done, new)
             preds = np.full((new, width), -1, dtype=np.int64)
             preds[: self.size, : self.preds.shape[1]] = self.preds[: self.size]
@@ -118,6 +149,6 @@ class Pool:
 
 
 def _grown(array: np.ndarray, size: int) -> np.ndarray:
-    out = np.zeros(size, dtype=array.dtype)
+    out = np.zeros((size, *array.shape[1:]), dtype=array.dtype)
     out[: array.shape[0]] = array
     return out

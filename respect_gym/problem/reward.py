@@ -45,6 +45,8 @@ def scores(reference: np.ndarray, value: np.ndarray) -> np.ndarray:
 
 def final_values(objective: Objective, state: State, rows: np.ndarray) -> np.ndarray:
     """The objective of the complete schedules of episodes ``rows`` (what ``score`` is taken of)."""
+    if not rows.size:
+        return np.zeros(0)
     if objective.uses_cost_model:
         return objective.running(state, rows)  # a complete schedule's running value is its value
     out = np.empty(rows.shape[0])
@@ -77,7 +79,8 @@ class Reward:
         done = transition.done
         if self.mode == "terminal":
             reward = np.zeros(rows.shape[0])
-            reward[done] = scores(reference[done], final)
+            if final.size:
+                reward[done] = scores(reference[done], final)
             return reward
         phi = np.empty(rows.shape[0])
         live = ~done
@@ -86,7 +89,8 @@ class Reward:
             ref = reference[live]
             top = np.maximum(running, ref)
             phi[live] = np.where(ref > 0, ref / np.where(top > 0, top, 1.0) - 1.0, 0.0)
-        phi[done] = scores(reference[done], final)
+        if final.size:
+            phi[done] = scores(reference[done], final)
         reward = phi - self.phi[rows]
         self.phi[rows] = phi
         return reward
