@@ -187,3 +187,13 @@ def test_files_are_recognised_by_content(split_demo, tmp_path, capsys, monkeypat
     assert main(["schedule", str(tmp_path / "notes.txt")]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'notes.txt'}: a file that is neither a graph JSON" in err and len(err.splitlines()) == 1
+
+
+def test_leaderboard_tables_fit_80_columns(capsys, monkeypatch) -> None:
+    root = ROOT / "leaderboards" / "submissions"
+    files = [str(root / suite / "exact.json") for suite in ("paper-v0", "layers-v1")]
+    lines = [line for line in run_cli(["leaderboard", "verify", *files], capsys, monkeypatch)
+             if " at the proven optimum, " not in line]  # the score sentences: one line each, never cut
+    assert_fits(lines)
+    text = "\n".join(lines)
+    assert "respect/densenet121/k4" in text and "inception_resnet_v2/k6" in text  # ids whole, or folded

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from respect_gym.cli import make_console, say
+from respect_gym.cli.tables import TIGHT, compact_table
 from respect_gym.leaderboard import ROOT, LeaderboardError, Verified, verify_submission
 from respect_gym.leaderboard.build import SPECS, build_suite
 from respect_gym.leaderboard.render import render_readme
@@ -146,10 +146,12 @@ def summary_line(v: Verified) -> str:
 
 def instance_table(v: Verified) -> Table:
     """One row per instance: recomputed value against the reference and the compiler."""
-    table = Table(title=escape(f"{v.submission.path}: {v.submission.method} on {v.suite.name}"),
-                  caption="ratio: reference / value (1 = at the reference); speed-up: compiler value / value")
-    for column in ("instance", "value", "reference", "proven", "ratio", "speed-up", "seconds (claimed)"):
-        table.add_column(column, justify="left" if column == "instance" else "right")
+    table = compact_table(f"{v.submission.path}: {v.submission.method} on {v.suite.name}",
+                          "ref.: the proven optimum or best known value; ratio: ref. / value;\n"
+                          "speed-up: compiler's value / value", padding=TIGHT)
+    table.add_column("instance", overflow="fold")  # long ids fold onto a second line at 80 columns
+    for column in ("value", "ref.", "proven", "ratio", "speed-up", "seconds\n(claimed)"):
+        table.add_column(column, justify="right", no_wrap=True)
     for s in v.scores:
         ref = s.instance.reference
         table.add_row(s.instance.id, f"{s.value:.4f}", f"{ref.value:.4f}", "yes" if s.instance.optimal else "no",

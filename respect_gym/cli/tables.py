@@ -9,12 +9,15 @@ from rich.table import Table
 from respect_gym.cost import PipelineReport
 
 TABLE_BOX = box.SIMPLE_HEAD  # no vertical rules: 10 columns fit 80 characters
-PADDING = (0, 0, 0, 1)  # one space left of each cell, none right
+PADDING = (0, 0, 0, 1)  # one space left of each cell: columns two spaces apart with the box's divider
+TIGHT = (0, 0, 0, 0)  # columns one space apart
 
 
-def compact_table(title: str, caption: str) -> Table:
-    """A table without vertical rules and with one space between columns."""
-    return Table(title=escape(title), caption=caption, box=TABLE_BOX, pad_edge=False, padding=PADDING, collapse_padding=True)
+def compact_table(title: str, caption: str, padding: tuple[int, int, int, int] = PADDING) -> Table:
+    """A table without vertical rules, columns two spaces apart (one with ``padding=TIGHT``); the
+    title is plain text (escaped: a path with brackets stays as written)."""
+    return Table(title=escape(title), caption=caption, box=TABLE_BOX, pad_edge=False, padding=padding,
+                 collapse_padding=True)
 
 
 def stage_rows(report: PipelineReport) -> list[tuple[str, int | None]]:
