@@ -15,7 +15,7 @@ import pytest
 
 from hostile_models import mutate, small_onnx_model
 from respect_gym.graph.dag import MAX_NODE_BYTES, MAX_NODE_MACS
-from respect_gym.importers import ModelFileError
+from respect_gym.importers import ModelFileError, export_segments
 from respect_gym.zoo import load_graph
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tflite"
@@ -59,3 +59,27 @@ def test_onnx_mutants_are_imported_or_refused_in_one_line(tmp_path, granularity)
     outcomes = fuzz(small_onnx_model(), ".onnx", 2000, seed=21, tmp_path=tmp_path, granularity=granularity)
     assert sum(outcomes.values()) == 2000
     assert outcomes["refused"] > 1000 and outcomes["imported"] > 300, outcomes
+
+
+def test_tflite_mutants_that_import_export_segments_or_are_refused_in_one_line(tmp_path):
+    """Builtin options tables are decoded only when a segment copies them: damage there is met at export."""
+    source = (FIXTURES / "residual_concat.tflite").read_bytes()
+    rng = random.Random(5)
+    path = tmp_path / "mutant.tflite"
+    outcomes: Counter = Counter()
+    for i in range(800):
+        path.write_bytes(mutate(source, rng))
+        try:
+            graph = load_graph(path, cpu_ops="keep")
+        except ModelFileError:
+            continue
+        stages = [0] * (graph.num_nodes - 1) + [1]
+        try:
+            manifest = export_segments(path, stages, 2, tmp_path / f"out{i}")
+        except ModelFileError as exc:
+            assert str(exc).startswith(str(path)) and "\n" not in str(exc), str(exc)
+            outcomes["refused"] += 1
+        else:
+            assert len(manifest["segments"]) == 2
+            outcomes["exported"] += 1
+    assert outcomes["exported"] > 200 and outcomes["refused"] >= 1, outcomes

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from respect_gym.importers.errors import ModelFileError
-from respect_gym.importers.tflite_model import Options, enum_values, tflite_module
+from respect_gym.importers.tflite_model import _DECODE_ERRORS, Options, enum_values, tflite_module
 
 
 @lru_cache(maxsize=None)
@@ -41,6 +41,15 @@ def options_values(options: Options) -> dict[str, Any]:
     """``{field: number, str or 1-D numpy array}`` of an options table (absent vectors left out)."""
     if options.values is not None:
         return dict(options.values)
+    try:
+        return _decode(options)
+    except ModelFileError:
+        raise
+    except _DECODE_ERRORS as exc:  # a damaged table: the generated readers index raw bytes
+        raise ModelFileError(f"malformed {options.kind} table ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def _decode(options: Options) -> dict[str, Any]:
     kind = options.kind
     cls = getattr(_module(kind), kind)
     reader = cls()

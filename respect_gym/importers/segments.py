@@ -32,7 +32,7 @@ import numpy as np
 
 from respect_gym.importers.errors import ModelFileError
 from respect_gym.importers.tflite_import import tflite_graph
-from respect_gym.importers.tflite_model import TfliteModel, read_tflite
+from respect_gym.importers.tflite_model import _DECODE_ERRORS, TfliteModel, read_tflite
 from respect_gym.importers.tflite_writer import encode_tflite
 from respect_gym.safe_io import atomic_write, check_output_dir
 
@@ -116,7 +116,13 @@ def export_segments(model_path: str | os.PathLike, stages: Sequence[int] | np.nd
     segments = split_model(model, op_stages)
     _check_names(model, segments, model_path)
     producer_stage = {t: s for op, s in zip(model.operators, op_stages) for t in op.outputs}
-    encoded = [encode_tflite(seg.model) for seg in segments]
+    try:
+        encoded = [encode_tflite(seg.model) for seg in segments]
+    except ModelFileError as exc:  # a damaged options table, met only when copied
+        message = str(exc)
+        raise ModelFileError(message if message.startswith(str(model_path)) else f"{model_path}: {message}") from None
+    except _DECODE_ERRORS as exc:
+        raise ModelFileError(f"{model_path}: cannot copy the model's ops ({type(exc).__name__}: {str(exc)[:120]})") from None
     readers = reader_stages(model, op_stages)
     out_dir = check_output_dir(out_dir, "segments folder", inputs=[model_path])
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -148,6 +148,9 @@ def op_macs(op: Operator, tensors: tuple[Tensor, ...], path: str | os.PathLike =
             return math.prod(shape(2)) * math.prod(shape(1)[:3])
     except IndexError:
         raise ModelFileError(f"{path}: {op.code} has inputs of unexpected rank") from None
+    except ModelFileError as exc:
+        message = str(exc)
+        raise ModelFileError(message if message.startswith(str(path)) else f"{path}: {op.code}: {message}") from None
     return 0
 
 
