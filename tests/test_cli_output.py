@@ -75,8 +75,19 @@ def test_schedule_says_why_stages_are_empty(split_demo, capsys, monkeypatch) -> 
     assert_fits(lines)
     text = "\n".join(lines)
     assert "uses 3 of 6 TPUs: proven, no schedule on more TPUs has a shorter period:" in text
-    assert "a fourth stage adds an invoke and host transfers" in text
     assert any(line.split()[:3] == ["3-5", "0", "empty"] for line in lines)  # one row for the empty run
+    best = respect_gym.solve(respect_gym.load_graph(split_demo), 6)
+    host = best.period_ms / 3  # revision 3: period = max(slowest stage, host work per stage x used stages)
+    assert best.period_ms > best.report.bottleneck_ms and f"{host:.3f}" == "0.242"
+    assert (f"host-bound: 3 stages x {host:.3f} ms of host work per input (slowest stage "
+            f"{best.report.bottleneck_ms:.3f} ms)") in text
+    assert f"a fourth stage adds {host:.3f} ms of host work per input (period >= {4 * host:.3f} ms)" in text
+    # Not host-bound: the mechanism in words.
+    lines = run_cli(["schedule", "mobilenet", "--tpus", "4"], capsys, monkeypatch)
+    assert_fits(lines)
+    text = "\n".join(lines)
+    assert "uses 2 of 4 TPUs: proven" in text and "host-bound" not in text
+    assert "a third stage adds an invoke and host transfers of the tensors it cuts," in text
 
 
 def test_tpus_bounds_and_ranges_name_the_flag(capsys) -> None:

@@ -80,8 +80,11 @@ def plot_schedule(graph: Graph, result: SolveResult, vendor: SolveResult | None,
             bars.bar(x + offset, values, width, bottom=bottom, color=colour, hatch=hatch, edgecolor="white",
                      label=part if hatch is None else None)
             bottom += values
+        used = k - len(run.report.empty_stages)
+        host = run.report.period_ms > run.report.bottleneck_ms * (1 + 1e-9)
+        note = f" (host-bound: {used} x {run.report.period_ms / used:.3f} ms)" if host else ""
         bars.axhline(run.report.period_ms, color="k" if hatch is None else "0.45", ls="-" if hatch is None else "--",
-                     lw=1.2, label=f"{label}: period {run.report.period_ms:.2f} ms")
+                     lw=1.2, label=f"{label}: period {run.report.period_ms:.2f} ms{note}")
     if len(runs) == 2:
         from matplotlib.patches import Patch
 
@@ -99,7 +102,7 @@ def plot_schedule(graph: Graph, result: SolveResult, vendor: SolveResult | None,
         bars.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     else:
         bars.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    bars.set_ylim(0, max(r.report.bottleneck_ms for r, *_ in runs) * 1.12)
+    bars.set_ylim(0, max(max(r.report.bottleneck_ms, r.report.period_ms) for r, *_ in runs) * 1.12)
 
     # Bottom: the ops in pipeline order (stage, then topological order), height = parameter MiB.
     stages = np.asarray(result.stages)
@@ -108,7 +111,7 @@ def plot_schedule(graph: Graph, result: SolveResult, vendor: SolveResult | None,
     mib = np.asarray(graph.param_bytes, dtype=float)[order] / 2**20
     ops.bar(np.arange(len(order)), np.maximum(mib, 0), width=1.0, color=[colours(int(stages[v]) % 10) for v in order])
     top = max(float(mib.max()), 1e-3)
-    ops.set_ylim(0, top * 2.35)
+    ops.set_ylim(0, top * 2.9)
     ops.set_xlim(-0.5, len(order) - 0.5)
     ops.set_ylabel("int8 parameters (MiB)")
     heavy = set(sorted(range(graph.num_nodes), key=lambda v: -graph.param_bytes[v])[:HEAVY_OPS])
@@ -118,12 +121,12 @@ def plot_schedule(graph: Graph, result: SolveResult, vendor: SolveResult | None,
                          fontsize=7, ha="center", va="bottom")
     bounds = np.searchsorted(stages[order], np.arange(1, k))  # first op index of each later stage
     starts = np.concatenate([[0], bounds, [len(order)]])
-    used = [s for s in range(k) if starts[s + 1] > starts[s]]
-    ops.set_xticks([(starts[s] + starts[s + 1] - 1) / 2 for s in used],
-                   [f"stage {s} ({result.report.stage_num_ops[s]} ops)" for s in used])
-    for tick, s in zip(ops.get_xticklabels(), used):
-        tick.set_color(colours(s % 10))
-        tick.set_fontweight("bold")
+    from matplotlib.patches import Patch
+
+    ops.legend([Patch(color=colours(s % 10)) for s in range(k) if starts[s + 1] > starts[s]],
+               [f"stage {s}: {result.report.stage_num_ops[s]} ops" for s in range(k) if starts[s + 1] > starts[s]],
+               fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ops.set_xticks([])
     ops.set_xlabel("ops in pipeline order (each stage's ops in topological order; bar height: int8 parameters)")
     drawn = 0
     for b, crossing in enumerate(cut_tensors(graph, stages)):
@@ -133,8 +136,10 @@ def plot_schedule(graph: Graph, result: SolveResult, vendor: SolveResult | None,
         ops.axvline(at, color="crimson", lw=1.2, ls="--")
         first = f"{graph.names[crossing[0][0]]}" + (f" +{len(crossing) - 1}" if len(crossing) > 1 else "")
         label = f"cut {b}|{b + 1}: {_size(sum(n for _, n in crossing))}\n{first}"
-        ops.text(at, top * (2.15 if drawn % 2 == 0 else 1.85), label, fontsize=7, color="crimson", ha="center",
-                 va="center", bbox={"facecolor": "white", "edgecolor": "crimson", "alpha": 0.9, "pad": 2})
+        side = at / max(len(order), 1)
+        align = "left" if side < 0.12 else "right" if side > 0.88 else "center"
+        ops.text(at, top * (2.7, 2.4, 2.1)[drawn % 3], label, fontsize=7, color="crimson", ha=align, va="center",
+                 bbox={"facecolor": "white", "edgecolor": "crimson", "alpha": 0.9, "pad": 2})
         drawn += 1
     ops.set_title("the graph cut into stages: ops coloured by stage, the heaviest named; at each cut, the bytes "
                   "of the tensors crossing it (via the host) and the largest", fontsize=9)

@@ -101,6 +101,11 @@ def summary_lines(result: SolveResult, vendor: SolveResult | None) -> list[str]:
     else:
         lines.append(f"{result.solver} in {result.seconds:.2f} s: not proven optimal ({result.objective} within "
                      f"{100 * result.gap:.2f}% of its lower bound), cost model revision {report.revision}")
+    used = k - len(report.empty_stages)
+    host_ms = host_stage_ms(report)
+    if host_ms is not None:
+        lines.append(f"host-bound: {used} stage{'s' if used > 1 else ''} x {host_ms:.3f} ms of host work per input "
+                     f"(slowest stage {report.bottleneck_ms:.3f} ms)")
     if result.objective == "paper":
         lines.append(f"paper cost {result.objective_value:.4g} (lower bound {result.objective_bound:.4g})")
     if vendor is not None and result.solver != VENDOR:
@@ -115,15 +120,28 @@ def summary_lines(result: SolveResult, vendor: SolveResult | None) -> list[str]:
                          f"{'more' if change > 0 else 'less'} than the vendor's {vendor.report.latency_ms:.2f} ms")
     empty = report.empty_stages
     if empty:
-        used = k - len(empty)
         if result.optimal and result.objective == "period":
             lines.append(f"uses {used} of {k} TPUs: proven, no schedule on more TPUs has a shorter period:")
-            lines.append(f"a {ordinal(used + 1)} stage adds an invoke and host transfers of the tensors it cuts,")
-            lines.append("which cost more than the compute and streaming it takes off the others")
+            if host_ms is not None:
+                lines.append(f"a {ordinal(used + 1)} stage adds {host_ms:.3f} ms of host work per input "
+                             f"(period >= {host_ms * (used + 1):.3f} ms)")
+            else:
+                lines.append(f"a {ordinal(used + 1)} stage adds an invoke and host transfers of the tensors "
+                             "it cuts,")
+                lines.append("which cost more than the compute and streaming it takes off the others")
         else:
             lines.append(f"uses {used} of {k} TPUs: {result.solver} left stage(s) "
                          f"{', '.join(map(str, empty))} empty")
     return lines
+
+
+def host_stage_ms(report) -> float | None:
+    """The host's serial work per used stage when it sets the period (revision 3: ``period =
+    max(slowest stage, host_stage_ms x used stages)``), else None."""
+    used = report.num_stages - len(report.empty_stages)
+    if used and report.period_ms > report.bottleneck_ms * (1 + 1e-9):
+        return report.period_ms / used
+    return None
 
 
 def solve_with_vendor(graph: Graph, k: int, args: argparse.Namespace) -> tuple[SolveResult, SolveResult | None]:
