@@ -12,6 +12,7 @@ from respect_gym.cli import add_cost_model_arguments, make_console
 from respect_gym.cli.outputs import add_force_argument, check_outputs, write_json
 from respect_gym.cost import PipelineReport, ScheduleError, evaluate
 from respect_gym.graph import Graph, read_json_file
+from respect_gym.importers import is_model_file
 from respect_gym.safe_io import excerpt
 from respect_gym.zoo import GRANULARITIES, load_graph
 
@@ -87,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
     granularity = args.granularity or record.get("granularity", "fused")
     if granularity not in GRANULARITIES:
         raise ScheduleError(f"{args.stages}: unknown granularity {excerpt(granularity)}")
-    graph = Graph.from_json(args.model) if os.path.exists(args.model) else load_graph(args.model, granularity)
+    if os.path.exists(args.model) and not is_model_file(args.model):
+        graph = Graph.from_json(args.model)  # a graph file as stored (its schedule indexes its nodes)
+    else:
+        graph = load_graph(args.model, granularity)
     expected = record.get("graph_sha256")
     if expected is not None and expected != graph.sha256():
         raise ScheduleError(f"{args.stages} was made for a different graph (graph_sha256 {excerpt(str(expected)[:12])}..., "
