@@ -113,11 +113,30 @@ def check_own_model(out: str, clone: Path) -> None:
     assert sorted(p.name for p in (clone / "my_segments").glob("*.tflite")) == eval(second)
 
 
+def check_vector_env(out: str) -> None:
+    """The batch's mean score, replayed with 1024 single envs seeded 0..1023 and the same draws."""
+    import gymnasium as gym
+    import numpy as np
+
+    envs = [gym.make("RespectPipeline-v1", model="resnet50") for _ in range(1024)]
+    masks = np.stack([env.reset(seed=i)[1]["action_mask"] for i, env in enumerate(envs)]).astype(bool)
+    rng = np.random.default_rng(0)
+    for _ in range(74):
+        low = masks.argmax(axis=1)
+        actions = low + rng.integers(0, 4 - low)
+        steps = [env.step(int(a)) for env, a in zip(envs, actions)]
+        masks = np.stack([info["action_mask"] for *_, info in steps]).astype(bool)
+    assert all(done for _, _, done, _, _ in steps)
+    assert out.split() == ["True", f"{np.mean([info['score'] for *_, info in steps]):.6f}"]
+
+
 CHECKS = {  # a line that identifies the block -> the check of what it prints
     "report = respect_gym.evaluate(graph, vendor.stages, 4)": check_quick_tour,
     'granularity="fused", max_nodes=1024, reward_mode="terminal", objective="period")': check_silent,
     'model = "split_demo.tflite"': check_own_model,
     "actions = np.array([np.flatnonzero(m)[0] for m in info[\"action_mask\"]])": check_silent,
+    'envs = gym.make_vec("RespectPipeline-v1", num_envs=1024, model="resnet50", observation="compact")':
+        check_vector_env,
 }
 
 
