@@ -51,14 +51,14 @@ def positive_int(flag: str, maximum: int | None = None):
 
 
 def positive_float(flag: str):
-    """An argparse ``type`` for a number of seconds above 0; errors name ``flag``."""
+    """An argparse ``type`` for a number of seconds above 0 (argparse's error names the flag)."""
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
         if not value > 0 or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{flag} must be a number of seconds above 0, got {text}")
+            raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text}")
         return value
     return parse
 

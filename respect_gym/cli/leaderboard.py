@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from respect_gym.cli import make_console, say
+from respect_gym.cli import make_console, positive_float, positive_int, say
 from respect_gym.cli.tables import TIGHT, compact_table
 from respect_gym.leaderboard import ROOT, LeaderboardError, Verified, verify_submission
 from respect_gym.leaderboard.build import SPECS, build_suite
@@ -39,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = action("build-suite", build, help="regenerate suite manifests (exact solver, stated time limit)")
     p.add_argument("suites", nargs="*", metavar="SUITE", help=f"suites to build: {', '.join(SPECS)}")
     p.add_argument("--all", action="store_true", help="build every suite")
-    p.add_argument("--time-limit", type=float, metavar="S", help="seconds per solve (default: each suite's own)")
+    p.add_argument("--time-limit", type=positive_float("--time-limit"), metavar="S",
+                   help="seconds per solve (default: each suite's own)")
 
     p = action("run", run, help="run a solver or Python policy on a suite and write a submission")
     p.add_argument("--suite", required=True, metavar="NAME",
@@ -64,10 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     trained.add_argument("--not-trained-on-suite", dest="trained_on_suite", action="store_false",
                          help="the method never saw any instance of this suite (one of the two is required)")
     p.add_argument("--nondeterministic", action="store_true", help="reruns may give other schedules")
-    p.add_argument("--time-limit", type=float, default=20.0, metavar="S",
+    p.add_argument("--time-limit", type=positive_float("--time-limit"), default=20.0, metavar="S",
                    help="seconds per instance for anytime solvers (default 20)")
     p.add_argument("--seed", type=int, default=0, help="seed passed to the solver (default 0)")
-    p.add_argument("--workers", type=int, metavar="N",
+    p.add_argument("--workers", type=positive_int("N"), metavar="N",
                    help="instances run at once: local processes (default 1), or Ray tasks in flight with --ray "
                    "(default: the cluster's CPUs); each is timed where it runs, so use at most one per core")
     p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",

@@ -32,12 +32,24 @@ VENDOR = "compiler"  # the registry's replica of edgetpu_compiler's parameter-co
 DEFAULT_MIN_GAIN_PCT = 10.0
 
 
+def percent(text: str) -> float:
+    """``--min-gain``: a percentage above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a percentage above 0, got {text}")
+    return value
+
+
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments shared by ``schedule`` and ``compare``: the model and the hardware setting."""
     parser.add_argument("model", help="zoo model name (respect-gym models), or a graph .json / .json.gz or a "
                         ".tflite / .onnx model file (a file with another extension is recognised by its content)")
     parser.add_argument("--tpus", type=tpu_range, default=(4,), metavar="K",
-                        help="number of Edge TPUs / pipeline stages, 1 to 32 (default 4)")
+                        help="number of Edge TPUs / pipeline stages, 1 to 32 (default 4); `schedule` also takes "
+                        "a range A-B such as 1-8 and solves every K in it")
     parser.add_argument("--granularity", choices=GRANULARITIES, default="fused",
                         help="fused: ops as the Edge TPU runs them (default); layers: one node per Keras layer")
     add_cost_model_arguments(parser)
@@ -60,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_problem_arguments(parser)
     parser.add_argument("--solver", choices=list_solvers(), default="exact", metavar="NAME",
                         help=f"one of {', '.join(list_solvers())} (default exact)")
-    parser.add_argument("--min-gain", type=float, default=DEFAULT_MIN_GAIN_PCT, metavar="PCT",
+    parser.add_argument("--min-gain", type=percent, default=DEFAULT_MIN_GAIN_PCT, metavar="PCT",
                         help="with a --tpus range: name the K beyond which each added TPU raises the throughput "
                         f"by less than PCT percent (default {DEFAULT_MIN_GAIN_PCT:g})")
     parser.add_argument("--plot", metavar="OUT.png", help="draw the stages beside the vendor split's and the graph "
