@@ -48,9 +48,9 @@ def fuzz(source: bytes, suffix: str, count: int, seed: int, tmp_path: Path, gran
 
 def test_tflite_mutants_are_imported_or_refused_in_one_line(tmp_path):
     source = (FIXTURES / "residual_concat.tflite").read_bytes()
-    outcomes = fuzz(source, ".tflite", 2500, seed=21, tmp_path=tmp_path, granularity="fused")
-    assert sum(outcomes.values()) == 2500
-    assert outcomes["refused"] > 1000 and outcomes["imported"] > 500, outcomes  # both paths exercised
+    outcomes = fuzz(source, ".tflite", 2000, seed=21, tmp_path=tmp_path, granularity="fused")
+    assert sum(outcomes.values()) == 2000
+    assert outcomes["refused"] > 800 and outcomes["imported"] > 400, outcomes  # both paths exercised
 
 
 @pytest.mark.parametrize("granularity", ["fused", "layers"])
@@ -67,7 +67,7 @@ def test_tflite_mutants_that_import_export_segments_or_are_refused_in_one_line(t
     rng = random.Random(5)
     path = tmp_path / "mutant.tflite"
     outcomes: Counter = Counter()
-    for i in range(800):
+    for i in range(600):
         path.write_bytes(mutate(source, rng))
         try:
             graph = load_graph(path, cpu_ops="keep")
@@ -82,4 +82,4 @@ def test_tflite_mutants_that_import_export_segments_or_are_refused_in_one_line(t
         else:
             assert len(manifest["segments"]) == 2
             outcomes["exported"] += 1
-    assert outcomes["exported"] > 200 and outcomes["refused"] >= 1, outcomes
+    assert outcomes["exported"] > 150 and outcomes["refused"] >= 1, outcomes
