@@ -67,6 +67,18 @@ def excerpt(value: Any, limit: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def printable(text: str, keep_newlines: bool = True) -> str:
+    """``text`` with every refused character (control, bidi, lone surrogate) written as its
+    escape (``\\x1b``, ``\\u202e``): for messages that quote paths or names a terminal must not
+    interpret. Newlines stay when ``keep_newlines`` (multi-problem messages)."""
+    def escape(match: re.Match) -> str:
+        char = match.group()
+        if keep_newlines and char == "\n":
+            return char
+        return repr(char)[1:-1] if not "\ud800" <= char <= "\udfff" else f"\\u{ord(char):04x}"
+    return _BAD_TEXT.sub(escape, text)
+
+
 def text_problem(text: str, max_chars: int = MAX_STRING_CHARS) -> str | None:
     """Why ``text`` is refused (length, a control / bidi character, a lone surrogate), or ``None``."""
     if len(text) > max_chars:

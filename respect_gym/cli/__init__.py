@@ -16,6 +16,7 @@ from rich.console import Console
 
 from respect_gym.graph import GraphError
 from respect_gym.importers.errors import MissingExtraError
+from respect_gym.safe_io import printable
 
 COMMANDS = ("models", "evaluate", "schedule", "compare", "leaderboard", "import_")  # module names; import_ is `import`
 MIN_PIPED_WIDTH = 140  # piped output without COLUMNS: wide enough for every table (sentences never wrap)
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input is reported as one line naming the problem, never as a traceback (OSError and
         # the last three: an unreadable file, a full disk, input beyond what a check foresaw).
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else (str(exc) or type(exc).__name__)
-        print(f"respect-gym {args.command}: error: {message}", file=sys.stderr)
+        print(f"respect-gym {args.command}: error: {printable(str(message))}", file=sys.stderr)  # no raw escapes
         return 2
 
 

@@ -18,7 +18,7 @@ from respect_gym.leaderboard import ROOT, LeaderboardError, Verified, verify_sub
 from respect_gym.leaderboard.build import SPECS, build_suite
 from respect_gym.leaderboard.render import render_readme
 from respect_gym.leaderboard.run import Method, run as run_harness
-from respect_gym.safe_io import check_output_path
+from respect_gym.safe_io import check_output_path, printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -204,7 +204,7 @@ def verify(args: argparse.Namespace) -> int:
                       f"(expected a '{SUBMISSION_SCHEMA}' JSON object as `leaderboard run` writes; "
                       "leaderboards/submission.schema.json)", file=sys.stderr)
             for problem in exc.problems:
-                print(f"respect-gym leaderboard verify: error: {problem}", file=sys.stderr)
+                print(f"respect-gym leaderboard verify: error: {printable(problem)}", file=sys.stderr)
             continue
         if not args.brief:
             console.print(instance_table(v))
