@@ -618,3 +618,10 @@ def test_accept_valid_files_round_trip(graph_file, tmp_path, capsys, board):
     assert "period" in accepted(capsys, "schedule", unicode_file, *FAST)
     assert "score" in accepted(capsys, "leaderboard", "verify", "--brief", "--root", board,
                                board / "submissions" / "mini-v0" / "compiler.json")
+
+
+def test_traceback_escapes_in_file_names_never_reach_the_terminal(tmp_path, capsys):
+    path = tmp_path / "e\x1b[31mvil\u202e.json"
+    path.write_text("{broken")
+    line = refused(capsys, "schedule", path, *FAST, match="invalid JSON")
+    assert "\x1b" not in line and "\u202e" not in line and "\\x1b" in line
