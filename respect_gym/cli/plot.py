@@ -147,8 +147,10 @@ def plot_schedule(graph: Graph, result: SolveResult, vendor: SolveResult | None,
     plt.close(fig)
 
 
-def plot_sweep(model: str, solver: str, rows: list[dict[str, Any]], knee_k: int, path: str) -> None:
-    """Throughput and one input's latency against K, for the solver and the vendor split."""
+def plot_sweep(model: str, solver: str, rows: list[dict[str, Any]], knee_k: int, path: str,
+               min_gain_pct: float | None = None) -> None:
+    """Throughput and one input's latency against K, for the solver and the vendor split; the K
+    chosen at ``min_gain_pct`` marked."""
     plt = _pyplot()
     fig, (tput, lat) = plt.subplots(1, 2, figsize=(12, 4.5))
     ks = [r["tpus"] for r in rows]
@@ -159,7 +161,9 @@ def plot_sweep(model: str, solver: str, rows: list[dict[str, Any]], knee_k: int,
         lat.plot(ks, [r["vendor_latency_ms"] for r in rows], "s--", color="0.5", label="vendor split (compiler)")
     chosen = next(r for r in rows if r["tpus"] == knee_k)
     tput.axvline(knee_k, color="crimson", ls=":", lw=1.2)
-    tput.annotate(f"{knee_k} TPUs: {chosen['throughput']:.0f}/s", (knee_k, chosen["throughput"]), xytext=(8, -14),
+    rule = "" if min_gain_pct is None else f"\n(beyond: < {min_gain_pct:g}% per TPU)"
+    tput.annotate(f"{knee_k} TPUs: {chosen['throughput']:.0f}/s{rule}", (knee_k, chosen["throughput"]),
+                  xytext=(8, -24),
                   textcoords="offset points", color="crimson", fontsize=9)
     for r in rows[1:]:
         if r["gain"] is not None:

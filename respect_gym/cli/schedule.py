@@ -289,6 +289,6 @@ def run_sweep(graph: Graph, args: argparse.Namespace) -> int:
         from respect_gym.cli.plot import plot_sweep
 
         plot_sweep(graph.meta.model, args.solver, rows, knee({r["tpus"]: r["period_ms"] for r in rows},
-                                                                  args.min_gain / 100), args.plot)
+                                                                  args.min_gain / 100), args.plot, args.min_gain)
         say(console, f"plot written to {args.plot}")
     return 0
