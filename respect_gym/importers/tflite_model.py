@@ -173,7 +173,13 @@ def _decode(root, raw: bytes, name: str) -> TfliteModel:
         raise ModelFileError("the model has no subgraph")
     if num_subgraphs > 1:
         raise ModelFileError(f"the model has {num_subgraphs} subgraphs (control flow); the Edge TPU runs one graph")
-    buffers = [_buffer_data(root.Buffers(j), raw, j) for j in _vector(root.BuffersLength(), raw, "buffers")]
+    buffers, total = [], 0
+    for j in _vector(root.BuffersLength(), raw, "buffers"):
+        data = _buffer_data(root.Buffers(j), raw, j)
+        total += len(data) if data is not None else 0
+        if total > len(raw):  # buffers sharing bytes: copies would multiply the memory a small file takes
+            raise ModelFileError(f"malformed flatbuffer: buffers claim more bytes than the {len(raw)}-byte file holds")
+        buffers.append(data)
     graph = root.Subgraphs(0)
     tensors = tuple(_tensor(graph.Tensors(j), buffers, j, raw) for j in _vector(graph.TensorsLength(), raw, "tensors"))
     codes = [_op_code(root.OperatorCodes(j)) for j in _vector(root.OperatorCodesLength(), raw, "operator codes")]
@@ -203,6 +209,8 @@ def _buffer_data(buffer, raw: bytes, index: int) -> bytes | None:
         return raw[offset:offset + size]
     if buffer.DataIsNone() or buffer.DataLength() == 0:
         return None
+    if buffer.DataLength() > len(raw):
+        raise ModelFileError(f"malformed flatbuffer: buffer {index} claims {buffer.DataLength()} bytes in a {len(raw)}-byte file")
     return buffer.DataAsNumpy().tobytes()
 
 
