@@ -12,7 +12,9 @@ Bounds on reading (each a module constant, stated here):
 - size: at most ``max_bytes`` **after decompression**, counted while streaming, so a small
   ``.json.gz`` that inflates to gigabytes is refused after reading ``max_bytes + 1`` bytes of it;
 - nesting: JSON arrays / objects at most :data:`MAX_DEPTH` deep (deeper input is refused, never
-  a ``RecursionError``);
+  a ``RecursionError``), and at most :data:`MAX_JSON_ITEMS` values in all (counted on the text
+  before parsing: a file of tiny values such as ``[[],[],...]`` would take ~25 times its size in
+  Python objects);
 - numbers: integers of magnitude below 2**64 (:data:`MAX_JSON_INT`), floats finite (``1e400``,
   which Python parses as ``inf``, ``NaN`` and ``Infinity`` are refused); physical bounds of sizes
   and shapes are checked where they are used (:mod:`respect_gym.graph.dag`);
@@ -44,6 +46,7 @@ MAX_DEPTH = 64  # the deepest committed file (a submission) nests 4 levels
 MAX_STRING_CHARS = 64 * 1024  # per JSON string; callers bound names and fields further
 MAX_NAME_CHARS = 1024  # node names, op types, model names (real TFLite tensor names reach ~400)
 MAX_JSON_INT = 2**64
+MAX_JSON_ITEMS = 2**22  # ~4.2M values (a 100,000-node graph file holds ~1.3M): at most a few hundred MiB parsed
 EXCERPT_CHARS = 48
 _CHUNK = 1 << 20
 
@@ -194,6 +197,9 @@ def loads_json(data: bytes | str, where: str, error: type[Exception] = Untrusted
             raise error(f"{where}: not UTF-8 text (byte {exc.start}: {excerpt(exc.object[exc.start:exc.start + 4])})") from None
     if data.startswith("\ufeff"):
         data = data[1:]
+    items = data.count(",") + data.count("[") + data.count("{")
+    if items > MAX_JSON_ITEMS:
+        raise error(f"{where}: JSON of about {items:,} values, above the bound of {MAX_JSON_ITEMS:,}")
     try:
         value = json.loads(data, object_pairs_hook=_pairs, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:

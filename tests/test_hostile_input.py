@@ -200,17 +200,17 @@ def _gzip_bomb(path: Path, inflated_bytes: int) -> None:
 
 def test_resources_gzip_bomb_is_refused_after_the_cap_in_bounded_memory(tmp_path, capsys):
     path = tmp_path / "bomb.json.gz"
-    _gzip_bomb(path, 1 << 28)  # 256 MiB inflated (4x the cap), ~250 KB on disk
+    _gzip_bomb(path, 1 << 28)  # 256 MiB inflated (8x the cap), ~250 KB on disk
     assert path.stat().st_size < 2**20
     tracemalloc.start()
     start = time.perf_counter()
     try:
-        with pytest.raises(GraphError, match="decompresses to more than the 67,108,864-byte cap"):
+        with pytest.raises(GraphError, match="decompresses to more than the 33,554,432-byte cap"):
             read_json_file(path)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert peak < 200 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"
     assert time.perf_counter() - start < 10
     refused(capsys, "schedule", path, *FAST, match="decompresses to more than")
 
@@ -625,3 +625,16 @@ def test_traceback_escapes_in_file_names_never_reach_the_terminal(tmp_path, caps
     path.write_text("{broken")
     line = refused(capsys, "schedule", path, *FAST, match="invalid JSON")
     assert "\x1b" not in line and "\u202e" not in line and "\\x1b" in line
+
+
+def test_resources_json_of_millions_of_tiny_values_is_refused_before_parsing(tmp_path, capsys):
+    path = tmp_path / "wide.json"
+    path.write_text("[" + "[]," * 5_000_000 + "[]]")  # 15 MB that would parse into ~5M lists (~400 MB)
+    tracemalloc.start()
+    try:
+        with pytest.raises(GraphError, match="values, above the bound"):
+            read_json_file(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"

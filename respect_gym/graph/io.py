@@ -38,7 +38,7 @@ from respect_gym.safe_io import MAX_NAME_CHARS, atomic_write, excerpt, loads_jso
 SCHEMA = "respect-gym/graph"
 SCHEMA_VERSION = 1
 _NODE_FIELDS = ("name", "op_type", "macs", "param_bytes", "out_bytes", "out_shape")
-MAX_FILE_BYTES = 64 * 2**20  # after decompression: ~800,000 nodes (a 100,000-node graph is 7.8 MiB)
+MAX_FILE_BYTES = 32 * 2**20  # after decompression (a 100,000-node graph is 7.8 MiB); safe_io also caps values
 _META_FIELDS = {"model": "unnamed", "granularity": "layers", "source": ""}
 
 
