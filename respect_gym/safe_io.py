@@ -52,8 +52,12 @@ _CHUNK = 1 << 20
 
 # Characters refused in any string from an untrusted file: C0 controls, DEL and C1 controls,
 # Unicode line / paragraph separators, bidirectional marks, embeddings, overrides and isolates,
+# invisible format characters that can hide text (zero-width space, word joiner and invisible
+# operators, BOM, interlinear annotations, tag characters; ZWJ / ZWNJ stay: scripts need them),
 # and lone surrogates (legal in JSON escapes, not encodable as UTF-8).
-_BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_BAD_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069"
+                       "\ufeff\ufff9-\ufffb\ud800-\udfff\U000e0000-\U000e007f]")
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
 
 class UntrustedInputError(ValueError):
@@ -90,9 +94,14 @@ def text_problem(text: str, max_chars: int = MAX_STRING_CHARS) -> str | None:
     if bad is None:
         return None
     char = bad.group()
-    kind = "a lone surrogate" if "\ud800" <= char <= "\udfff" else (
-        "a bidirectional-text control" if char in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-        else "a control character")
+    if "\ud800" <= char <= "\udfff":
+        kind = "a lone surrogate"
+    elif char in _BIDI:
+        kind = "a bidirectional-text control"
+    elif char <= "\x9f" or char in "\u2028\u2029":
+        kind = "a control character"
+    else:
+        kind = "an invisible format character"
     return f"holds {kind} (U+{ord(char):04X}) at position {bad.start()}"
 
 

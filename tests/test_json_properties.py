@@ -28,11 +28,12 @@ from respect_gym.safe_io import MAX_DEPTH, MAX_STRING_CHARS, UntrustedInputError
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                             HealthCheck.too_slow])
-BAD_CHARS = set(range(0x20)) | set(range(0x7F, 0xA0)) | {0x61C, 0x200E, 0x200F, 0x2028, 0x2029} | \
-    set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A)) | set(range(0xD800, 0xE000))
+BAD_CHARS = set(range(0x20)) | set(range(0x7F, 0xA0)) | {0x61C, 0x200B, 0x200E, 0x200F, 0x2028, 0x2029, 0xFEFF} | \
+    set(range(0x202A, 0x202F)) | set(range(0x2060, 0x206A)) | set(range(0xFFF9, 0xFFFC)) | \
+    set(range(0xD800, 0xE000)) | set(range(0xE0000, 0xE0080))
 
 texts = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF), max_size=12) | st.sampled_from(
-    ["\u202e", "\x1b[31m", "\ud800", "a\nb", "ok", "名前", "|", "[/]"])
+    ["\u202e", "\x1b[31m", "\ud800", "a\nb", "ok", "名前", "|", "[/]", "a\u200bb", "\U000e0041", "\u200d"])
 numbers = (st.integers(min_value=-2**70, max_value=2**70) | st.sampled_from([2**63, 2**64 - 1, 2**64, -2**64])
            | st.floats(allow_nan=True, allow_infinity=True))
 scalars = st.none() | st.booleans() | numbers | texts
