@@ -37,6 +37,7 @@ import json
 import math
 import os
 import re
+import stat
 import tempfile
 import zlib
 from pathlib import Path
@@ -141,7 +142,13 @@ def read_bytes(path: str | os.PathLike, max_bytes: int, error: type[Exception] =
     if not decompress and st.st_size > max_bytes:
         raise error(f"{path}: file is {st.st_size:,} bytes, above the {_size(max_bytes)}")
     try:
-        with open(path, "rb") as raw:
+        # O_NONBLOCK: a pipe swapped in after the checks above cannot block the open; fstat then
+        # checks what was actually opened
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise error(f"{path}: not a regular file (a device, pipe or socket is never read)")
+        with open(fd, "rb") as raw:
             if not decompress:
                 data = raw.read(max_bytes + 1)
             else:
