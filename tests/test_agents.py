@@ -226,7 +226,7 @@ def test_imitation_solver_equals_the_best_unbounded_recut_of_the_torch_policy():
         graph = respect_gym.load_graph(model)
         cm = CostModel(graph)
         stages = greedy_episode(net, graph, k).stages
-        expected, best = stages, cm.evaluate(stages, k).bottleneck_ms
+        expected, best = stages, cm.evaluate(stages, k).period_ms  # the objective: the period
         for base in (graph.topological_order, dfs_topological_order(graph)):  # the two tie-breaks
             order = base[np.argsort(stages[base], kind="stable")]
             value, cut = best_cut(cm, BatchStageCost(cm), order, k)
@@ -270,7 +270,7 @@ def test_paper_cut_is_the_best_cut_of_the_order(seed):
 
     from respect_gym.cost.paper import paper_cost
     from respect_gym.solvers.cuts import stages_from_cuts
-    from respect_gym_agents.papercut import best_paper_cut
+    from respect_gym.solvers.cuts import best_paper_cut
 
     graph = tiny_graph(seed, 8)
     order = graph.topological_order

@@ -10,12 +10,14 @@ import pytest
 
 import respect_gym
 from respect_gym.cost.model import CostModel
+from respect_gym.cost.paper import paper_cost
 from respect_gym.graph import Graph
 from respect_gym.solvers import SolverError, list_solvers, solve
 from respect_gym.solvers.bounds import lower_bound_ms
 from respect_gym.solvers.compiler import compiler_schedule, dfs_topological_order
 from respect_gym.solvers.exact_dp import bottleneck_dp, pair_cost_matrix
-from respect_gym.solvers.cuts import best_cut, bisect_cut
+from respect_gym.problem.objectives import Latency, Paper, Period
+from respect_gym.solvers.cuts import best_cut, bisect_cut, stages_from_cuts
 from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals
 from respect_gym.solvers.stagecost import BatchStageCost
 from solver_brute import brute_force, tiny_graph
@@ -117,22 +119,29 @@ def test_ideal_limit_raises() -> None:
         enumerate_ideals(wide, limit=1000)  # 2**12 antichain subsets
 
 
-def test_best_cut_equals_brute_force_over_cuts_of_one_order() -> None:
+@pytest.mark.parametrize("objective", [Period(), Latency(), Paper()], ids=lambda o: o.name)
+def test_best_cut_equals_brute_force_over_cuts_of_one_order(objective) -> None:
     for seed in range(5):
         graph = tiny_graph(seed, max_nodes=9)
         cm = CostModel(graph)
         order = graph.topological_order
         n = graph.num_nodes
-        expected = min(
-            max(cm.stage_latency_ms(np.isin(np.arange(n), order[a:b])) for a, b in zip((0,) + cuts, cuts + (n,)))
-            for cuts in itertools.combinations_with_replacement(range(n + 1), 2)
-        )
-        value, stages = best_cut(cm, BatchStageCost(cm), order, 3)
+
+        def value_of(stages: np.ndarray) -> float:  # independent: the full report of every cut
+            report = cm.evaluate(stages, 3)
+            return {"period": report.period_ms, "latency": report.latency_ms,
+                    "paper": paper_cost(graph, stages, 3)}[objective.name]
+
+        expected = min(value_of(stages_from_cuts(order, np.asarray(cuts)))
+                       for cuts in itertools.combinations_with_replacement(range(n + 1), 2))
+        value, stages = objective.best_cut(cm, BatchStageCost(cm), order, 3)
         assert value == pytest.approx(expected, rel=1e-12)
-        assert cm.evaluate(stages, 3).bottleneck_ms == pytest.approx(expected, rel=1e-12)
-        bisected, bstages = bisect_cut(cm, order, 3)
-        assert bisected >= expected * (1 - 1e-12)
-        assert cm.evaluate(bstages, 3).bottleneck_ms == pytest.approx(bisected, rel=1e-12)
+        assert value_of(stages) == pytest.approx(expected, rel=1e-12)
+        if objective.name == "period":
+            assert best_cut(cm, BatchStageCost(cm), order, 3) == (value, pytest.approx(stages))
+            bisected, bstages = bisect_cut(cm, order, 3)
+            assert bisected >= cm.evaluate(stages, 3).bottleneck_ms * (1 - 1e-12)
+            assert cm.evaluate(bstages, 3).bottleneck_ms == pytest.approx(bisected, rel=1e-12)
 
 
 def test_compiler_hand_worked_chain_split() -> None:
@@ -213,8 +222,8 @@ def test_registry_errors_name_the_problem() -> None:
         solve(graph, 0)
     with pytest.raises(SolverError, match=r"unknown slicegraph option\(s\) \['generation'\]"):
         solve(graph, 2, solver="slicegraph", generation=3)
-    with pytest.raises(SolverError, match="use solver='exact' for 'paper'"):
-        solve(graph, 2, solver="slicegraph", objective="paper")
+    with pytest.raises(SolverError, match="profiling cannot optimise the 'paper' objective"):
+        solve(graph, 2, solver="profiling", objective="paper")
     assert respect_gym.list_solvers()[0] == "exact"
 
 

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+import respect_gym
+
 from respect_gym.cli import main
 from respect_gym.cost import evaluate
 from respect_gym.solvers import list_solvers
@@ -46,8 +48,9 @@ def test_compare_lists_every_solver_with_speedup(tmp_path, capsys) -> None:
 
 def test_compare_paper_objective_skips_latency_only_solvers(capsys) -> None:
     assert main(["compare", "vgg16", "--tpus", "2", "--objective", "paper", "--solvers", "exact", "compiler",
-                 "slicegraph"]) == 0
-    assert "skipped slicegraph" in capsys.readouterr().out
+                 "slicegraph", "profiling"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped profiling" in out and "skipped slicegraph" not in out  # slicegraph cuts the paper cost too
 
 
 def test_schedule_bad_input_is_one_line_error(capsys) -> None:
@@ -55,3 +58,19 @@ def test_schedule_bad_input_is_one_line_error(capsys) -> None:
         main(["schedule", "resnet50", "--tpus", "0"])
     assert exit_info.value.code == 2
     assert "argument --tpus: K must be from 1 to 32, got 0" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_compare_gaps_are_to_the_best_bound_proven_in_the_run() -> None:
+    from respect_gym.cli.compare import run_gaps
+
+    graph = respect_gym.load_graph("resnet50")
+    results = [respect_gym.solve(graph, 4, name) for name in ("compiler", "slicegraph", "exact")]
+    exact = results[-1]
+    assert exact.optimal and not results[1].optimal  # slicegraph proves nothing by itself ...
+    assert results[1].objective_value == pytest.approx(exact.objective_value, rel=1e-12)  # ... but reaches it
+    bound, gaps, optimal = run_gaps(results)
+    assert bound == exact.objective_value
+    assert optimal == [False, True, True] and gaps[1:] == [0.0, 0.0]
+    assert gaps[0] == pytest.approx(1 - exact.objective_value / results[0].objective_value)
+    alone, _, proven = run_gaps(results[:2])  # without exact: only the weak bounds of the heuristics
+    assert alone < exact.objective_value and proven == [False, False]

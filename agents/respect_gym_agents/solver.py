@@ -3,13 +3,12 @@
 Like RESPECT's post-processing (its pointer network emits an order that is then packed into
 stages), option ``refine`` (default True) keeps the policy's node order (nodes sorted by the
 policy's stage; within a stage by the visit order, and separately by the compiler's DFS order:
-two topological orders) and re-cuts each optimally into K segments
-(:func:`respect_gym.solvers.cuts.best_cut`); the policy's own schedule is a cut of both, so
-refining never makes it worse (the best is returned); the re-cut only costs
-segments that could beat the best bottleneck so far (``best_cut``'s ``upper``, which leaves the
-optimal cut unchanged). For the ``paper`` objective the re-cut is
-:func:`~respect_gym_agents.papercut.best_paper_cut` (exact for the order); for ``latency`` there
-is none. ``refine=False`` gives the raw policy. Option ``samples`` (default 0): also draw that
+two topological orders) and re-cuts each optimally into K segments for the problem's objective
+(:meth:`respect_gym.problem.objectives.Objective.best_cut`: the period with the host's per-stage
+work, one input's latency, or the paper cost); the policy's own schedule is a cut of both, so
+refining never makes it worse (the best is returned); the re-cut only costs segments that could
+beat the best value so far (``upper``, which leaves the optimal cut unchanged). ``refine=False``
+gives the raw policy. Option ``samples`` (default 0): also draw that
 many episodes from the policy (:func:`~respect_gym_agents.rollout.policy_schedules`, seeded by
 ``seed``, softmax at ``temperature``) and keep the best of them and the greedy one before any
 re-cut; no solver is involved, only the policy and the cost model. Inference runs the policy's
@@ -33,10 +32,8 @@ import torch
 from respect_gym.graph import Graph
 from respect_gym.solvers.base import Problem, SolverError, SolverOutput
 from respect_gym.solvers.compiler import dfs_topological_order
-from respect_gym.solvers.cuts import best_cut
 
 from respect_gym_agents import checkpoints
-from respect_gym_agents.papercut import best_paper_cut
 from respect_gym_agents.policies import GraphPolicyNet
 from respect_gym_agents.rollout import NumpyScorer, policy_schedules
 
@@ -64,7 +61,7 @@ def solve_ppo(problem: Problem) -> SolverOutput:
 
 
 def _solve_policy(problem: Problem, name: str) -> SolverOutput:
-    opts = problem.take_options(name, checkpoint=default_checkpoint(name, problem.objective), refine=True,
+    opts = problem.take_options(name, checkpoint=default_checkpoint(name, problem.objective.name), refine=True,
                                 samples=0, temperature=1.0)
     try:
         samples, temperature = int(opts["samples"]), float(opts["temperature"])
@@ -85,7 +82,7 @@ def _solve_policy(problem: Problem, name: str) -> SolverOutput:
     finally:
         torch.set_num_threads(threads)
     stages = min(candidates, key=problem.objective_value)  # the first (greedy) one on ties
-    if opts["refine"] and problem.objective in ("period", "paper"):
+    if opts["refine"]:
         stages = _recut(problem, stages)
     return SolverOutput(stages=stages, status="heuristic", info={"checkpoint": opts["checkpoint"], "refine": opts["refine"],
                                                                        "samples": samples})
@@ -101,15 +98,9 @@ def _policy_orders(graph: Graph, stages: np.ndarray) -> list[np.ndarray]:
 
 def _recut(problem: Problem, stages: np.ndarray) -> np.ndarray:
     """The best optimal cut of the :func:`_policy_orders` into K segments, or ``stages`` if none is better."""
-    k = problem.num_stages
-    if problem.objective == "period":  # best_cut minimises the bottleneck stage (the period)
-        best = problem.cost_model.evaluate(stages, k).bottleneck_ms
-        cut_of = functools.partial(best_cut, problem.cost_model, problem.batch_cost)
-    else:
-        best = problem.objective_value(stages)
-        cut_of = functools.partial(best_paper_cut, problem.graph)
+    best = problem.objective_value(stages)
     for order in _policy_orders(problem.graph, stages):
-        value, cut = cut_of(order, k, upper=best)
+        value, cut = problem.best_cut(order, upper=best)
         if value < best:
             best, stages = value, cut
     return stages

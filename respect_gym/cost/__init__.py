@@ -16,7 +16,7 @@ from respect_gym.cost.schedule import ScheduleError, validate_schedule
 from respect_gym.graph import Graph
 
 # what a schedule minimises: the steady-state time between outputs (throughput), one input's
-# latency, or the RESPECT authors' memory + crossings cost
+# latency, or the RESPECT authors' memory + crossings cost (the types: respect_gym.problem.objectives)
 OBJECTIVES = ("period", "latency", "paper")
 
 
@@ -36,12 +36,13 @@ def evaluate(
         always carries the period, latency and per-stage figures.
     :param revision: cost-model revision (default: :data:`LATEST_REVISION`).
     """
-    if objective not in OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}")
-    report = CostModel(graph, hardware, revision).evaluate(stages, num_stages)
-    report.objective = objective
-    if objective == "paper":
-        report.paper_cost = paper_cost(graph, stages, num_stages)
+    from respect_gym.problem.objectives import get_objective  # the objective types build on this package
+
+    goal = get_objective(objective)
+    model = CostModel(graph, hardware, revision)
+    st = validate_schedule(graph, stages, num_stages)
+    report = model.evaluate(st, num_stages)
+    goal.label(report, goal.value(graph, st, num_stages, report))
     return report
 
 

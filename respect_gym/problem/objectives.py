@@ -6,8 +6,12 @@ An objective owns four things, so that no caller compares objective names itself
 - :meth:`Objective.running`: the value of the partial schedules of a batch of episodes (the dense
   reward's potential), from the kernel's running per-stage arrays;
 - :meth:`Objective.lower_bound`: a proven lower bound on the optimal value of an instance;
-- :attr:`Objective.name` and :attr:`Objective.uses_cost_model`: how it is named in files and
-  whether it prices schedules with the Edge TPU cost model (the paper cost does not).
+- :meth:`Objective.best_cut`: the optimal cut of a node order into K stages (what order-based
+  solvers and the agents' re-cut call), and :meth:`Objective.chain`: the optimal chain of ideals
+  from a stage-cost matrix (the exact DP), for objectives that combine stage latencies;
+- :attr:`Objective.name`, :attr:`Objective.uses_cost_model` and :attr:`Objective.separable`: how
+  it is named in files, whether it prices schedules with the Edge TPU cost model (the paper cost
+  does not), and whether its value is a max or sum of stage latencies (a DP over ideals prices it).
 
 Objectives:
 
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from respect_gym.cost import OBJECTIVES
 from respect_gym.cost.model import CostModel
 from respect_gym.cost.paper import EDGE_WEIGHT, MEMORY_UNIT_BYTES, MEMORY_WEIGHT, paper_cost
 from respect_gym.cost.report import PipelineReport
@@ -44,6 +49,7 @@ class Objective(abc.ABC):
 
     name: str
     uses_cost_model: bool = True
+    separable: bool = True
 
     @abc.abstractmethod
     def value(self, graph: Graph, stages: np.ndarray, num_stages: int, report: PipelineReport) -> float:
@@ -60,6 +66,22 @@ class Objective(abc.ABC):
     def label(self, report: PipelineReport, value: float) -> None:
         """Record in ``report`` that this objective scored it, with its value."""
         report.objective = self.name
+
+    def chain(self, cost_model: CostModel, ideals: np.ndarray, matrix: np.ndarray, num_stages: int,
+              window: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
+        """Stage per node of the best chain of nested ideals (``ideals`` sorted by size, from empty
+        to full) given ``matrix[J, I]``, the latency of stage ``I \\ J`` (``inf``: not allowed);
+        ``window``: which stages each ideal may end (:func:`respect_gym.solvers.exact_dp.chain_dp`).
+        ``None`` when no chain has a finite value."""
+        raise ObjectiveError(f"the {self.name} objective is not a function of stage latencies; it has no chain DP")
+
+    def best_cut(self, cost_model: CostModel, batch_cost, order: np.ndarray, num_stages: int,
+                 upper: float = np.inf, dp_max_nodes: int | None = None) -> tuple[float, np.ndarray | None]:
+        """``(value, stages)`` of the best cut of ``order`` into ``num_stages`` segments
+        (:func:`respect_gym.solvers.cuts.best_cut`); ``(inf, None)`` when none is ``<= upper``."""
+        from respect_gym.solvers.cuts import DP_MAX_NODES, best_cut
+
+        return best_cut(cost_model, batch_cost, order, num_stages, dp_max_nodes or DP_MAX_NODES, upper, self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -87,6 +109,17 @@ class Period(Objective):
 
         return max(combinatorial_lower_bound_ms(cost_model, num_stages), cost_model.host_stage_ms)
 
+    def chain(self, cost_model: CostModel, ideals: np.ndarray, matrix: np.ndarray, num_stages: int,
+              window: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
+        """The best stage count k <= K of ``max(best bottleneck with k stages, host_stage_ms * k)``:
+        one bottleneck DP gives every k."""
+        from respect_gym.solvers.exact_dp import chain_dp
+
+        values, schedule = chain_dp(ideals, num_stages, matrix, np.maximum, window)
+        periods = [max(v, cost_model.host_stage_ms * (n + 1)) for n, v in enumerate(values)]
+        count = 1 + int(np.argmin(periods))
+        return schedule(count) if np.isfinite(values[count - 1]) else None
+
 
 class Latency(Objective):
     """One input's time through the pipeline in ms."""
@@ -99,12 +132,24 @@ class Latency(Objective):
     def running(self, state: State, rows: np.ndarray) -> np.ndarray:
         return state.latency_ms(rows)
 
+    def chain(self, cost_model: CostModel, ideals: np.ndarray, matrix: np.ndarray, num_stages: int,
+              window: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
+        """The DP with sums: every stage plus a hand-off per non-empty stage."""
+        from respect_gym.solvers.exact_dp import chain_dp
+
+        ops = ideals.astype(np.float64) @ np.asarray(cost_model.is_op, dtype=np.float64)
+        nonempty = ops[None, :] > ops[:, None]
+        values, schedule = chain_dp(ideals, num_stages, np.where(nonempty, matrix + cost_model.handoff_ms, matrix),
+                                    np.add, window)
+        return schedule(num_stages) if np.isfinite(values[-1]) else None
+
 
 class Paper(Objective):
     """The RESPECT authors' memory + boundary-crossing cost, with the cost package's weights."""
 
     name = "paper"
     uses_cost_model = False
+    separable = False
 
     def value(self, graph: Graph, stages: np.ndarray, num_stages: int, report: PipelineReport) -> float:
         return paper_cost(graph, stages, num_stages)
@@ -117,9 +162,16 @@ class Paper(Objective):
         report.objective = self.name
         report.paper_cost = value
 
+    def best_cut(self, cost_model: CostModel, batch_cost, order: np.ndarray, num_stages: int,
+                 upper: float = np.inf, dp_max_nodes: int | None = None) -> tuple[float, np.ndarray | None]:
+        """The exact cut DP of the paper cost (:func:`respect_gym.solvers.cuts.best_paper_cut`)."""
+        from respect_gym.solvers.cuts import best_paper_cut
 
-OBJECTIVE_TYPES: dict[str, type[Objective]] = {"period": Period, "latency": Latency, "paper": Paper}
-OBJECTIVES = tuple(OBJECTIVE_TYPES)
+        return best_paper_cut(cost_model.graph, order, num_stages, upper)
+
+
+OBJECTIVE_TYPES: dict[str, type[Objective]] = {t.name: t for t in (Period, Latency, Paper)}
+assert tuple(OBJECTIVE_TYPES) == OBJECTIVES  # the names the cost package (and files) use
 
 
 def get_objective(objective: str | Objective, revision: int | None = None) -> Objective:

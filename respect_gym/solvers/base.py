@@ -17,6 +17,7 @@ import numpy as np
 
 from respect_gym.cost.model import CostModel
 from respect_gym.graph import Graph
+from respect_gym.problem.objectives import Objective, Period
 
 if TYPE_CHECKING:  # imported lazily at run time: most solvers never need it
     from respect_gym.solvers.stagecost import BatchStageCost
@@ -30,6 +31,8 @@ class SolverError(ValueError):
 class Problem:
     """One scheduling instance as solvers see it.
 
+    :param objective: what to minimise (:mod:`respect_gym.problem.objectives`); a solver that
+        cannot honour it refuses it by name (:meth:`refuse_unless`).
     :param deadline: ``time.perf_counter()`` value after which anytime solvers stop (``None``:
         no limit).
     """
@@ -37,7 +40,7 @@ class Problem:
     graph: Graph
     num_stages: int
     cost_model: CostModel
-    objective: str = "period"
+    objective: Objective = field(default_factory=Period)
     seed: int = 0
     time_limit: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -68,12 +71,20 @@ class Problem:
 
     def objective_value(self, stages: np.ndarray) -> float:
         """The objective being minimised for a schedule (period or latency ms, or the paper cost)."""
-        if self.objective == "paper":
-            from respect_gym.cost.paper import paper_cost
+        report = self.cost_model.evaluate(stages, self.num_stages) if self.objective.uses_cost_model else None
+        return float(self.objective.value(self.graph, np.asarray(stages), self.num_stages, report))
 
-            return float(paper_cost(self.graph, stages, self.num_stages))
-        report = self.cost_model.evaluate(stages, self.num_stages)
-        return float(report.latency_ms if self.objective == "latency" else report.period_ms)
+    def best_cut(self, order: np.ndarray, upper: float = np.inf, dp_max_nodes: int | None = None
+                 ) -> tuple[float, np.ndarray | None]:
+        """The objective's best cut of ``order`` (:meth:`Objective.best_cut`)."""
+        return self.objective.best_cut(self.cost_model, self.batch_cost, order, self.num_stages, upper, dp_max_nodes)
+
+    def refuse_unless(self, solver: str, *allowed: type[Objective]) -> None:
+        """Raise :class:`SolverError` naming ``solver`` and the objective unless it is one of ``allowed``."""
+        if not isinstance(self.objective, allowed):
+            names = ", ".join(repr(t.name) for t in allowed)
+            raise SolverError(f"{solver} cannot optimise the {self.objective.name!r} objective (only {names}); "
+                              "use solver='exact'")
 
 
 @dataclass

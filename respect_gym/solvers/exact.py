@@ -22,8 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from respect_gym.solvers.base import Problem, SolverError, SolverOutput
-from respect_gym.solvers.cuts import best_cut
-from respect_gym.solvers.exact_dp import chain_dp, pair_cost_matrix
+from respect_gym.solvers.exact_dp import pair_cost_matrix
 from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals, subset_pairs
 
 MAX_IDEALS = 2500
@@ -76,9 +75,11 @@ def solve_exact(problem: Problem) -> SolverOutput:
         raise SolverError(f"exact: method must be 'auto', 'dp' or 'cpsat', got {method!r}")
     if opts["search"] not in SEARCHES:
         raise SolverError(f"exact: search must be one of {SEARCHES}, got {opts['search']!r}")
-    if method == "dp" and problem.objective == "paper":
-        raise SolverError("exact: the ideal DP optimises the period and latency objectives only; use method='cpsat'")
-    if method != "cpsat" and problem.objective != "paper":
+    separable = problem.objective.separable  # a max or sum of stage latencies: the ideal DP prices it
+    if method == "dp" and not separable:
+        raise SolverError(f"exact: the ideal DP optimises the period and latency objectives only, not "
+                          f"{problem.objective.name!r}; use method='cpsat'")
+    if method != "cpsat" and separable:
         limit = None if method == "dp" else int(opts["max_ideals"])
         try:
             ideals = enumerate_ideals(problem.graph, limit=limit)
@@ -107,8 +108,7 @@ def solve_dp(problem: Problem, ideals: np.ndarray, fixed: np.ndarray | None = No
     k = problem.num_stages
     cm = problem.cost_model
     if fixed is None:
-        _, cut = best_cut(cm, problem.batch_cost, problem.graph.topological_order, k)
-        ub = problem.objective_value(cut)
+        ub, _ = problem.best_cut(problem.graph.topological_order)
     else:
         ub = np.inf
     if ideals.shape[0] == problem.graph.num_nodes + 1:  # a chain: the prefixes of the only order
@@ -132,24 +132,15 @@ def solve_dp(problem: Problem, ideals: np.ndarray, fixed: np.ndarray | None = No
 def _best_chain(problem: Problem, ideals: np.ndarray, matrix: np.ndarray, info: dict,
                 fixed: np.ndarray | None = None) -> SolverOutput:
     """The optimal chain of ideals for the problem's objective, from the stage-cost matrix."""
-    k, cm = problem.num_stages, problem.cost_model
+    k = problem.num_stages
     window = None
     if fixed is not None:  # ideal I may end stage t iff lo[I] <= t < hi[I]
         pinned = fixed >= 0
         stage_in = np.where(ideals & pinned, fixed, -1)
         stage_out = np.where(~ideals & pinned, fixed, k)
         window = (stage_in.max(axis=1), stage_out.min(axis=1))
-    if problem.objective == "latency":  # sum of stages plus a hand-off per non-empty stage
-        ops = ideals.astype(np.float64) @ np.asarray(cm.is_op, dtype=np.float64)
-        nonempty = ops[None, :] > ops[:, None]
-        values, schedule = chain_dp(ideals, k, np.where(nonempty, matrix + cm.handoff_ms, matrix), np.add, window)
-        count = k
-    else:  # period: the best stage count given the host's serial work per stage
-        values, schedule = chain_dp(ideals, k, matrix, np.maximum, window)
-        periods = [max(v, cm.host_stage_ms * (n + 1)) for n, v in enumerate(values)]
-        count = 1 + int(np.argmin(periods))
-    if not np.isfinite(values[count - 1]):
+    stages = problem.objective.chain(problem.cost_model, ideals, matrix, k, window)
+    if stages is None:
         raise SolverError("exact: no schedule extends the fixed stages")  # check_fixed rules this out
-    stages = schedule(count)
     return SolverOutput(stages=stages, optimal=True, objective_bound=problem.objective_value(stages),
                         status="optimal", info=info)

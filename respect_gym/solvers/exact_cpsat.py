@@ -70,6 +70,7 @@ from ortools.sat.python import cp_model, cp_model_helper
 
 from respect_gym.cost.model import first_fit
 from respect_gym.cost.paper import EDGE_WEIGHT, MEMORY_UNIT_BYTES, MEMORY_WEIGHT
+from respect_gym.problem.objectives import Latency
 from respect_gym.solvers.base import Problem, SolverOutput
 from respect_gym.solvers.bounds import closure_sums, combinatorial_lower_bound_ms
 from respect_gym.solvers.compiler import compiler_schedule
@@ -158,7 +159,8 @@ class _StageTimeModel(_Core):
 
         self.used, self.z, self.c, self.fill, self.tin, self.tout, self.lat = [], [], [], [], [], [], []
         self.lat_expr: list = []
-        self.host_units = 0 if problem.objective == "latency" else int(round(cm.host_stage_ms * UNITS_PER_MS))
+        latency = isinstance(problem.objective, Latency)
+        self.host_units = 0 if latency else int(round(cm.host_stage_ms * UNITS_PER_MS))
         terms = 1 + len(ops) + len(order) + 2 * len(np.unique(edges[:, 0])) + len(sinks)
         self.slack = 0.5 * terms
         horizon = int(compute.sum() + extra.sum() + 2 * tensor.sum() + invoke) + 1
@@ -235,7 +237,7 @@ class _StageTimeModel(_Core):
             if fixed is None:  # fixed nodes pin stage labels: relabelling is no longer free
                 m.add_implication(self.used[s + 1], self.used[s])  # empty stages last
         self._levels, self._act, self._order, self._params, self._edges = levels, act, order, params, edges
-        if problem.objective == "latency":
+        if isinstance(problem.objective, Latency):
             handoff = int(round(cm.handoff_ms * scale))
             self.slack = 0.5 * (terms + 2 * k)  # every term once over all stages, invoke + hand-off per stage
             self.objective = sum(self.lat) + handoff * sum(self.used)
@@ -323,7 +325,7 @@ def _warm_start(problem: Problem, fixed: np.ndarray | None = None,
         stages = feasible_completion(problem.graph, fixed)
         return stages, problem.objective_value(stages)
     candidates = [compiler_schedule(problem.graph, problem.num_stages)]
-    if problem.objective != "paper":
+    if problem.objective.separable:
         from respect_gym.solvers.slicegraph import solve_slicegraph
 
         # exact's options stay out; no deadline, so the hint does not depend on timing
@@ -353,7 +355,7 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     :param search: ``"single"`` or ``"portfolio"`` (module docstring).
     """
     hint, hint_value = _warm_start(problem, fixed, warm_start)
-    timed = problem.objective != "paper"
+    timed = problem.objective.separable  # stage times in the model; the paper cost has its own
     built = _StageTimeModel(problem, fixed) if timed else _PaperModel(problem)
     if fixed is not None:
         for v in np.flatnonzero(fixed >= 0).tolist():

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from respect_gym.solvers.base import Problem, SolverError, SolverOutput
+from respect_gym.problem.objectives import Latency, Period
+from respect_gym.solvers.base import Problem, SolverOutput
 from respect_gym.solvers.compiler import compiler_schedule, dfs_topological_order
 from respect_gym.solvers.cuts import stages_from_cuts
 
 
 def solve_profiling(problem: Problem) -> SolverOutput:
-    if problem.objective == "paper":
-        raise SolverError("profiling balances stage times (period / latency objectives); use solver='exact' for 'paper'")
+    problem.refuse_unless("profiling", Period, Latency)  # it balances stage times
     delta = float(problem.take_options("profiling", delta_ms=1.0)["delta_ms"])
     graph, k = problem.graph, problem.num_stages
     order = dfs_topological_order(graph)

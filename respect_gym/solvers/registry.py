@@ -10,13 +10,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from respect_gym.cost import OBJECTIVES
 from respect_gym.cost.hardware import EdgeTPU, get_hardware
 from respect_gym.cost.model import CostModel
 from respect_gym.cost.schedule import check_num_stages, validate_schedule
 from respect_gym.graph import Graph
+from respect_gym.problem.objectives import Objective, ObjectiveError, Period, get_objective
 from respect_gym.solvers.base import Problem, SolveResult, Solver, SolverError
-from respect_gym.solvers.bounds import combinatorial_lower_bound_ms
 
 # name -> "module:function"; modules are imported on first use so `list_solvers` stays cheap
 SOLVERS: dict[str, str | Solver] = {
@@ -30,6 +29,11 @@ SOLVERS: dict[str, str | Solver] = {
 
 
 ENTRY_POINT_GROUP = "respect_gym.solvers"
+PLUGIN_EXTRAS = {"respect_gym_agents": "agents"}  # plug-in package -> the extra that installs its dependencies
+
+
+class SolverUnavailableError(SolverError):
+    """A registered solver whose module cannot be imported here (an optional extra is missing)."""
 
 
 def _discover_plugins() -> None:
@@ -62,7 +66,13 @@ def get_solver(name: str) -> Solver:
     entry = SOLVERS[name]
     if isinstance(entry, str):
         module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
+        try:
+            entry = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as exc:  # a plug-in whose optional dependencies are not installed
+            extra = PLUGIN_EXTRAS.get(module.partition(".")[0])
+            hint = f"; install them with: pip install 'respect-gym[{extra}]'" if extra else ""
+            raise SolverUnavailableError(f"solver {name!r} needs the module {exc.name!r}, which is not "
+                                         f"installed{hint}") from None
     return entry
 
 
@@ -73,7 +83,7 @@ def solve(
     hardware: str | EdgeTPU = "usb3",
     time_limit: float | None = None,
     seed: int = 0,
-    objective: str = "period",
+    objective: str | Objective = "period",
     cost_model: CostModel | None = None,
     revision: int | None = None,
     **options: Any,
@@ -91,8 +101,10 @@ def solve(
     :param options: solver-specific keyword options (see each solver's docstring).
     """
     k = check_num_stages(num_stages)
-    if objective not in OBJECTIVES:
-        raise SolverError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
+    try:
+        goal = get_objective(objective)
+    except ObjectiveError as exc:
+        raise SolverError(str(exc)) from None
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0 and math.isfinite(time_limit)):
         raise SolverError(f"time_limit must be a positive number of seconds or None, got {time_limit!r}")
     run = get_solver(solver)
@@ -104,25 +116,22 @@ def solve(
             raise SolverError("cost_model was built for another graph, hardware or revision than the ones passed to solve()")
     cm = cost_model if cost_model is not None else CostModel(graph, hardware, revision)
     start = time.perf_counter()
-    problem = Problem(graph=graph, num_stages=k, cost_model=cm, objective=objective, seed=int(seed),
+    problem = Problem(graph=graph, num_stages=k, cost_model=cm, objective=goal, seed=int(seed),
                       time_limit=time_limit, options=dict(options),
                       deadline=None if time_limit is None else start + float(time_limit))
     out = run(problem)
     seconds = time.perf_counter() - start
     stages = validate_schedule(graph, out.stages, k)
     report = cm.evaluate(stages, k)
-    lower = max(combinatorial_lower_bound_ms(cm, k), cm.host_stage_ms)  # on the period
-    report.objective = objective
-    if objective == "paper":
-        report.paper_cost = problem.objective_value(stages)
-    value = float(report.objective_value)
-    bound = out.objective_bound if out.objective_bound is not None else -np.inf
-    if objective == "period":
-        bound = max(bound, lower)
+    lower = Period().lower_bound(cm, k)  # on the period, whatever the objective
+    value = problem.objective_value(stages)
+    goal.label(report, value)
+    bound = max(out.objective_bound if out.objective_bound is not None else -np.inf, goal.lower_bound(cm, k))
+    if isinstance(goal, Period):
         lower = bound
     if out.optimal:
         bound = value
-        if objective == "period":
+        if isinstance(goal, Period):
             lower = value
     return SolveResult(
         solver=solver,
@@ -133,7 +142,7 @@ def solve(
         optimal=bool(out.optimal),
         status=out.status,
         seconds=seconds,
-        objective=objective,
+        objective=goal.name,
         objective_value=value,
         objective_bound=float(max(bound, 0.0)),
         info=out.info,

@@ -11,20 +11,20 @@ compiler's DFS orders, so the result is never worse than the best cut of either.
 Options: ``generations`` (default 5), ``population`` (10), ``elite`` (0.25), ``mutants`` (0.2),
 ``bias`` (0.7), ``dp_max_nodes`` (see :mod:`cuts`). Deterministic under ``seed`` unless a time
 limit stops it early. Graphs above ``dp_max_nodes`` get a single pass over the two base orders.
+Each order is cut for the problem's objective (:meth:`respect_gym.problem.objectives.Objective.best_cut`:
+the period with the host's per-stage work, one input's latency, or the paper cost).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from respect_gym.solvers.base import Problem, SolverError, SolverOutput
+from respect_gym.solvers.base import Problem, SolverOutput
 from respect_gym.solvers.compiler import dfs_topological_order
-from respect_gym.solvers.cuts import DP_MAX_NODES, best_cut, key_order
+from respect_gym.solvers.cuts import DP_MAX_NODES, key_order
 
 
 def solve_slicegraph(problem: Problem) -> SolverOutput:
-    if problem.objective == "paper":
-        raise SolverError("slicegraph balances stage times (period / latency objectives); use solver='exact' for 'paper'")
     opts = problem.take_options("slicegraph", generations=5, population=10, elite=0.25, mutants=0.2, bias=0.7,
                                 dp_max_nodes=DP_MAX_NODES)
     generations, size = int(opts["generations"]), int(opts["population"])
@@ -44,7 +44,7 @@ def solve_slicegraph(problem: Problem) -> SolverOutput:
         order = key_order(graph, keys)
         key = order.tobytes()
         if key not in seen:
-            seen[key] = best_cut(problem.cost_model, problem.batch_cost, order, k, dp_max, upper=incumbent[0])
+            seen[key] = problem.best_cut(order, upper=incumbent[0], dp_max_nodes=dp_max)
             incumbent[0] = min(incumbent[0], seen[key][0])
         return seen[key]
 
