@@ -275,8 +275,8 @@ def test_models_command_lists_every_model_with_its_sizes() -> None:
     assert args.func is models.run and args.no_paper
     console = Console(file=io.StringIO(), width=200)
     console.print(models.models_table(include_paper=True))
-    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
-            for line in console.file.getvalue().splitlines() if line.startswith("│")}
+    cells = [line.split() for line in console.file.getvalue().splitlines()]  # columns apart by spaces
+    rows = {c[0]: c[1:] for c in cells if len(c) == 7 and c[0] in set(list_models())}
     assert set(rows) == set(list_models())
     assert rows["resnet50"] == ["224x224x3", "74", "177", "192", "25.61", "3.86"]
     assert rows["respect/resnet50"][1:3] == ["-", "177"] and rows["respect/resnet50"][-1] == "-"

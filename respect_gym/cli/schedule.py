@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table  # noqa: F401  (sweep_table's return type)
+from rich.table import Table
 
 from respect_gym.cli import (
     add_cost_model_arguments,

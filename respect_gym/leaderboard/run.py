@@ -42,7 +42,9 @@ Scheduler = Callable[[Graph, Instance], Sequence[int]]
 
 @dataclass(frozen=True)
 class Method:
-    """Who made the schedules, as the submission's metadata states it."""
+    """Who made the schedules, as the submission's metadata states it. ``trained_on_suite``
+    defaults to False for the built-in solvers (they never saw any suite); ``leaderboard run``
+    requires ``--trained-on-suite`` or ``--not-trained-on-suite``, so a user states it."""
 
     name: str
     authors: tuple[str, ...] = ("respect-gym maintainers",)
