@@ -638,3 +638,11 @@ def test_resources_json_of_millions_of_tiny_values_is_refused_before_parsing(tmp
     finally:
         tracemalloc.stop()
     assert peak < 100 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_loss_no_other_output_inside_the_segments_folder(tmp_path, capsys):
+    folder = tmp_path / "segments"
+    folder.mkdir()
+    refused(capsys, "schedule", TFLITE, *FAST, "--export-segments", folder, "--json", folder / "r.json",
+            match="inside the --export-segments folder")
+    assert not any(folder.iterdir())

@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 from typing import Any, Iterable
 
-from respect_gym.safe_io import atomic_write, check_output_dir, check_output_path
+from respect_gym.safe_io import OutputPathError, atomic_write, check_output_dir, check_output_path
 
 FILE_FLAGS = ("json", "plot", "out")  # argparse dests of file outputs, where a command has them
 DIR_FLAGS = ("export_segments",)
@@ -42,7 +43,12 @@ def check_outputs(args: argparse.Namespace, inputs: Iterable[str | os.PathLike |
     for dest in DIR_FLAGS:
         path = getattr(args, dest, None)
         if path:
-            check_output_dir(path, f"--{dest.replace('_', '-')} folder", inputs=[*inputs, *files])
+            flag = f"--{dest.replace('_', '-')}"
+            folder = check_output_dir(path, f"{flag} folder", inputs=[*inputs, *files]).resolve()
+            inside = [f for f in files if folder in Path(os.path.abspath(f)).parents]
+            if inside:
+                raise OutputPathError(f"{inside[0]}: an output inside the {flag} folder {path}, which holds the "
+                                      "segments only; write it elsewhere")
     if len({os.path.abspath(os.fspath(f)) for f in files}) < len(files):
         raise ValueError("two outputs name the same file")
 
