@@ -74,20 +74,50 @@ def test_schedule_says_why_stages_are_empty(split_demo, capsys, monkeypatch) -> 
     lines = run_cli(["schedule", str(split_demo), "--tpus", "6"], capsys, monkeypatch)
     assert_fits(lines)
     text = "\n".join(lines)
-    assert "uses 3 of 6 TPUs: proven, no schedule on more TPUs has a shorter period:" in text
+    assert "uses 3 of 6 TPUs: proven, no schedule on more TPUs has a shorter period" in text
     assert any(line.split()[:3] == ["3-5", "0", "empty"] for line in lines)  # one row for the empty run
     best = respect_gym.solve(respect_gym.load_graph(split_demo), 6)
     host = best.period_ms / 3  # revision 3: period = max(slowest stage, host work per stage x used stages)
     assert best.period_ms > best.report.bottleneck_ms and f"{host:.3f}" == "0.242"
     assert (f"host-bound: 3 stages x {host:.3f} ms of host work per input (slowest stage "
             f"{best.report.bottleneck_ms:.3f} ms)") in text
-    assert f"a fourth stage adds {host:.3f} ms of host work per input (period >= {4 * host:.3f} ms)" in text
+    assert f"(a fourth stage adds {host:.3f} ms of host work per input: period >= {4 * host:.3f} ms)" in text
+    assert best_split_line(split_demo, 6) in text
     # Not host-bound: the mechanism in words.
     lines = run_cli(["schedule", "mobilenet", "--tpus", "4"], capsys, monkeypatch)
     assert_fits(lines)
     text = "\n".join(lines)
     assert "uses 2 of 4 TPUs: proven" in text and "host-bound" not in text
-    assert "a third stage adds an invoke and host transfers of the tensors it cuts," in text
+    assert "(a third stage adds an invoke and host transfers of the tensors it cuts)" in text
+    assert best_split_line("mobilenet", 4) in text
+
+
+def best_split_line(model, k: int) -> str:
+    """The line schedule prints for the best cut of one used stage in two, recomputed here: every
+    cut of each used stage's nodes in topological order with an op on both sides, the later
+    stages shifted by one, scored with ``respect_gym.evaluate``; none may beat the proven optimum."""
+    import numpy as np
+
+    graph = respect_gym.load_graph(model)
+    best = respect_gym.solve(graph, k)
+    stages = np.asarray(best.stages)
+    used = sorted(set(stages.tolist()))
+    order = list(graph.topological_order)
+    found = None
+    for i, s in enumerate(used):
+        members = [v for v in order if stages[v] == s]
+        for cut in range(1, len(members)):
+            head, tail = members[:cut], members[cut:]
+            if all(graph.is_input[v] for v in head) or all(graph.is_input[v] for v in tail):
+                continue
+            trial = np.array([used.index(x) + (1 if used.index(x) > i else 0) for x in stages.tolist()])
+            trial[tail] = i + 1
+            period = respect_gym.evaluate(graph, trial, k).period_ms
+            if found is None or period < found[0]:
+                found = (period, i, head[-1])
+    assert found[0] >= best.period_ms * (1 - 1e-12)  # the proof: no better with one more stage
+    name = graph.names[found[2]].split(";")[0]
+    return f"best cut of one stage in two: period {found[0]:.3f} ms (stage {found[1]}, after {name})"
 
 
 def test_tpus_bounds_and_ranges_name_the_flag(capsys) -> None:

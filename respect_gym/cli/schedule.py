@@ -7,6 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rich.console import Console
 from rich.table import Table
 
@@ -100,7 +102,8 @@ def ordinal(n: int) -> str:
     return {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}.get(n, f"{n}th")
 
 
-def summary_lines(result: SolveResult, vendor: SolveResult | None) -> list[str]:
+def summary_lines(result: SolveResult, vendor: SolveResult | None, graph: Graph | None = None,
+                  split: tuple[float, int, int] | None = None) -> list[str]:
     """Short sentences (each under 80 characters for the usual figures) answering: how fast, is it
     proven, how much faster than the vendor split, at what cost in one input's latency, and why
     stages are empty if some are."""
@@ -133,18 +136,58 @@ def summary_lines(result: SolveResult, vendor: SolveResult | None) -> list[str]:
     empty = report.empty_stages
     if empty:
         if result.optimal and result.objective == "period":
-            lines.append(f"uses {used} of {k} TPUs: proven, no schedule on more TPUs has a shorter period:")
+            lines.append(f"uses {used} of {k} TPUs: proven, no schedule on more TPUs has a shorter period")
             if host_ms is not None:
-                lines.append(f"a {ordinal(used + 1)} stage adds {host_ms:.3f} ms of host work per input "
-                             f"(period >= {host_ms * (used + 1):.3f} ms)")
+                lines.append(f"(a {ordinal(used + 1)} stage adds {host_ms:.3f} ms of host work per input: "
+                             f"period >= {host_ms * (used + 1):.3f} ms)")
             else:
-                lines.append(f"a {ordinal(used + 1)} stage adds an invoke and host transfers of the tensors "
-                             "it cuts,")
-                lines.append("which cost more than the compute and streaming it takes off the others")
+                lines.append(f"(a {ordinal(used + 1)} stage adds an invoke and host transfers of the tensors "
+                             "it cuts)")
+            if split is not None and graph is not None:
+                period, stage, last = split
+                name = graph.names[last].split(";")[0]  # TFLite joins the names of fused ops with ';'
+                lines.append(f"best cut of one stage in two: period {period:.3f} ms (stage {stage}, after {name})")
         else:
             lines.append(f"uses {used} of {k} TPUs: {result.solver} left stage(s) "
                          f"{', '.join(map(str, empty))} empty")
     return lines
+
+
+MAX_SPLIT_NODES = 2000  # best_extra_split evaluates one schedule per node: skipped above this
+
+
+def best_extra_split(graph: Graph, result: SolveResult, hardware: str, revision: int | None
+                     ) -> tuple[float, int, int] | None:
+    """The best schedule with one more used stage obtained by cutting one used stage in two along
+    the topological order (its tail moves to the next stage, later stages shift by one): ``(period,
+    stage, last node kept)``, or None (no empty stage to use, or the graph is too large). Only an
+    illustration of what one more TPU does: the exact solver's proof covers every schedule."""
+    from respect_gym import evaluate
+
+    stages = np.asarray(result.stages)
+    k = result.num_stages
+    if not result.report.empty_stages or graph.num_nodes > MAX_SPLIT_NODES:
+        return None
+    position = np.empty(graph.num_nodes, dtype=np.int64)
+    position[np.asarray(graph.topological_order)] = np.arange(graph.num_nodes)
+    used = sorted(set(stages.tolist()))
+    relabel = {s: i for i, s in enumerate(used)}  # used stages first, empty ones after
+    compact = np.array([relabel[s] for s in stages.tolist()])
+    is_input = np.asarray(graph.is_input, dtype=bool)  # host-side nodes: a stage of them alone is empty
+    best = None
+    for s in range(len(used)):
+        members = np.flatnonzero(compact == s)
+        members = members[np.argsort(position[members])]
+        ops = np.cumsum(~is_input[members])  # ops up to each position: both halves need one
+        for cut in range(1, members.size):
+            if ops[cut - 1] == 0 or ops[-1] - ops[cut - 1] == 0:
+                continue
+            trial = np.where(compact > s, compact + 1, compact)
+            trial[members[cut:]] = s + 1
+            period = evaluate(graph, trial, k, hardware=hardware, revision=revision).period_ms
+            if best is None or period < best[0]:
+                best = (period, s, int(members[cut - 1]))
+    return best
 
 
 def host_stage_ms(report) -> float | None:
@@ -186,7 +229,10 @@ def run(args: argparse.Namespace) -> int:
     console = make_console()
     title = f"{graph.meta.model} ({graph.num_nodes} nodes) on {k} x Edge TPU ({args.hardware}), {result.solver}"
     console.print(stage_table(result.report, title))
-    for line in summary_lines(result, vendor):
+    split = None
+    if result.report.empty_stages and result.optimal and result.objective == "period":
+        split = best_extra_split(graph, result, args.hardware, args.revision)
+    for line in summary_lines(result, vendor, graph, split):
         say(console, line)
     if args.json:
         record = result_record(graph, result, args.granularity)
