@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "list_models": "respect_gym.zoo",
     "load_graph": "respect_gym.zoo",
-    "evaluate": "respect_gym.cost",
+    "evaluate": "respect_gym.problem",
     "EdgeTPU": "respect_gym.cost",
     "PipelineReport": "respect_gym.cost",
     "ScheduleError": "respect_gym.cost",

@@ -217,6 +217,7 @@ def test_solver_samples_keep_the_best_episode_and_bad_options_are_named():
 @pytest.mark.skipif(not checkpoints.shipped("imitation").exists(), reason="no shipped checkpoint yet")
 def test_imitation_solver_equals_the_best_unbounded_recut_of_the_torch_policy():
     from respect_gym.solvers.compiler import dfs_topological_order
+    from respect_gym.problem.objectives import Period
     from respect_gym.solvers.cuts import best_cut
     from respect_gym.solvers.stagecost import BatchStageCost
 
@@ -229,7 +230,7 @@ def test_imitation_solver_equals_the_best_unbounded_recut_of_the_torch_policy():
         expected, best = stages, cm.evaluate(stages, k).period_ms  # the objective: the period
         for base in (graph.topological_order, dfs_topological_order(graph)):  # the two tie-breaks
             order = base[np.argsort(stages[base], kind="stable")]
-            value, cut = best_cut(cm, BatchStageCost(cm), order, k)
+            value, cut = best_cut(cm, BatchStageCost(cm), order, k, Period())
             if value < best:
                 expected, best = cut, value
         assert np.array_equal(respect_gym.solve(graph, k, "imitation").stages, expected), (model, k)

@@ -10,8 +10,9 @@ import pytest
 
 import respect_gym
 from respect_gym.cost import (
-    COST_MODEL_VERSION, CostModel, EdgeTPU, HardwareError, PipelineReport, ScheduleError, evaluate, get_hardware,
+    COST_MODEL_VERSION, CostModel, EdgeTPU, HardwareError, PipelineReport, ScheduleError, get_hardware,
 )
+from respect_gym.problem.objectives import evaluate
 from respect_gym.cost.hardware import USB3, HardwareError
 from respect_gym.cost.incremental import IncrementalEvaluator
 from respect_gym.cost.model import cost_model_version, first_fit, op_class

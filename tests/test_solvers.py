@@ -13,7 +13,7 @@ from respect_gym.cost.model import CostModel
 from respect_gym.cost.paper import paper_cost
 from respect_gym.graph import Graph
 from respect_gym.solvers import SolverError, list_solvers, solve
-from respect_gym.solvers.bounds import lower_bound_ms
+from respect_gym.solvers.registry import lower_bound_ms
 from respect_gym.solvers.compiler import compiler_schedule, dfs_topological_order
 from respect_gym.solvers.exact_dp import bottleneck_dp, pair_cost_matrix
 from respect_gym.problem.objectives import Latency, Paper, Period
@@ -138,7 +138,7 @@ def test_best_cut_equals_brute_force_over_cuts_of_one_order(objective) -> None:
         assert value == pytest.approx(expected, rel=1e-12)
         assert value_of(stages) == pytest.approx(expected, rel=1e-12)
         if objective.name == "period":
-            assert best_cut(cm, BatchStageCost(cm), order, 3) == (value, pytest.approx(stages))
+            assert best_cut(cm, BatchStageCost(cm), order, 3, objective) == (value, pytest.approx(stages))
             bisected, bstages = bisect_cut(cm, order, 3)
             assert bisected >= cm.evaluate(stages, 3).bottleneck_ms * (1 - 1e-12)
             assert cm.evaluate(bstages, 3).bottleneck_ms == pytest.approx(bisected, rel=1e-12)

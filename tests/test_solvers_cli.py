@@ -9,7 +9,7 @@ import pytest
 import respect_gym
 
 from respect_gym.cli import main
-from respect_gym.cost import evaluate
+from respect_gym.problem.objectives import evaluate
 from respect_gym.solvers import list_solvers
 from respect_gym.zoo import load_graph
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import respect_gym
-from respect_gym.cost import evaluate
+from respect_gym.problem.objectives import evaluate
 from respect_gym.zoo import load_graph
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "v0_golden.json").read_text())

@@ -26,7 +26,8 @@ KNOWN_SUFFIXES = (".json", ".json.gz", ".tflite", ".onnx")
 
 def add_cost_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--hardware``, ``--objective`` and ``--revision``: how a schedule is scored."""
-    from respect_gym.cost import HARDWARE, LATEST_REVISION, OBJECTIVES, REVISIONS
+    from respect_gym.cost import HARDWARE, LATEST_REVISION, REVISIONS
+    from respect_gym.problem.objectives import OBJECTIVES
 
     parser.add_argument("--hardware", choices=sorted(HARDWARE), default="usb3",
                         help="host link of the Edge TPUs: usb3 (USB Accelerator, default) or pcie "

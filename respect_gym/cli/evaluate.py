@@ -10,7 +10,8 @@ from rich.table import Table
 
 from respect_gym.cli import add_cost_model_arguments, make_console
 from respect_gym.cli.outputs import add_force_argument, check_outputs, write_json
-from respect_gym.cost import PipelineReport, ScheduleError, evaluate
+from respect_gym.cost import PipelineReport, ScheduleError
+from respect_gym.problem.objectives import evaluate
 from respect_gym.graph import Graph, read_json_file
 from respect_gym.importers import is_model_file
 from respect_gym.safe_io import excerpt

@@ -13,7 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from respect_gym.cost import REVISIONS, evaluate
+from respect_gym.cost import REVISIONS
+from respect_gym.problem.objectives import evaluate
 from respect_gym.graph import Graph
 from respect_gym.leaderboard.errors import LeaderboardError
 from respect_gym.solvers import SolveResult, solve

@@ -12,8 +12,8 @@ Gymnasium env (Jumanji's split of types, state transitions, observations and rew
 """
 
 from respect_gym.problem.instance import Instance
-from respect_gym.problem.objectives import OBJECTIVES, Latency, Objective, Paper, Period, get_objective
+from respect_gym.problem.objectives import OBJECTIVES, Latency, Objective, Paper, Period, evaluate, get_objective
 from respect_gym.problem.state import Episode, State, Transition, legal, reset, step
 
 __all__ = ["OBJECTIVES", "Episode", "Instance", "Latency", "Objective", "Paper", "Period", "State", "Transition",
-           "get_objective", "legal", "reset", "step"]
+           "evaluate", "get_objective", "legal", "reset", "step"]

@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from respect_gym.cost import OBJECTIVES
+from respect_gym.cost.hardware import EdgeTPU
 from respect_gym.cost.model import CostModel
 from respect_gym.cost.paper import EDGE_WEIGHT, MEMORY_UNIT_BYTES, MEMORY_WEIGHT, paper_cost
 from respect_gym.cost.report import PipelineReport
+from respect_gym.cost.schedule import validate_schedule
 from respect_gym.graph import Graph
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ class Objective(abc.ABC):
         (:func:`respect_gym.solvers.cuts.best_cut`); ``(inf, None)`` when none is ``<= upper``."""
         from respect_gym.solvers.cuts import DP_MAX_NODES, best_cut
 
-        return best_cut(cost_model, batch_cost, order, num_stages, dp_max_nodes or DP_MAX_NODES, upper, self)
+        return best_cut(cost_model, batch_cost, order, num_stages, self, dp_max_nodes or DP_MAX_NODES, upper)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -171,7 +172,7 @@ class Paper(Objective):
 
 
 OBJECTIVE_TYPES: dict[str, type[Objective]] = {t.name: t for t in (Period, Latency, Paper)}
-assert tuple(OBJECTIVE_TYPES) == OBJECTIVES  # the names the cost package (and files) use
+OBJECTIVES = tuple(OBJECTIVE_TYPES)  # the names used in files and on the command line
 
 
 def get_objective(objective: str | Objective, revision: int | None = None) -> Objective:
@@ -188,3 +189,20 @@ def get_objective(objective: str | Objective, revision: int | None = None) -> Ob
         return OBJECTIVE_TYPES[objective]()
     except (KeyError, TypeError):
         raise ObjectiveError(f"unknown objective {objective!r}; choose one of {OBJECTIVES}") from None
+
+
+def evaluate(graph: Graph, stages, num_stages: int, hardware: str | EdgeTPU = "usb3",
+             objective: str | Objective = "period", revision: int | None = None) -> PipelineReport:
+    """Score a schedule: ``stages[v]`` is node v's pipeline stage in ``0..num_stages-1``.
+
+    :param objective: which figure ``report.objective_value`` is: ``"period"`` (ms between
+        outputs while inputs stream), ``"latency"`` (one input, ms) or ``"paper"`` (the RESPECT
+        authors' memory + edge-crossing cost, filled into ``report.paper_cost``). The report
+        always carries the period, latency and per-stage figures.
+    :param revision: cost-model revision (default: the latest).
+    """
+    goal = get_objective(objective)
+    st = validate_schedule(graph, stages, num_stages)
+    report = CostModel(graph, hardware, revision).evaluate(st, num_stages)
+    goal.label(report, goal.value(graph, st, num_stages, report))
+    return report

@@ -6,8 +6,8 @@
 """
 
 from respect_gym.solvers.base import Problem, SolveResult, Solver, SolverError, SolverOutput
-from respect_gym.solvers.bounds import combinatorial_lower_bound_ms, lower_bound_ms
-from respect_gym.solvers.registry import SOLVERS, get_solver, list_solvers, register, solve
+from respect_gym.solvers.bounds import combinatorial_lower_bound_ms
+from respect_gym.solvers.registry import SOLVERS, get_solver, list_solvers, lower_bound_ms, register, solve
 
 __all__ = ["SOLVERS", "Problem", "SolveResult", "Solver", "SolverError", "SolverOutput", "combinatorial_lower_bound_ms",
            "get_solver", "list_solvers", "lower_bound_ms", "register", "solve"]

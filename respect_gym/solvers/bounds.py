@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from respect_gym.cost.hardware import EdgeTPU
 from respect_gym.cost.model import CostModel
 from respect_gym.graph import Graph
 from respect_gym.solvers.ideals import bitsets_to_masks
@@ -69,18 +68,3 @@ def closure_sums(graph: Graph, weights: np.ndarray) -> tuple[np.ndarray, np.ndar
         desc[u] = bits
     weights = np.asarray(weights)
     return bitsets_to_masks(anc, n) @ weights, bitsets_to_masks(desc, n) @ weights
-
-
-def lower_bound_ms(graph: Graph, num_stages: int, hardware: str | EdgeTPU = "usb3",
-                   time_limit: float | None = None) -> float:
-    """Best proven lower bound on the optimal bottleneck: the combinatorial bound, raised to the
-    CP-SAT model's best bound (or the optimum itself) when a ``time_limit`` in seconds is given."""
-    cost_model = CostModel(graph, hardware)
-    bound = combinatorial_lower_bound_ms(cost_model, num_stages)
-    if time_limit is None:
-        return bound
-    from respect_gym.solvers.registry import solve
-
-    result = solve(graph, num_stages, solver="exact", hardware=hardware, time_limit=time_limit,
-                   cost_model=cost_model, method="cpsat")
-    return max(bound, result.lower_bound_ms)

@@ -15,6 +15,7 @@ exact DP (:func:`best_paper_cut`).
 from __future__ import annotations
 
 import heapq
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,21 +25,22 @@ from respect_gym.graph import Graph
 from respect_gym.solvers.ideals import prefix_ideals
 from respect_gym.solvers.stagecost import BatchStageCost
 
+if TYPE_CHECKING:
+    from respect_gym.problem.objectives import Objective
+
 DP_MAX_NODES = 500
 
 
 def best_cut(cost_model: CostModel, batch_cost: BatchStageCost, order: np.ndarray, num_stages: int,
-             dp_max_nodes: int = DP_MAX_NODES, upper: float = np.inf, objective=None) -> tuple[float, np.ndarray | None]:
-    """Objective value and stage per node of the best cut found for ``order`` (default: the period).
+             objective: Objective, dp_max_nodes: int = DP_MAX_NODES, upper: float = np.inf
+             ) -> tuple[float, np.ndarray | None]:
+    """Objective value and stage per node of the best cut found for ``order``.
 
     :param upper: only cuts with a value <= ``upper`` are of interest: segments whose latency
         without streaming exceeds it are not costed; ``(inf, None)`` when no cut reaches ``upper``.
     :param objective: a :class:`respect_gym.problem.objectives.Objective` whose value is a max or
         a sum of stage latencies (:attr:`~respect_gym.problem.objectives.Objective.separable`).
     """
-    from respect_gym.problem.objectives import Period
-
-    objective = objective or Period()
     n = order.shape[0]
     if n > dp_max_nodes:
         _, stages = bisect_cut(cost_model, order, num_stages)

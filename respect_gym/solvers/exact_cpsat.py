@@ -74,6 +74,7 @@ from respect_gym.problem.objectives import Latency
 from respect_gym.solvers.base import Problem, SolverOutput
 from respect_gym.solvers.bounds import closure_sums, combinatorial_lower_bound_ms
 from respect_gym.solvers.compiler import compiler_schedule
+from respect_gym.solvers.fixed import feasible_completion
 
 UNITS_PER_MS = 10**9
 OPTIMALITY_RTOL = 1e-6
@@ -320,8 +321,6 @@ def _warm_start(problem: Problem, fixed: np.ndarray | None = None,
     schedule (or the schedule itself), with its objective value. With ``fixed`` nodes only the
     feasible completion of the partial schedule is a candidate (the others may violate it)."""
     if fixed is not None:
-        from respect_gym.solvers.exact import feasible_completion
-
         stages = feasible_completion(problem.graph, fixed)
         return stages, problem.objective_value(stages)
     candidates = [compiler_schedule(problem.graph, problem.num_stages)]

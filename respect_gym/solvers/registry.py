@@ -16,6 +16,7 @@ from respect_gym.cost.schedule import check_num_stages, validate_schedule
 from respect_gym.graph import Graph
 from respect_gym.problem.objectives import Objective, ObjectiveError, Period, get_objective
 from respect_gym.solvers.base import Problem, SolveResult, Solver, SolverError
+from respect_gym.solvers.bounds import combinatorial_lower_bound_ms
 
 # name -> "module:function"; modules are imported on first use so `list_solvers` stays cheap
 SOLVERS: dict[str, str | Solver] = {
@@ -147,3 +148,16 @@ def solve(
         objective_bound=float(max(bound, 0.0)),
         info=out.info,
     )
+
+
+def lower_bound_ms(graph: Graph, num_stages: int, hardware: str | EdgeTPU = "usb3",
+                   time_limit: float | None = None) -> float:
+    """Best proven lower bound on the optimal bottleneck: the combinatorial bound, raised to the
+    CP-SAT model's best bound (or the optimum itself) when a ``time_limit`` in seconds is given."""
+    cost_model = CostModel(graph, hardware)
+    bound = combinatorial_lower_bound_ms(cost_model, num_stages)
+    if time_limit is None:
+        return bound
+    result = solve(graph, num_stages, solver="exact", hardware=hardware, time_limit=time_limit,
+                   cost_model=cost_model, method="cpsat")
+    return max(bound, result.lower_bound_ms)
