@@ -24,7 +24,7 @@ import heapq
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -46,6 +46,12 @@ class GraphError(ValueError):
 def _frozen(array: np.ndarray) -> np.ndarray:
     array.setflags(write=False)
     return array
+
+
+
+# The file formats of :class:`Graph`, registered by :mod:`respect_gym.graph.io` (which the package
+# imports with this module), so that the data structure does not depend on its formats.
+FORMATS: dict[str, Callable] = {}
 
 
 @dataclass(frozen=True)
@@ -254,44 +260,30 @@ class Graph:
     @cached_property
     def _sha256(self) -> str:
         # the graph is immutable, so the hash (a full JSON dump) is computed once
-        from respect_gym.graph.io import graph_sha256
-
-        return graph_sha256(self)
+        return FORMATS["sha256"](self)
 
     def to_dict(self) -> dict:
-        from respect_gym.graph.io import graph_to_dict
-
-        return graph_to_dict(self)
+        return FORMATS["to_dict"](self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Graph":
-        from respect_gym.graph.io import graph_from_dict
-
-        return graph_from_dict(data)
+        return FORMATS["from_dict"](data)
 
     def to_json(self, path: str | None = None) -> str:
         """Serialise to the versioned JSON format; also write it to ``path`` when given."""
-        from respect_gym.graph.io import graph_to_json
-
-        return graph_to_json(self, path)
+        return FORMATS["to_json"](self, path)
 
     @classmethod
     def from_json(cls, text_or_path: str) -> "Graph":
         """Parse JSON text, or read a ``.json`` / ``.json.gz`` file."""
-        from respect_gym.graph.io import graph_from_json
-
-        return graph_from_json(text_or_path)
+        return FORMATS["from_json"](text_or_path)
 
     def to_networkx(self):
-        from respect_gym.graph.io import graph_to_networkx
-
-        return graph_to_networkx(self)
+        return FORMATS["to_networkx"](self)
 
     @classmethod
     def from_networkx(cls, nx_graph) -> "Graph":
-        from respect_gym.graph.io import graph_from_networkx
-
-        return graph_from_networkx(nx_graph)
+        return FORMATS["from_networkx"](nx_graph)
 
     # --------------------------------------------------------------- totals
     @property

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from respect_gym.graph.dag import Graph, GraphError, GraphMeta
+from respect_gym.graph.dag import FORMATS, Graph, GraphError, GraphMeta
 from respect_gym.safe_io import MAX_NAME_CHARS, atomic_write, excerpt, loads_json, read_json, text_problem
 
 SCHEMA = "respect-gym/graph"
@@ -196,3 +196,7 @@ def graph_from_networkx(g) -> Graph:
         edges=np.asarray([(index[u], index[v]) for u, v in g.edges], dtype=np.int64).reshape(-1, 2),
         meta=meta,
     )
+
+
+FORMATS.update(sha256=graph_sha256, to_dict=graph_to_dict, from_dict=graph_from_dict, to_json=graph_to_json,
+               from_json=graph_from_json, to_networkx=graph_to_networkx, from_networkx=graph_from_networkx)
