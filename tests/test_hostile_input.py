@@ -646,3 +646,17 @@ def test_loss_no_other_output_inside_the_segments_folder(tmp_path, capsys):
     refused(capsys, "schedule", TFLITE, *FAST, "--export-segments", folder, "--json", folder / "r.json",
             match="inside the --export-segments folder")
     assert not any(folder.iterdir())
+
+
+@pytest.mark.parametrize("flag, value, match", [
+    ("--link", "javascript:alert(1)", "not an http(s) URL"),
+    ("--method", "a\x1b[2Jb", "control character"),
+    ("--method", "x" * 61, "above the 60-character bound"),
+    ("--description", "rtl \u202e text", "bidirectional"),
+], ids=["verifier-run-link", "verifier-run-ansi", "verifier-run-long-name", "verifier-run-bidi"])
+def test_verifier_run_refuses_metadata_the_verifier_would_refuse_before_running(board, tmp_path, capsys, flag, value,
+                                                                                 match):
+    out = tmp_path / "new.json"
+    line = refused(capsys, "leaderboard", "run", "--root", board, "--suite", "mini-v0", "--solver", "compiler",
+                   "--trained-on-suite", "--out", out, flag, value, match=match)
+    assert "\x1b" not in line and "\u202e" not in line and not out.exists()

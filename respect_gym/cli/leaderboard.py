@@ -17,6 +17,7 @@ from respect_gym.cli.tables import TIGHT, compact_table
 from respect_gym.leaderboard import ROOT, LeaderboardError, Verified, verify_submission
 from respect_gym.leaderboard.build import SPECS, build_suite
 from respect_gym.leaderboard.render import render_readme
+from respect_gym.leaderboard.submission import check_method
 from respect_gym.leaderboard.run import Method, run as run_harness
 from respect_gym.safe_io import check_output_path, printable
 
@@ -125,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     method = Method(name=args.method or args.solver or args.policy, authors=tuple(args.authors), link=args.link,
                     description=args.description, trained_on_suite=args.trained_on_suite,
                     deterministic=not args.nondeterministic)
+    check_method(method.name, method.authors, method.link, method.description)  # not after the run
     workers = args.workers or (None if args.ray else 1)
     try:
         out = run_harness(args.suite, args.out, method, solver=args.solver, policy=args.policy,

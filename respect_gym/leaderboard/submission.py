@@ -20,7 +20,7 @@ from typing import Any
 from respect_gym.leaderboard.errors import LeaderboardError
 from respect_gym.leaderboard.jsonio import dumps_records, read_json
 from respect_gym.leaderboard.suite import ROOT
-from respect_gym.safe_io import excerpt
+from respect_gym.safe_io import excerpt, text_problem
 
 SCHEMA = "respect-gym/leaderboard-submission"
 SCHEMA_VERSION = 1
@@ -86,6 +86,23 @@ def read_submission(path: str | Path, root: Path = ROOT) -> Submission:
     _check_fields(path, data)
     meta = {key: value for key, value in data.items() if key != "results"}
     return Submission(path, meta, data["results"])
+
+
+def check_method(name: str, authors: tuple[str, ...], link: str, description: str) -> None:
+    """Refuse, before a run, method metadata the verifier would refuse after it (the schema's
+    lengths, clean strings, an http(s) link)."""
+    fields = [("--method", name, 60), ("--link", link, 300), ("--description", description, 500)]
+    fields += [("--authors", author, 100) for author in authors]
+    if not name or not authors:
+        raise LeaderboardError("--method and --authors must not be empty")
+    for flag, text, limit in fields:
+        if not isinstance(text, str) or (flag == "--authors" and not text):
+            raise LeaderboardError(f"{flag} {excerpt(text)} must be a non-empty string")
+        problem = text_problem(text, limit)
+        if problem:
+            raise LeaderboardError(f"{flag} {excerpt(text)} {problem}")
+    if link and not _LINK.match(link):
+        raise LeaderboardError(f"--link {excerpt(link)} is not an http(s) URL without spaces, brackets, pipes or quotes")
 
 
 def _message(error: Any) -> str:
