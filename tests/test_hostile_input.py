@@ -660,3 +660,17 @@ def test_verifier_run_refuses_metadata_the_verifier_would_refuse_before_running(
     line = refused(capsys, "leaderboard", "run", "--root", board, "--suite", "mini-v0", "--solver", "compiler",
                    "--trained-on-suite", "--out", out, flag, value, match=match)
     assert "\x1b" not in line and "\u202e" not in line and not out.exists()
+
+
+def test_resources_thousands_of_equal_names_import_in_linear_time(tmp_path):
+    from tflite_builders import act, op, write
+
+    from respect_gym.zoo import load_graph
+
+    n = 10_000  # every tensor named "x": unique node names used to cost O(n^2) probes (minutes at 100k)
+    path = write(tmp_path / "dups.tflite", [act("x", [1, 4]) for _ in range(n + 1)],
+                 [op("RELU", [i], [i + 1]) for i in range(n)], [0], [n])
+    start = time.perf_counter()
+    graph = load_graph(path)
+    assert time.perf_counter() - start < 5
+    assert graph.num_nodes == n + 1 and graph.names[-1] == f"x#{n}"

@@ -59,13 +59,15 @@ class GraphBuilder:
         self.edges: set[tuple[int, int]] = set()
         self.unsupported: list[tuple[int, int, str, str]] = []  # (node, op index in file, op type, reason)
         self._used: set[str] = set()
+        self._next_suffix: dict[str, int] = {}
 
     def add_node(self, name: str, op_type: str, *, macs: int = 0, param_bytes: int = 0, out_bytes: int = 0,
                  out_shape: tuple[int, ...] = ()) -> int:
         """Append a node and return its index."""
-        unique, k = name, 1
-        while unique in self._used:
+        unique, k = name, self._next_suffix.get(name, 1)
+        while unique in self._used:  # the counter per name keeps n equal names linear, not quadratic
             unique, k = f"{name}#{k}", k + 1
+        self._next_suffix[name] = k
         self._used.add(unique)
         self.names.append(unique)
         self.op_types.append(op_type)
