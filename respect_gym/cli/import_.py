@@ -12,6 +12,9 @@ from respect_gym.importers.common import CPU_PREFIX
 from respect_gym.zoo import GRANULARITIES, load_graph
 
 
+MAX_LISTED = 30  # op types named in the summary line
+
+
 def add_cpu_ops_argument(parser: argparse.ArgumentParser) -> None:
     """``--cpu-ops``, shared with ``schedule``: the policy for ops the Edge TPU cannot run."""
     parser.add_argument("--cpu-ops", choices=CPU_OPS, default="error",
@@ -46,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"{graph.meta.model}: {graph.num_nodes} nodes, {graph.num_edges} edges, "
                   f"{graph.total_param_bytes / 1e6:.3f} MB int8 parameters, {graph.total_macs / 1e9:.4f} GMACs "
                   f"({graph.meta.granularity}; {graph.meta.source})", markup=False, highlight=False)
-    console.print("op types: " + ", ".join(f"{t} x{n}" for t, n in kinds.most_common()), markup=False, highlight=False)
+    listed = ", ".join(f"{t} x{n}" for t, n in kinds.most_common(MAX_LISTED))
+    more = f" and {len(kinds) - MAX_LISTED} more" if len(kinds) > MAX_LISTED else ""
+    console.print(f"op types: {listed}{more}", markup=False, highlight=False)
     if args.out:
         graph.to_json(args.out)
         console.print(f"graph written to {args.out}", markup=False, highlight=False)
