@@ -101,9 +101,10 @@ def test_verify_says_what_the_file_is_first(tmp_path, capsys) -> None:
     graph_file = tmp_path / "graph.json"
     respect_gym.load_graph("mobilenet").to_json(graph_file)
     assert main(["leaderboard", "verify", str(graph_file)]) == 1
-    first = capsys.readouterr().err.splitlines()[0]
+    first, last = capsys.readouterr().err.splitlines()  # what the file is, and the count: no schema noise
     assert first.startswith(f"respect-gym leaderboard verify: error: {graph_file} is a respect-gym graph file, "
                             "not a leaderboard submission (expected a 'respect-gym/leaderboard-submission'")
+    assert last == "1 of 1 submission(s) failed verification"
 
 
 def test_leaderboards_readme_agent_example_runs_as_written(tmp_path) -> None:

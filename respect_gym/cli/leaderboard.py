@@ -201,10 +201,11 @@ def verify(args: argparse.Namespace) -> int:
         except LeaderboardError as exc:
             failed += 1
             kind = file_kind(path)
-            if kind is not None:  # the first line says what the file is and what was expected
-                print(f"respect-gym leaderboard verify: error: {path} is {kind}, not a leaderboard submission "
-                      f"(expected a '{SUBMISSION_SCHEMA}' JSON object as `leaderboard run` writes; "
+            if kind is not None:  # plainly not a submission: say what it is and what was expected, only that
+                print(f"respect-gym leaderboard verify: error: {printable(str(path))} is {kind}, not a leaderboard "
+                      f"submission (expected a '{SUBMISSION_SCHEMA}' JSON object as `leaderboard run` writes; "
                       "leaderboards/submission.schema.json)", file=sys.stderr)
+                continue
             for problem in exc.problems:
                 print(f"respect-gym leaderboard verify: error: {printable(problem)}", file=sys.stderr)
             continue
