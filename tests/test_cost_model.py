@@ -12,9 +12,9 @@ import respect_gym
 from respect_gym.cost import (
     COST_MODEL_VERSION, CostModel, EdgeTPU, HardwareError, PipelineReport, ScheduleError, get_hardware,
 )
+from respect_gym.problem import Instance, State, reset, step
 from respect_gym.problem.objectives import evaluate
 from respect_gym.cost.hardware import USB3, HardwareError
-from respect_gym.cost.incremental import IncrementalEvaluator
 from respect_gym.cost.model import cost_model_version, first_fit, op_class
 from respect_gym.cost.paper import paper_cost
 from respect_gym.graph import Graph
@@ -131,12 +131,14 @@ def test_three_evaluators_agree(seed: int) -> None:
         k = int(rng.integers(1, 6))
         st = random_schedule(rng, g, k)
         full = m.evaluate(st, k)
-        inc = IncrementalEvaluator(m, k)
-        order = g.topological_order.tolist() if seed % 2 else _other_topological_order(rng, g)
-        for v in order:
-            inc.assign(v, int(st[v]))
-        assert inc.bottleneck_ms == pytest.approx(full.bottleneck_ms, rel=1e-9)
-        got = inc.report().to_dict()
+        # the kernel's incremental totals (respect_gym.problem.state), placing nodes in visit order
+        instance = Instance.build(g, k, cost_model=m)
+        state = State.for_instance(instance, 1, g.num_nodes)
+        row = np.zeros(1, dtype=np.int64)
+        reset(state, row, [instance])
+        for v in g.topological_order.tolist():
+            step(state, row, np.array([st[v]]))
+        got = state.report(0).to_dict()
         for key, value in full.to_dict().items():
             if value is None or isinstance(value, str):  # names, version, unset paper cost
                 assert got[key] == value, key
@@ -148,21 +150,6 @@ def test_three_evaluators_agree(seed: int) -> None:
             assert m.stage_latency_ms(st == s) == pytest.approx(full.stage_ms[s], rel=1e-9, abs=1e-12)
             assert (cost.in_bytes, cost.out_bytes, cost.streamed_bytes, cost.num_ops) == (
                 full.stage_in_bytes[s], full.stage_out_bytes[s], full.stage_streamed_bytes[s], full.stage_num_ops[s])
-
-
-def _other_topological_order(rng: np.random.Generator, g: Graph) -> list[int]:
-    """A random topological order, so the incremental evaluator sees layers out of execution order."""
-    indeg = g.in_degree.copy()
-    ready = [v for v in range(g.num_nodes) if indeg[v] == 0]
-    order = []
-    while ready:
-        v = ready.pop(int(rng.integers(len(ready))))
-        order.append(v)
-        for w in g.successors[v].tolist():
-            indeg[w] -= 1
-            if indeg[w] == 0:
-                ready.append(w)
-    return order
 
 
 def test_one_stage_equals_single_tpu_stage_cost() -> None:
@@ -204,14 +191,6 @@ def test_validation_errors() -> None:
         replace(USB3, array_side=0)
     with pytest.raises(ValueError, match="objective"):
         evaluate(g, [0, 0, 0, 0], 1, objective="speed")
-    inc = IncrementalEvaluator(CostModel(g), 2)
-    with pytest.raises(ScheduleError, match="before its predecessor"):
-        inc.assign(2, 0)
-    inc.assign(0, 1)
-    with pytest.raises(ScheduleError, match="stage 1 > stage 0"):
-        inc.assign(1, 0)
-    with pytest.raises(ScheduleError, match="incomplete"):
-        inc.report()
 
 
 def test_report_json_round_trip() -> None:

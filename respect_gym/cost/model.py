@@ -52,8 +52,9 @@ Input tensors are those produced outside the stage (or by host-side ``Input`` no
 inside it, each once; output tensors are produced inside and read outside it, or graph outputs.
 Its period is the slowest stage and its latency the sum of the stages.
 
-Every evaluator (:meth:`CostModel.stage_cost`, :meth:`CostModel.evaluate` and
-:class:`~respect_gym.cost.incremental.IncrementalEvaluator`) uses the per-node arrays precomputed
+Every evaluator (:meth:`CostModel.stage_cost`, :meth:`CostModel.evaluate`, the batched
+:class:`~respect_gym.solvers.stagecost.BatchStageCost` and the problem kernel's incremental
+state, :mod:`respect_gym.problem.state`) uses the per-node arrays precomputed
 here plus :func:`first_fit` and :meth:`CostModel.capacity` / :meth:`CostModel.combine`, so they
 cannot drift apart. All byte quantities are exact integers.
 """
@@ -64,6 +65,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from respect_gym.cost.hardware import (
@@ -260,18 +262,32 @@ class PipelineConstants:
         )
 
     def capacity(self, max_act_bytes: np.ndarray | int) -> np.ndarray | int:
-        """Parameter cache left once the stage's largest op working set is reserved."""
-        reserve = np.floor(self.activation_reserve * np.asarray(max_act_bytes, dtype=np.float64))
-        cap = np.maximum(0, self.cache_bytes - reserve.astype(np.int64))
+        """Parameter cache left once the stage's largest op working set is reserved (:func:`cache_left`)."""
+        cap = cache_left(max_act_bytes, self.cache_bytes, self.activation_reserve)
         return cap if np.ndim(cap) else int(cap)
 
     def combine(self, num_ops: np.ndarray | int, busy_ms: np.ndarray | float,
                 transfer_bytes: np.ndarray | float) -> np.ndarray | float:
-        """Stage time from its op count, op time (compute + streaming) and transferred bytes."""
-        latency = self.invoke_overhead_ms + busy_ms + transfer_bytes * self.ms_per_link_byte
-        return np.where(np.asarray(num_ops) > 0, latency, 0.0) if np.ndim(num_ops) else (
-            float(latency) if num_ops > 0 else 0.0
-        )
+        """Stage time from its op count, op time (compute + streaming) and transferred bytes (:func:`stage_time`)."""
+        latency = stage_time(num_ops, busy_ms, transfer_bytes, self.invoke_overhead_ms, self.ms_per_link_byte)
+        return latency if np.ndim(latency) else float(latency)
+
+
+# The stage formula and the cache rule as numba ufuncs: one definition that numpy callers apply to
+# arrays and the problem kernel's compiled loop (respect_gym/problem/state.py) calls per stage.
+@numba.vectorize(["float64(int64, float64, float64, float64, float64)"], cache=True)
+def stage_time(num_ops, busy_ms, transfer_bytes, invoke_overhead_ms, ms_per_link_byte):
+    """A stage's latency: the invoke overhead, its ops' time (compute + streaming) and its host
+    transfers; 0 for a stage without TPU ops."""
+    if num_ops > 0:
+        return invoke_overhead_ms + busy_ms + transfer_bytes * ms_per_link_byte
+    return 0.0
+
+
+@numba.vectorize(["int64(int64, int64, float64)"], cache=True)
+def cache_left(max_act_bytes, cache_bytes, activation_reserve):
+    """Parameter cache left once ``activation_reserve`` of the stage's largest op working set is reserved."""
+    return max(0, cache_bytes - np.int64(np.floor(activation_reserve * np.float64(max_act_bytes))))
 
 
 @dataclass(frozen=True)

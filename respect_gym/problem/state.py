@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from respect_gym.cost.model import PipelineConstants
+from respect_gym.cost.model import PipelineConstants, cache_left, stage_time
 from respect_gym.cost.report import PipelineReport
 from respect_gym.problem.instance import Instance
 from respect_gym.problem.pool import Pool
@@ -246,7 +246,7 @@ def _step(rows, actions, out_node, out_stage, out_illegal, out_done,
             act = node_act_bytes[pv]
             if act > max_act[b, s]:
                 max_act[b, s] = act
-                cap = max(0, cache_bytes - int(np.floor(activation_reserve * float(act))))
+                cap = cache_left(act, cache_bytes, activation_reserve)
                 refit = cap < capacity[b, s]
                 capacity[b, s] = cap
             param = node_param_bytes[pv]
@@ -288,12 +288,10 @@ def _step(rows, actions, out_node, out_stage, out_illegal, out_done,
             if is_sink[pv]:
                 sent[b, v] = True
                 out_bytes[b, s] += node_out_bytes[pv]
-            for k in range(num_stages):  # CostModel.combine of every stage
-                if num_ops[b, k] > 0:
-                    busy = compute_ms[b, k] + stream_ms[b, k]
-                    stage_ms[b, k] = invoke_overhead_ms + busy + (in_bytes[b, k] + out_bytes[b, k]) * ms_per_link_byte
-                else:
-                    stage_ms[b, k] = 0.0
+            for k in range(num_stages):  # the cost model's stage formula for every stage
+                stage_ms[b, k] = stage_time(num_ops[b, k], compute_ms[b, k] + stream_ms[b, k],
+                                            float(in_bytes[b, k] + out_bytes[b, k]), invoke_overhead_ms,
+                                            ms_per_link_byte)
         step_[b] += 1
         finished = step_[b] >= num_nodes[g]
         out_done[i] = finished
