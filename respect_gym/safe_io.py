@@ -132,7 +132,9 @@ def read_bytes(path: str | os.PathLike, max_bytes: int, error: type[Exception] =
     except FileNotFoundError:
         raise FileNotFoundError(f"no such file: {path}") from None
     except OSError as exc:
-        raise error(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
+        raise error(f"{printable(str(path))}: cannot read ({exc.strerror or type(exc).__name__})") from None
+    except ValueError:  # a NUL byte in the path
+        raise error(f"{excerpt(str(path))}: not a valid file path") from None
     if path.is_dir():
         raise error(f"{path}: is a folder, not a {kind}")
     if not path.is_file():
