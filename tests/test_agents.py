@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import respect_gym  # noqa: E402
-from respect_gym.cost import COST_MODEL_VERSION, validate_schedule  # noqa: E402
+from respect_gym.cost import COST_MODEL_VERSION, COST_MODEL_VERSIONS, validate_schedule  # noqa: E402
 from respect_gym.cost.model import CostModel  # noqa: E402
 from respect_gym.envs import CompactObservation, GraphContextObservation  # noqa: E402
 from respect_gym.solvers import SolverError  # noqa: E402
@@ -98,9 +98,11 @@ def test_tiny_training_run_and_checkpoint_round_trip(tmp_path):
     net, log = train(ImitationConfig(graphs=8, epochs=2, workers=1), str(tmp_path))
     assert np.isfinite(log["bc_loss"]).all()
     path = tmp_path / "net.pt"
-    checkpoints.save(net, path, command="respect-gym-agents train imitation --graphs 8")
+    checkpoints.save(net, path, command="respect-gym-agents train imitation --graphs 8", env_id="RespectPipeline-v1")
     again, meta = checkpoints.load(path)
     assert meta["cost_model_version"] == COST_MODEL_VERSION and meta["env_id"] == checkpoints.ENV_ID
+    checkpoints.save(net, path, command="", env_id="RespectPipeline-v0")  # what the env it names scores with
+    assert checkpoints.load(path)[1]["cost_model_version"] == COST_MODEL_VERSIONS[2]
     for a, b in zip(net.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
     graph = training_specs(1)[0].graph()

@@ -34,7 +34,7 @@ def _train(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - start
     command = "respect-gym-agents " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = args.out or checkpoints.shipped("imitation")
-    checkpoints.save(net, out, command=command, objective=config.objective,
+    checkpoints.save(net, out, command=command, env_id=checkpoints.ENV_ID, objective=config.objective,
                      extra={"train_seconds": round(seconds, 1), "log": log})
     print(f"wrote {out} in {seconds:.0f} s; BC loss per epoch {log['bc_loss']}, DAgger {log.get('dagger_loss')}")
 

@@ -18,12 +18,15 @@ from typing import Any
 
 import torch
 
-from respect_gym.cost import COST_MODEL_VERSION
+import gymnasium as gym
+
+import respect_gym  # noqa: F401  (registers the env ids)
+from respect_gym.cost import COST_MODEL_VERSIONS, LATEST_REVISION
 from respect_gym.safe_io import excerpt, text_problem
 
 from respect_gym_agents.policies import GraphPolicyNet, NetConfig
 
-ENV_ID = "RespectPipeline-v1"
+ENV_ID = "RespectPipeline-v1"  # the env the imitation recipe's rollouts use (the latest revision's)
 SHIPPED = Path(__file__).parent / "checkpoints"
 MAX_CHECKPOINT_BYTES = 256 * 2**20  # the shipped checkpoints are ~0.2 MiB
 MAX_HIDDEN = 4096
@@ -36,28 +39,36 @@ class CheckpointError(ValueError):
     """A checkpoint made for another cost-model version, or not a respect-gym-agents checkpoint."""
 
 
-def save(net: GraphPolicyNet, path: str | os.PathLike, *, command: str, objective: str = "period",
+def env_cost_model_version(env_id: str) -> str:
+    """The cost-model version a registered env id scores with (its revision's preset version)."""
+    return COST_MODEL_VERSIONS[int(gym.spec(env_id).kwargs.get("revision") or LATEST_REVISION)]
+
+
+def save(net: GraphPolicyNet, path: str | os.PathLike, *, command: str, env_id: str, objective: str = "period",
          extra: dict[str, Any] | None = None) -> None:
-    """Write ``net`` with its config, the env id, cost-model version, objective and ``command``."""
-    meta = {"env_id": ENV_ID, "cost_model_version": COST_MODEL_VERSION, "objective": objective,
+    """Write ``net`` with its config, the env id it was trained on and that env's cost-model
+    version, the objective and ``command``."""
+    meta = {"env_id": env_id, "cost_model_version": env_cost_model_version(env_id), "objective": objective,
             "command": command, "net": net.config.to_dict(), **(extra or {})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save({"meta": meta, "state_dict": net.state_dict()}, path)
 
 
 def load(path: str | os.PathLike) -> tuple[GraphPolicyNet, dict[str, Any]]:
-    """The net and metadata of a checkpoint; refuses one trained for another cost model.
+    """The net and metadata of a checkpoint; refuses one trained for a cost model this respect-gym
+    does not have (the solvers then check that its revision is the problem's).
 
     :raises CheckpointError: one line naming the file (module docstring); ``FileNotFoundError``
         when nothing is at ``path``.
     """
     data = read(path)
     meta = data["meta"]
-    if meta["cost_model_version"] != COST_MODEL_VERSION:
+    if meta["cost_model_version"] not in COST_MODEL_VERSIONS.values():
         raise CheckpointError(
             f"{path} was trained for cost model {excerpt(meta['cost_model_version'])} "
-            f"({excerpt(meta['env_id'])}), but this respect-gym has {COST_MODEL_VERSION!r}; retrain it (the "
-            "checkpoint records its training command in meta['command']; check it before running it)"
+            f"({excerpt(meta['env_id'])}), which this respect-gym does not have (its versions: "
+            f"{', '.join(COST_MODEL_VERSIONS.values())}); retrain it (the checkpoint records its training "
+            "command in meta['command']; check it before running it)"
         )
     return build_net(path, data), meta
 

@@ -46,7 +46,6 @@ import torch
 from gymnasium import spaces
 
 import respect_gym
-from respect_gym.cost import COST_MODEL_VERSION
 from respect_gym.envs import GraphContextObservation
 from respect_gym.problem.features import NUM_GLOBAL_CONTEXT, NUM_STAGE_CONTEXT, STAGE_CONTEXT
 from respect_gym.generators import make_generator
@@ -537,10 +536,11 @@ def train_command(config: PPOConfig, logdir: str | None = None, out: str | None 
 def save(net: GraphPolicyNet, path: str | os.PathLike, *, command: str, log: dict[str, Any]) -> None:
     """A :mod:`~respect_gym_agents.checkpoints` checkpoint of a PPO net, with its env id and run log."""
     config = log["config"]
-    checkpoints.save(net, path, command=command, objective=log["objective"],
-                     extra={"env_id": config["env_id"], "algorithm": "MaskablePPO (sb3-contrib)",
+    checkpoints.save(net, path, command=command, env_id=config["env_id"], objective=log["objective"],
+                     extra={"algorithm": "MaskablePPO (sb3-contrib)",
                             "train_seconds": log["train_seconds"], "log": log})
     Path(path).with_suffix(".json").write_text(json.dumps(
-        {"env_id": config["env_id"], "cost_model_version": COST_MODEL_VERSION, "command": command,
+        {"env_id": config["env_id"], "cost_model_version": checkpoints.env_cost_model_version(config["env_id"]),
+         "command": command,
          "train_seconds": log["train_seconds"], "best": log["best"], "references": log["references"],
          "config": config}, indent=1))
