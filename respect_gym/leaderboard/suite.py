@@ -26,7 +26,12 @@ from respect_gym.zoo import load_graph
 
 SCHEMA = "respect-gym/leaderboard-suite"
 SCHEMA_VERSION = 1
-ROOT = Path(__file__).resolve().parents[2] / "leaderboards"  # the repository's leaderboards/ folder
+# The suites and the submission schema ship inside the package (data/, also linked from the
+# repository's leaderboards/ folder, which adds the submissions and the ranked README). ROOT is that
+# folder in a checkout, and the package data in an installed wheel: verifying and running work in both.
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+_REPOSITORY = Path(__file__).resolve().parents[2] / "leaderboards"
+ROOT = _REPOSITORY if (_REPOSITORY / "submissions").is_dir() else PACKAGE_DATA
 REL_TOL = 1e-9  # recomputed values agree to float rounding
 PROOF_TOL = 1e-6  # exact proves optima within this relative tolerance (see solvers/exact_cpsat.py)
 _NAME = re.compile(r"^(?P<family>[a-z0-9]+(?:-[a-z0-9]+)*)-v(?P<version>\d+)$")
