@@ -413,6 +413,7 @@ def test_accept_valid_models_still_import(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------ checkpoints
+@pytest.mark.filterwarnings("ignore:.*Unpickler:UserWarning")  # torch's note on the raw pickle case
 def test_traceback_checkpoints_fail_in_one_line_and_never_unpickle(tmp_path):
     torch = pytest.importorskip("torch")
     from respect_gym_agents import checkpoints
