@@ -3,7 +3,7 @@
 Two data sets, both fitted:
 
 - :data:`PUBLISHED`: the Coral benchmarks page's single-TPU latencies (desktop CPU + USB
-  Accelerator) of six ImageNet models (DOMAIN.md section 2), priced on the fused zoo graphs.
+  Accelerator) of six ImageNet models (Coral's published benchmarks, docs/cost_model.md), priced on the fused zoo graphs.
 - the thesis pipelines (:mod:`respect_gym.cost.thesis`): 1,177 timings, each priced on the split
   it ran, recovered from its per-segment compiler memory.
 

@@ -26,7 +26,8 @@ class EdgeTPU:
         (Coral docs); compiler logs report 7.16 MiB used + a few KiB free, i.e. ~7.2 MiB usable.
     :param activation_reserve: fraction of a stage's largest op working set (input + output
         activations of one op) that is taken out of ``cache_bytes`` for parameters. Source: the
-        thesis data of DOMAIN.md (64x64xF activations shrink the compiler's cache to ~3.3 MiB).
+        thesis measurements (Villarrubia et al. 2025, arXiv 2503.01025; ``cost/data/edgetpu_thesis.md``:
+        64x64xF activations shrink the compiler's cache to ~3.3 MiB).
     :param peak_macs_per_s: 4 TOPS int8 = 2e12 multiply-accumulates per second (Coral datasheet).
     :param conv_efficiency: fraction of peak a regular convolution reaches on the array cells its
         mapping keeps busy (memory stalls, instruction issue); the mapping's own utilisation
@@ -105,7 +106,7 @@ USB3 = EdgeTPU(
 )
 
 # The M.2 / mini-PCIe module: same chip, PCIe Gen2 x1 link (5 GT/s, 8b/10b, 500 MB/s raw, like USB
-# 3.0 Gen 1). Assumption, not calibrated (no published per-model PCIe latencies in DOMAIN.md): the
+# 3.0 Gen 1). Assumption, not calibrated (no published per-model PCIe latencies; docs/cost_model.md): the
 # leaner PCIe protocol gives 25% more effective bandwidth and half the invoke overhead.
 PCIE = EdgeTPU(
     **{

@@ -6,7 +6,8 @@ never fit the cache beside its own activations, graph inputs it reads and the gr
 writes). The K stages together pay at least one invoke, all compute, all forced streaming, the
 spill of the weights that K caches cannot hold, and all graph input/output transfers, so the
 bottleneck is also at least that total over K. Neither bound assumes latency grows with the
-node set (it does not: merging stages removes transfers). See DOMAIN.md section 4.
+node set (it does not: merging stages removes transfers). Such combinatorial bounds can be loose;
+Archer et al. (ICML 2024) report LP-based ones far tighter.
 """
 
 from __future__ import annotations

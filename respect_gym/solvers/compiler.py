@@ -1,7 +1,9 @@
 """Replica of the vendor's segmentation: libcoral's ParameterCountBasedPartitioner.
 
 This is the "commercial compiler" baseline (``edgetpu_compiler --num_segments=K``): it balances
-parameter bytes only and ignores compute, activations and transfers (DOMAIN.md section 3).
+parameter bytes only and ignores compute, activations and transfers (libcoral's
+``ParameterCountBasedPartitioner``, google-coral/libcoral; Coral's docs: "each segment has roughly the
+same amount of parameter data").
 
 1. Order the ops by a stack-based DFS topological sort in which nodes without consumers (graph
    outputs) are set aside and run last.

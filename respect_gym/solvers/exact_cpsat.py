@@ -1,6 +1,7 @@
 """Exact schedules for large ideal lattices: an order-encoded CP-SAT model of the cost model.
 
-Variables (DOMAIN.md section 4): ``y[v, k]`` = stage of v <= k, monotone in k and closed under
+Variables (the order or "prefix" encoding of pipeline partitioning MILPs, e.g. Tarnawski et al.,
+NeurIPS 2020): ``y[v, k]`` = stage of v <= k, monotone in k and closed under
 predecessors; ``x[v, k] = y[v, k] - y[v, k-1]``. The latency objective encodes the cost model of
 :mod:`respect_gym.cost.model` term by term, exactly:
 

@@ -1,6 +1,7 @@
 """Ideals (predecessor-closed node sets) of a graph: the states of the exact DP.
 
-A schedule with K stages is a chain of K nested ideals (DOMAIN.md section 1), so the optimal
+A schedule with K stages is a chain of K nested ideals (the stages up to k are closed under
+predecessors; Tarnawski et al., NeurIPS 2020), so the optimal
 schedule is a shortest path in the ideal lattice. Ideals are enumerated breadth-first by size as
 Python-int bitsets, keeping each ideal's frontier (the nodes that may join it next), so the cost
 is proportional to the number of ideals times the frontier size, and enumeration stops as soon as

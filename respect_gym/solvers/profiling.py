@@ -1,6 +1,6 @@
 """Replica of libcoral's profiling-based partitioner, with the cost model as the "profiler".
 
-libcoral's ``partition_with_profiling`` (DOMAIN.md section 3) starts from the compiler's split
+libcoral's ``partition_with_profiling`` (google-coral/libcoral, ``coral/tools/partitioner``) starts from the compiler's split
 and bisects a target latency between its fastest and slowest segment. A probe walks the fixed
 (compiler DFS) topological order: each segment starts as long as possible and shrinks one op at a
 time until its latency is within the target; when the remaining segments cannot be made feasible
