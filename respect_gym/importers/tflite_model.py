@@ -27,7 +27,7 @@ import numpy as np
 from respect_gym.graph.dag import MAX_DIM, MAX_ELEMENTS, MAX_RANK
 from respect_gym.importers.common import read_model_bytes
 from respect_gym.importers.errors import ModelFileError, require
-from respect_gym.safe_io import excerpt
+from respect_gym.safe_io import MAX_NAME_CHARS, excerpt, text_problem
 
 FILE_IDENTIFIER = b"TFL3"
 SCHEMA_VERSION = 3
@@ -265,8 +265,11 @@ def _op_code(code) -> tuple[str, str, int]:
     builtin = enum_names("BuiltinOperator").get(value)
     if builtin is None:
         raise ModelFileError(f"unknown builtin operator code {value} (a newer TFLite schema?)")
-    custom = code.CustomCode()
-    return builtin, custom.decode("utf-8") if custom else "", int(code.Version())
+    custom = code.CustomCode().decode("utf-8") if code.CustomCode() else ""
+    problem = text_problem(custom, MAX_NAME_CHARS)
+    if problem:
+        raise ModelFileError(f"custom operator code {excerpt(custom)} {problem}")
+    return builtin, custom, int(code.Version())
 
 
 def _operator(op, codes: list[tuple[str, str, int]], num_tensors: int, index: int, raw: bytes) -> Operator:
