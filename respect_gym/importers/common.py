@@ -17,7 +17,7 @@ from pathlib import Path
 
 from respect_gym.graph import Graph, GraphError, GraphMeta
 from respect_gym.importers.errors import ModelFileError, UnsupportedOpsError
-from respect_gym.safe_io import read_bytes
+from respect_gym.safe_io import excerpt, read_bytes
 
 CPU_OPS = ("error", "keep")
 CPU_PREFIX = "cpu:"
@@ -89,7 +89,8 @@ class GraphBuilder:
         """The graph, after applying the ``cpu_ops`` policy (module docstring)."""
         op_types = list(self.op_types)
         if self.unsupported:
-            listed = ", ".join(f"op {i} {t} ({why})" for _, i, t, why in self.unsupported[:_LISTED])
+            listed = ", ".join(f"op {i} {t if len(t) <= 64 else excerpt(t)} ({why})"
+                               for _, i, t, why in self.unsupported[:_LISTED])
             more = len(self.unsupported) - _LISTED
             if cpu_ops == "error":
                 raise UnsupportedOpsError(
