@@ -21,7 +21,6 @@ from respect_gym.cost import ScheduleError  # noqa: E402
 from respect_gym.generators import DnnGraphGenerator  # noqa: E402
 from respect_gym.graph import Graph, GraphError, read_json_file  # noqa: E402
 from respect_gym.graph.dag import MAX_NODE_BYTES, MAX_NODE_MACS  # noqa: E402
-from respect_gym.graph.io import graph_from_dict  # noqa: E402
 from respect_gym.leaderboard import LeaderboardError  # noqa: E402
 from respect_gym.leaderboard.jsonio import read_json  # noqa: E402
 from respect_gym.safe_io import MAX_DEPTH, MAX_STRING_CHARS, UntrustedInputError, loads_json  # noqa: E402

@@ -69,10 +69,10 @@ def graph_from_dict(data: Any) -> Graph:
     if not isinstance(data, dict):
         raise GraphError(f"a graph file must hold a JSON object, got {type(data).__name__}")
     if data.get("schema") != SCHEMA:
-        raise GraphError(f"not a respect-gym graph: 'schema' is {data.get('schema')!r}, expected {SCHEMA!r}")
+        raise GraphError(f"not a respect-gym graph: 'schema' is {excerpt(data.get('schema'))}, expected {SCHEMA!r}")
     version = data.get("version")
     if version != SCHEMA_VERSION:
-        raise GraphError(f"unsupported graph schema version {version!r} (this release reads {SCHEMA_VERSION})")
+        raise GraphError(f"unsupported graph schema version {excerpt(version)} (this release reads {SCHEMA_VERSION})")
     nodes = data.get("nodes")
     if not isinstance(nodes, dict):
         raise GraphError("'nodes' must be an object of per-node attribute lists")

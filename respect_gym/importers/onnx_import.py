@@ -197,8 +197,8 @@ class _OnnxGraph:
 
     def shape(self, name: str, node) -> tuple[int, ...]:
         if name not in self.shapes:
-            raise ModelFileError(f"{self.path}: the shape of tensor {name!r} ({node.op_type} "
-                                 f"{node.name or node.output[0]!r}) is unknown after shape inference")
+            raise ModelFileError(f"{self.path}: the shape of tensor {excerpt(name)} ({node.op_type} "
+                                 f"{excerpt(node.name or node.output[0])}) is unknown after shape inference")
         return self.shapes[name]
 
     def build(self, cpu_ops: str) -> Graph:
@@ -227,7 +227,7 @@ class _OnnxGraph:
             )
             for x in data:
                 if x not in producer:
-                    raise ModelFileError(f"{self.path}: {node.op_type} {node.name or node.output[0]!r} reads {x!r}, "
+                    raise ModelFileError(f"{self.path}: {node.op_type} {excerpt(node.name or node.output[0])} reads {excerpt(x)}, "
                                          "which no node writes and which is not a graph input or initializer")
                 builder.add_edge(producer[x], v)
             producer.update((o, v) for o in node.output if o)

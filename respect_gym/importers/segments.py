@@ -34,7 +34,7 @@ from respect_gym.importers.errors import ModelFileError
 from respect_gym.importers.tflite_import import tflite_graph
 from respect_gym.importers.tflite_model import _DECODE_ERRORS, TfliteModel, read_tflite
 from respect_gym.importers.tflite_writer import encode_tflite
-from respect_gym.safe_io import atomic_write, check_output_dir
+from respect_gym.safe_io import atomic_write, check_output_dir, excerpt
 
 MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = "respect-gym/segments"
@@ -174,5 +174,5 @@ def _check_names(model: TfliteModel, segments: list[Segment], path) -> None:
     for t in sorted(crossing):
         name = model.tensors[t].name
         if not name or seen.setdefault(name, t) != t:
-            raise ModelFileError(f"{path}: tensor {t} crosses stages but its name {name!r} is empty or not unique; "
+            raise ModelFileError(f"{path}: tensor {t} crosses stages but its name {excerpt(name)} is empty or not unique; "
                                  "the pipelining runtime matches segment tensors by name")

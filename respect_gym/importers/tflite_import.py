@@ -29,6 +29,7 @@ from respect_gym.graph import Graph, GraphMeta
 from respect_gym.importers.common import GraphBuilder, batchless, check_cpu_ops
 from respect_gym.importers.errors import ModelFileError
 from respect_gym.importers.tflite_model import Operator, Tensor, TfliteModel, read_tflite
+from respect_gym.safe_io import excerpt
 
 # The Edge TPU's supported operations (Coral, "TensorFlow models on the Edge TPU", supported
 # operations table), as TFLite builtin names.
@@ -71,7 +72,7 @@ def tflite_graph(model: TfliteModel, path: str | os.PathLike, cpu_ops: str = "er
         computed = [t for t in dict.fromkeys(op.inputs) if t >= 0 and tensors[t].data is None]
         for t in op.outputs:
             if t in producer:
-                raise ModelFileError(f"{path}: tensor {t} ({tensors[t].name!r}) is written by more than one op")
+                raise ModelFileError(f"{path}: tensor {t} ({excerpt(tensors[t].name)}) is written by more than one op")
         first = tensors[op.outputs[0]]
         v = builder.add_node(
             first.name or f"op{i}",
@@ -85,7 +86,7 @@ def tflite_graph(model: TfliteModel, path: str | os.PathLike, cpu_ops: str = "er
             producer[t] = v
         for t in computed:
             if t not in producer:
-                raise ModelFileError(f"{path}: op {i} ({op.op_type}) reads tensor {t} ({tensors[t].name!r}), which is "
+                raise ModelFileError(f"{path}: op {i} ({op.op_type}) reads tensor {t} ({excerpt(tensors[t].name)}), which is "
                                      "neither a model input, nor constant, nor written by an earlier op")
             builder.add_edge(producer[t], v)
         reason = unsupported_reason(op, [tensors[t] for t in (*computed, *op.outputs)])
@@ -93,7 +94,7 @@ def tflite_graph(model: TfliteModel, path: str | os.PathLike, cpu_ops: str = "er
             builder.flag(v, i, reason)
     for t in model.outputs:
         if t not in producer:
-            raise ModelFileError(f"{path}: model output tensor {t} ({tensors[t].name!r}) is written by no op")
+            raise ModelFileError(f"{path}: model output tensor {t} ({excerpt(tensors[t].name)}) is written by no op")
     first_input = tensors[model.inputs[0]].shape if model.inputs else ()
     meta = GraphMeta(model=model.name, input_shape=batchless(first_input), granularity="fused",
                      source=f"tflite import of {Path(path).name} ({len(model.operators)} ops)")

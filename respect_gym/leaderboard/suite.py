@@ -22,6 +22,7 @@ from respect_gym.graph import Graph, GraphError
 from respect_gym.leaderboard.costs import score_schedule
 from respect_gym.leaderboard.errors import LeaderboardError
 from respect_gym.leaderboard.jsonio import dumps_records, read_json
+from respect_gym.safe_io import excerpt
 from respect_gym.zoo import load_graph
 
 SCHEMA = "respect-gym/leaderboard-suite"
@@ -131,8 +132,8 @@ def check_suite_name(name: str, root: Path = ROOT) -> None:
     family = match["family"] if match else name
     versions = [s for s in known if (m := _NAME.match(s)) and m["family"] == family]
     if versions:
-        raise LeaderboardError(f"unknown version of suite {family!r}: {name!r}; known versions: {', '.join(versions)}")
-    raise LeaderboardError(f"unknown suite {name!r}; known suites: {', '.join(known) or 'none'}")
+        raise LeaderboardError(f"unknown version of suite {excerpt(family)}: {excerpt(name)}; known versions: {', '.join(versions)}")
+    raise LeaderboardError(f"unknown suite {excerpt(name)}; known suites: {', '.join(known) or 'none'}")
 
 
 def load_suite(name: str, root: Path = ROOT) -> Suite:
