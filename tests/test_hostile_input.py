@@ -675,3 +675,12 @@ def test_resources_thousands_of_equal_names_import_in_linear_time(tmp_path):
     graph = load_graph(path)
     assert time.perf_counter() - start < 5
     assert graph.num_nodes == n + 1 and graph.names[-1] == f"x#{n}"
+
+
+def test_loss_plot_format_is_checked_before_the_solve_and_written_atomically(graph_file, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    refused(capsys, "schedule", graph_file, *FAST, "--plot", tmp_path / "p.xyz", match="not one matplotlib writes")
+    out = tmp_path / "p.png"
+    accepted(capsys, "schedule", graph_file, *FAST, "--plot", out)
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json", "p.png"]  # no temporary file left

@@ -39,6 +39,8 @@ def check_outputs(args: argparse.Namespace, inputs: Iterable[str | os.PathLike |
         path = getattr(args, dest, None)
         if path is not None and not isinstance(path, bool):
             check_output_path(path, inputs=inputs, force=force, what=f"--{dest.replace('_', '-')}")
+            if dest == "plot":
+                _check_figure_format(path)
             files.append(path)
     for dest in DIR_FLAGS:
         path = getattr(args, dest, None)
@@ -53,6 +55,33 @@ def check_outputs(args: argparse.Namespace, inputs: Iterable[str | os.PathLike |
         raise ValueError("two outputs name the same file")
 
 
+def _check_figure_format(path: str | os.PathLike) -> None:
+    """Refuse a ``--plot`` suffix matplotlib cannot write, before the solve (skipped without the viz extra)."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return
+    suffix = _suffix(path)
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in supported:
+        raise OutputPathError(f"{path}: --plot format {suffix!r} is not one matplotlib writes "
+                              f"({', '.join(sorted(supported))})")
+
+
+def _suffix(path: str | os.PathLike) -> str:
+    name = os.path.basename(os.fspath(path))
+    return name.rpartition(".")[2].lower() if "." in name else "png"
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     """``data`` as indented JSON at ``path``, atomically."""
     atomic_write(path, json.dumps(data, indent=1))
+
+
+def save_figure(fig: Any, path: str | os.PathLike, **kwargs: Any) -> None:
+    """A matplotlib figure saved atomically, in the format its suffix names (``.png``, ``.svg``, ...)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=_suffix(path), **kwargs)
+    atomic_write(path, buffer.getvalue())

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from respect_gym.cli.outputs import save_figure
 from respect_gym.graph import Graph
 from respect_gym.solvers import SolveResult
 
@@ -143,7 +144,7 @@ def plot_schedule(graph: Graph, result: SolveResult, vendor: SolveResult | None,
         drawn += 1
     ops.set_title("the graph cut into stages: ops coloured by stage, the heaviest named; at each cut, the bytes "
                   "of the tensors crossing it (via the host) and the largest", fontsize=9)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -176,5 +177,5 @@ def plot_sweep(model: str, solver: str, rows: list[dict[str, Any]], knee_k: int,
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
