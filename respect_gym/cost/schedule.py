@@ -44,6 +44,10 @@ def validate_schedule(graph: Graph, stages: Sequence[int] | np.ndarray, num_stag
         if bad.size:
             i = int(bad[0])
             raise ScheduleError(f"node {i} ({graph.names[i]!r}): stage {raw[i]!r} is not an integer")
+        bad = np.flatnonzero((raw < 0) | (raw >= k))  # before the cast: 1e300 does not fit an int64
+        if bad.size:
+            i = int(bad[0])
+            raise ScheduleError(f"node {i} ({graph.names[i]!r}): stage {raw[i]:g} is outside 0..{k - 1}")
     out = raw.astype(np.int64)
     bad = np.flatnonzero((out < 0) | (out >= k))
     if bad.size:

@@ -46,6 +46,12 @@ K=8 13 s against 29 s) and some slower (nasnet_mobile K=4 21 s against 13 s; rec
 ``benchmarks/results/solvers_layers_cpsat_*.json``). ``"portfolio"``: CP-SAT's parallel portfolio,
 ``max(4, os.cpu_count())`` workers with its default LP and probing, e.g. for many-core machines.
 
+Size. Memory grows with the number of (node, stage) cells (:data:`MAX_MODEL_CELLS`, about 0.5 GB
+at the limit) plus, up to :data:`CLOSURE_MAX_NODES` nodes, the closure of the prefix / suffix cuts;
+a larger problem, or one whose time limit is spent by the warm start, gets the warm start (the
+compiler split and a single slicegraph pass) and the combinatorial bound, ``info["method"] = "warm
+start only"`` with the reason: never a proof, always a schedule.
+
 Determinism. A proven optimum's value never varies. The single search is deterministic: the same
 (graph, K, seed, options) give the same schedule, unless a wall-clock ``time_limit`` stops it,
 where the incumbent depends on the machine's speed. The portfolio runs free: among tied optima,
@@ -87,6 +93,13 @@ WALL_BACKSTOP = 2.0
 # the portfolio gains its bound-proving subsolvers from 4 workers on (2 cores, nasnet_mobile fused,
 # 30 s: 2 workers left K=4 and K=8 at 4-6% gaps, 4 workers proved K = 2..8)
 PORTFOLIO_MIN_WORKERS = 4
+# Size limits that keep memory bounded: the model holds ~10 CP-SAT variables and constraints per
+# (node, stage) cell (about 1 KiB each); above MAX_MODEL_CELLS the search is skipped and the warm
+# start returned with the combinatorial bound. The prefix / suffix cuts need every node's ancestor
+# and descendant sums, n^2 bits of closure: only up to CLOSURE_MAX_NODES nodes (50 MB).
+MAX_MODEL_CELLS = 400_000
+CLOSURE_MAX_NODES = 20_000
+BUILD_SECONDS_PER_CELL = 3.5e-4  # building the model in Python, measured here (120k cells: ~40 s)
 
 
 class _Core:
@@ -251,6 +264,10 @@ class _StageTimeModel(_Core):
         m.add(k * self.T >= sum(self.lat))
         # prefix/suffix cuts: v on a stage <= s puts v and its ancestors (their compute and at least
         # one invoke) on the first s + 1 stages, v on a stage > s its descendants on the last k-1-s
+        if graph.num_nodes > CLOSURE_MAX_NODES:  # the cuts are optional; their closure sums cost n^2 bits
+            self.objective = self.T
+            m.minimize(self.T)
+            return
         before, after = closure_sums(graph, compute)
         for v in ops.tolist():
             for s in range(k - 1):
@@ -355,6 +372,16 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     :param search: ``"single"`` or ``"portfolio"`` (module docstring).
     """
     hint, hint_value = _warm_start(problem, fixed, warm_start)
+    cells = problem.graph.num_nodes * problem.num_stages
+    limit = problem.time_limit  # not the time left: the same inputs take the same path on any machine
+    if cells > MAX_MODEL_CELLS or (limit is not None and cells * BUILD_SECONDS_PER_CELL > limit / 2):
+        # too large to model in bounded memory, or too large to build and search in the time left:
+        # the warm start and the combinatorial bound (the registry adds it), never a proof
+        reason = (f"{problem.graph.num_nodes} nodes x {problem.num_stages} stages exceed the CP-SAT model's "
+                  f"{MAX_MODEL_CELLS:,} node-stage cells" if cells > MAX_MODEL_CELLS else
+                  f"building the CP-SAT model (~{cells * BUILD_SECONDS_PER_CELL:.0f} s) would take most of the time left")
+        return SolverOutput(stages=hint, optimal=False, objective_bound=None, status="feasible",
+                            info={"method": "warm start only", "reason": reason})
     timed = problem.objective.separable  # stage times in the model; the paper cost has its own
     built = _StageTimeModel(problem, fixed) if timed else _PaperModel(problem)
     if fixed is not None:
