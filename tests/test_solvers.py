@@ -280,3 +280,15 @@ def test_warm_start_keeps_the_optimum() -> None:
     assert seeded.objective_value == pytest.approx(plain.objective_value, rel=1e-6)
     with pytest.raises(Exception, match="precedence|shape|stage"):
         solve(graph, 3, solver="exact", method="cpsat", warm_start=[2] + [0] * (graph.num_nodes - 1))
+
+
+def test_more_stages_than_nodes_solve_as_many_stages_as_nodes() -> None:
+    graph = tiny_graph(3, max_nodes=6)
+    n = graph.num_nodes
+    for solver in ("exact", "slicegraph", "compiler"):
+        huge = solve(graph, 1_000_000, solver=solver)
+        same = solve(graph, n, solver=solver)
+        assert huge.num_stages == 1_000_000 and huge.info["solved_with_stages"] == n
+        assert huge.objective_value == pytest.approx(same.objective_value, rel=1e-12)
+        assert huge.stages.max() < n
+    assert solve(graph, 1_000_000).optimal

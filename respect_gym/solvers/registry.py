@@ -117,17 +117,20 @@ def solve(
             raise SolverError("cost_model was built for another graph, hardware or revision than the ones passed to solve()")
     cm = cost_model if cost_model is not None else CostModel(graph, hardware, revision)
     start = time.perf_counter()
-    problem = Problem(graph=graph, num_stages=k, cost_model=cm, objective=goal, seed=int(seed),
+    # a schedule never uses more stages than nodes: solve with at most n (exact for every objective;
+    # the other stages stay empty), so a huge K costs nothing
+    k_solved = min(k, max(graph.num_nodes, 1))
+    problem = Problem(graph=graph, num_stages=k_solved, cost_model=cm, objective=goal, seed=int(seed),
                       time_limit=time_limit, options=dict(options),
                       deadline=None if time_limit is None else start + float(time_limit))
     out = run(problem)
     seconds = time.perf_counter() - start
     stages = validate_schedule(graph, out.stages, k)
     report = cm.evaluate(stages, k)
-    lower = Period().lower_bound(cm, k)  # on the period, whatever the objective
+    lower = Period().lower_bound(cm, k_solved)  # on the period, whatever the objective
     value = problem.objective_value(stages)
     goal.label(report, value)
-    bound = max(out.objective_bound if out.objective_bound is not None else -np.inf, goal.lower_bound(cm, k))
+    bound = max(out.objective_bound if out.objective_bound is not None else -np.inf, goal.lower_bound(cm, k_solved))
     if isinstance(goal, Period):
         lower = bound
     if out.optimal:
@@ -146,7 +149,7 @@ def solve(
         objective=goal.name,
         objective_value=value,
         objective_bound=float(max(bound, 0.0)),
-        info=out.info,
+        info=out.info if k_solved == k else {**out.info, "solved_with_stages": k_solved},
     )
 
 
