@@ -51,8 +51,9 @@ def _register_envs() -> None:
     vector_entry = "respect_gym.envs.pipeline.vector:make_vector_env"  # gym.make_vec: the native batch
     # v0: cost-model revision 2, frozen so its published numbers stay reproducible; v1: revision 3
     for env_id, kwargs in (("RespectPipeline-v0", {"revision": 2}), ("RespectPipeline-v1", {"revision": 3})):
-        if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=entry, vector_entry_point=vector_entry, kwargs=kwargs)
+        if env_id not in gymnasium.registry:  # v0 stays frozen: gym.make_vec keeps Gymnasium's sync default there
+            gymnasium.register(id=env_id, entry_point=entry, kwargs=kwargs,
+                               vector_entry_point=vector_entry if kwargs["revision"] == 3 else None)
 
 
 _register_envs()
