@@ -1,7 +1,8 @@
 """respect-gym: pipeline scheduling of DNN graphs on multiple Coral Edge TPUs.
 
 Importing the package registers the Gymnasium environments ``RespectPipeline-v1`` (cost-model
-revision 3) and ``RespectPipeline-v0`` (revision 2, kept for reproducibility). The public
+revision 3), ``RespectPipeline-v0`` (revision 2, kept for reproducibility) and ``RespectOrder-v1``
+(RESPECT's formulation: order the nodes, the optimal cut makes the stages). The public
 functions below are imported lazily, so ``import respect_gym`` stays fast and never loads the
 solvers or the env unless they are used.
 """
@@ -31,6 +32,7 @@ _LAZY = {
     "RespectLayeredGenerator": "respect_gym.generators",
     "DnnGraphGenerator": "respect_gym.generators",
     "RespectPipelineEnv": "respect_gym.envs",
+    "RespectOrderEnv": "respect_gym.envs.order",
     "make_generator": "respect_gym.generators",
     "GraphGenerator": "respect_gym.generators",
 }
@@ -54,6 +56,10 @@ def _register_envs() -> None:
         if env_id not in gymnasium.registry:  # v0 stays frozen: gym.make_vec keeps Gymnasium's sync default there
             gymnasium.register(id=env_id, entry_point=entry, kwargs=kwargs,
                                vector_entry_point=vector_entry if kwargs["revision"] == 3 else None)
+    # RESPECT's own formulation: the agent orders the nodes, the objective's optimal cut makes the stages
+    if "RespectOrder-v1" not in gymnasium.registry:
+        gymnasium.register(id="RespectOrder-v1", entry_point="respect_gym.envs.order.env:RespectOrderEnv",
+                           kwargs={"revision": 3})
 
 
 _register_envs()
