@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 
-from rich.markup import escape
-from rich.table import Table
-
 from respect_gym.cli import add_cost_model_arguments, make_console
 from respect_gym.cli.outputs import add_force_argument, check_outputs, write_json
-from respect_gym.cost import PipelineReport, ScheduleError
-from respect_gym.problem.objectives import evaluate
+from respect_gym.cli.tables import stage_table
+from respect_gym.cost import ScheduleError
 from respect_gym.graph import Graph, read_json_file
 from respect_gym.importers import is_model_file
+from respect_gym.problem.objectives import evaluate
 from respect_gym.safe_io import excerpt
 from respect_gym.zoo import GRANULARITIES, load_graph
 
@@ -62,25 +60,6 @@ def read_schedule(path: str, tpus: int | None) -> tuple[list, int, dict]:
     if not 1 <= k <= MAX_STAGES:
         raise ScheduleError(f"--tpus must be from 1 to {MAX_STAGES}, got {k}")
     return stages, k, record
-
-
-def stage_table(report: PipelineReport, title: str) -> Table:
-    """Per-stage latency, memory and transfers of a report, its bottleneck stage highlighted; ``title``
-    is plain text (a model name from a file is never read as rich markup)."""
-    table = Table(title=escape(title), caption="times in ms; params, cached, streamed in MiB; in, out in KiB")
-    table.add_column("stage", justify="right")
-    for column in ("ops", "ms", "compute", "stream", "transfer", "params", "cached", "streamed", "in", "out"):
-        table.add_column(column, justify="right")
-    for s in range(report.num_stages):
-        mark = "[bold red]" if report.stage_ms[s] == report.bottleneck_ms and report.bottleneck_ms > 0 else ""
-        table.add_row(
-            str(s), str(report.stage_num_ops[s]), f"{mark}{report.stage_ms[s]:.3f}",
-            f"{report.stage_compute_ms[s]:.3f}", f"{report.stage_stream_ms[s]:.3f}", f"{report.stage_transfer_ms[s]:.3f}",
-            *(f"{b / 2**20:.2f}" for b in (report.stage_param_bytes[s], report.stage_cached_bytes[s],
-                                            report.stage_streamed_bytes[s])),
-            f"{report.stage_in_bytes[s] / 1024:.1f}", f"{report.stage_out_bytes[s] / 1024:.1f}",
-        )
-    return table
 
 
 def run(args: argparse.Namespace) -> int:
