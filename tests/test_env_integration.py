@@ -14,6 +14,7 @@ from gymnasium.utils.env_checker import data_equivalence
 import respect_gym  # noqa: F401  (registers the env)
 from respect_gym.cost.schedule import validate_schedule
 from respect_gym.envs import ActionMaskObservation, RespectPipelineEnv
+from respect_gym.envs.pipeline.env import IllegalActionWarning
 
 SMALL = {"model": "resnet50", "num_tpus": 4, "max_nodes": 96, "max_edges": 128}
 # SB3 notes that 2-D Boxes are not images; its CombinedExtractor flattens them, which is intended.
@@ -36,7 +37,8 @@ def test_sb3_check_env_passes_with_only_the_2d_box_note():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(RespectPipelineEnv(**SMALL))
-    messages = [str(w.message) for w in caught]
+    # the checker steps unmasked random actions: the env may warn once that it repaired one
+    messages = [str(w.message) for w in caught if not issubclass(w.category, IllegalActionWarning)]
     assert all(SB3_SHAPE_NOTE in m for m in messages), messages
     flagged = sorted(m.split()[2] for m in messages)
     assert flagged == ["edge_index", "node_features", "stage_features"]

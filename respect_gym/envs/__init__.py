@@ -2,6 +2,7 @@
 
 from respect_gym.envs.pipeline.env import RespectPipelineEnv
 from respect_gym.envs.pipeline.wrappers import (
+    ActionMask,
     ActionMaskObservation,
     CompactObservation,
     GraphContextObservation,
@@ -10,6 +11,7 @@ from respect_gym.envs.pipeline.wrappers import (
 )
 
 __all__ = [
+    "ActionMask",
     "ActionMaskObservation",
     "CompactObservation",
     "GraphContextObservation",

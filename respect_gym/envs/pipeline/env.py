@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -18,11 +19,27 @@ from respect_gym.problem.state import Episode, State, Transition, reset, step
 SUCCESS_RTOL = 1e-9  # "beats the compiler" must beat it by more than float noise
 _ROW = np.zeros(1, dtype=np.int64)  # the single env is row 0 of a one-episode kernel state
 
-__all__ = ["EnvConfigError", "InvalidActionError", "RespectPipelineEnv"]
+INFO_MODES = ("full", "flat", "final")  # info=: v1's dicts; fixed numeric schema; empty mid-episode
+ON_ILLEGAL = ("warn", "repair", "raise")  # on_illegal=: what a masked-out action does
+# info="flat": the same keys on every step (zero until they mean something), numpy scalars
+FLAT_INFO_KEYS = ("action_mask", "illegal_action", "illegal_actions", "score", "objective_value", "compiler_value",
+                  "is_success")
+FINAL_INFO_KEYS = FLAT_INFO_KEYS[2:]  # info="final": these, on the step that ends an episode only
+
+__all__ = ["EnvConfigError", "FLAT_INFO_KEYS", "IllegalActionError", "IllegalActionWarning", "InvalidActionError",
+           "RespectPipelineEnv"]
 
 
 class InvalidActionError(ValueError):
     """An action outside ``Discrete(num_tpus)``, or a step outside a live episode."""
+
+
+class IllegalActionError(InvalidActionError):
+    """A masked-out stage under ``on_illegal="raise"`` (the episode is left as it was)."""
+
+
+class IllegalActionWarning(UserWarning):
+    """The first masked-out stage an env repaired (``on_illegal="warn"``, the default)."""
 
 
 class RespectPipelineEnv(gym.Env[dict, np.int64]):
@@ -44,13 +61,18 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     ## Action Space
 
     ``Discrete(num_tpus)``: the stage of the current node. Legal stages are those ``>=`` the
-    largest stage of the node's predecessors, exposed three ways: the ``action_masks()`` method
-    (bool, used by sb3-contrib's MaskablePPO), ``info["action_mask"]`` (int8), and the
-    :class:`~respect_gym.envs.pipeline.wrappers.ActionMaskObservation` wrapper. The mask of a
-    live state is never all-false (the last stage is always legal). **Illegal actions** (masked
-    out) do not crash: the smallest legal stage is used instead, ``info["illegal_action"]`` is
-    True, and ``illegal_action_penalty`` is subtracted from the reward. An action outside
-    ``0..num_tpus-1`` raises :class:`InvalidActionError`.
+    largest stage of the node's predecessors, exposed four ways: the ``action_masks()`` method
+    (bool, used by sb3-contrib's MaskablePPO), ``info["action_mask"]`` (int8; bool with
+    ``info="flat"``), inside the observation with ``action_mask_key=`` (bool), and the
+    :class:`~respect_gym.envs.pipeline.wrappers.ActionMask` wrapper (bool, any observation, any
+    key). The mask of a live state is never all-false (the last stage is always legal).
+
+    **Illegal actions** (masked out), by ``on_illegal``: ``"warn"`` (default) repairs them (the
+    smallest legal stage is used instead, ``info["illegal_action"]`` is True and
+    ``illegal_action_penalty`` is subtracted from the reward) and issues one
+    :class:`IllegalActionWarning` on the first one an env repairs; ``"repair"`` does the same
+    silently; ``"raise"`` (strict) raises :class:`IllegalActionError` and leaves the episode as it
+    was. An action outside ``0..num_tpus-1`` raises :class:`InvalidActionError`.
 
     A uniformly random masked policy drifts towards the last stage: once a node sits on stage k,
     every later consumer must too, so random play usually ends with most nodes on the last TPUs.
@@ -77,6 +99,10 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
       numbers), for MLPs on any graph size; the same as the ``CompactObservation`` wrapper.
     - ``"context"``: the padded graph with static node context plus the stage and global context,
       for message-passing policies; the same as the ``GraphContextObservation`` wrapper.
+
+    ``action_mask_key="action_mask"`` (TorchRL, PufferLib) or ``"mask"`` (Tianshou) adds the bool
+    mask ``Box(0, 1, (K,), bool)`` to the observation under that key: a ``Dict`` view gains the key,
+    the ``"compact"`` ``Box`` becomes ``{"observation": box, key: mask}``.
 
     ## Rewards
 
@@ -115,6 +141,18 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
       and ``graph_sha256``.
     - Truncation: never (wrap in ``gymnasium.wrappers.TimeLimit`` to add one).
 
+    ## Info
+
+    ``info="full"`` (default): as above, nested on the last step. ``info="flat"``: a fixed schema,
+    the same keys on every step and at reset, numpy scalars, nothing nested (what TorchRL's
+    ``auto_register_info_dict`` and replay buffers need): ``action_mask`` (bool), ``illegal_action``,
+    ``illegal_actions`` (so far), and ``score``, ``objective_value``, ``compiler_value``,
+    ``is_success``, 0 / False until the step that ends the episode. ``info="final"``: ``{}`` at
+    reset and mid-episode (PufferLib passes every non-empty info through a pipe), the four final
+    keys and ``illegal_actions`` on the last step. In every mode, :meth:`final_info` returns the
+    full final info (``report``, ``schedule``, ``compiler_report``, ...) of the episode that just
+    ended, until the next ``reset``.
+
     ``num_tpus=1`` is allowed (one stage: every episode is the whole graph on one TPU, scoring 0
     against the compiler, which has nothing to split either); it is the single-TPU baseline.
 
@@ -135,6 +173,9 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     | observation | str | "graph" | ``"graph"``, ``"compact"`` or ``"context"`` (see Observation Space) |
     | lookahead | int | 4 | upcoming nodes in the ``"compact"`` view |
     | render_mode | str or None | None | ``"ansi"`` (text table) or ``"rgb_array"`` (bar charts) |
+    | on_illegal | str | "warn" | masked-out actions: ``"warn"`` (repair, warn once per env), ``"repair"`` (silently), ``"raise"`` (:class:`IllegalActionError`) |
+    | info | str | "full" | ``"full"`` (v1's info), ``"flat"`` (fixed numeric schema every step) or ``"final"`` (empty until the last step); see Info |
+    | action_mask_key | str or None | None | put the bool action mask into the observation under this key (see Observation Space) |
 
     ## Vectorized environment
 
@@ -152,7 +193,9 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
       compute, tiled streaming; docs/cost_model.md); objectives ``"period"``, ``"latency"`` (one
       input's latency) and ``"paper"``; the env became a shell over the problem kernel with the
       ``observation`` argument and a native vector env (same spaces, episodes and numbers:
-      tests/test_v1_golden.py); reset and final ``info`` name the graph and its SHA-256.
+      tests/test_v1_golden.py); reset and final ``info`` name the graph and its SHA-256. Opt-in
+      options that leave the default's spaces, info and numbers as they were: ``on_illegal``
+      (the default ``"warn"`` adds a Python warning only), ``info``, ``action_mask_key``.
     - v0: cost-model revision 2, frozen (tests/test_v0_golden.py); its ``objective="latency"``
       is revision 2's bottleneck stage, i.e. its period.
 
@@ -187,9 +230,21 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         observation: str = "graph",
         lookahead: int = 4,
         render_mode: str | None = None,
+        on_illegal: str = "warn",
+        info: str = "full",
+        action_mask_key: str | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise EnvConfigError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        if on_illegal not in ON_ILLEGAL:
+            raise EnvConfigError(f"on_illegal must be one of {ON_ILLEGAL}, got {on_illegal!r}")
+        if info not in INFO_MODES:
+            raise EnvConfigError(f"info must be one of {INFO_MODES}, got {info!r}")
+        if action_mask_key is not None and (not isinstance(action_mask_key, str) or not action_mask_key):
+            raise EnvConfigError(f"action_mask_key must be a non-empty string or None, got {action_mask_key!r}")
+        self.on_illegal, self.info_mode, self.action_mask_key = on_illegal, info, action_mask_key
+        self._warned_illegal = False
+        self._final_value: float | None = None  # the objective of the episode that just ended
         self.render_mode = render_mode
         self.spec_args = p = PipelineSpec.parse(model, num_tpus, hardware, granularity, max_nodes, max_edges,
                                                 reward_mode, objective, revision, illegal_action_penalty, observation)
@@ -205,6 +260,8 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         self._reward = Reward(self._state, self.objective, p.reward_mode)
         self._live = False
         self.observation_space = self.view_space(p.observation, self.lookahead)
+        if action_mask_key is not None:
+            self.observation_space = with_mask_space(self.observation_space, p.num_tpus, action_mask_key)
 
     # ------------------------------------------------------------------ episode
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -218,14 +275,23 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
             view.reset(_ROW)
         self._reward.reset(_ROW)
         self._live = True
-        info = {"action_mask": self._mask(), "illegal_action": False, **self._graph_info()}
+        self._final_value = None
+        if self.info_mode == "full":
+            info = {"action_mask": self._mask(), "illegal_action": False, **self._graph_info()}
+        else:
+            info = self._flat_info(False, None) if self.info_mode == "flat" else {}
         return self._observe(), info
 
     def step(self, action):
         """Place the current node on stage ``action`` (repaired to the smallest legal stage)."""
         if not self._live:
             raise InvalidActionError("step() called outside an episode: call reset() first")
-        transition = step(self._state, _ROW, np.array([self._check_action(action)]))
+        stage = self._check_action(action)
+        if self.on_illegal == "raise" and stage < self._state.min_stage[0]:
+            raise IllegalActionError(
+                f"stage {stage} is masked out for node {int(self._state.node[0])} (legal: {int(self._state.min_stage[0])}"
+                f"..{self.num_tpus - 1}; on_illegal='raise'); read action_masks() or info['action_mask']")
+        transition = step(self._state, _ROW, np.array([stage]))
         for view in self._views.values():
             view.after_step(_ROW, transition)
         done = bool(transition.done[0])
@@ -234,10 +300,25 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         illegal = bool(transition.illegal[0])
         if illegal:
             reward -= self.illegal_action_penalty
-        info = self._final_info(float(final[0])) if done else {}
+            if self.on_illegal == "warn" and not self._warned_illegal:
+                self._warned_illegal = True
+                warnings.warn(
+                    f"RespectPipelineEnv repaired a masked-out action (stage {stage} -> {int(transition.stage[0])}"
+                    f"; penalty {self.illegal_action_penalty}); illegal actions are counted in info but not warned "
+                    f"again for this env. Mask the policy with action_masks() / info['action_mask'], or pass "
+                    f"on_illegal='raise' (strict) or 'repair' (silent)", IllegalActionWarning, stacklevel=2)
         self._live = not done
-        info["action_mask"] = self._mask()
-        info["illegal_action"] = illegal
+        if done:
+            self._final_value = float(final[0])
+        if self.info_mode == "full":
+            info = self._final_info(self._final_value) if done else {}
+            info["action_mask"] = self._mask()
+            info["illegal_action"] = illegal
+        elif self.info_mode == "flat":
+            info = self._flat_info(illegal, self._final_value)
+        else:
+            info = {k: v for k, v in self._flat_info(illegal, self._final_value).items() if k in FINAL_INFO_KEYS} \
+                if done else {}
         return self._observe(), reward, done, False, info
 
     def action_masks(self) -> np.ndarray:
@@ -269,7 +350,18 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         return view
 
     def _observe(self):
-        return self.observe(self.spec_args.observation, self.lookahead)
+        observation = self.observe(self.spec_args.observation, self.lookahead)
+        if self.action_mask_key is None:
+            return observation
+        return with_mask(observation, self.action_masks(), self.action_mask_key)
+
+    def final_info(self) -> dict[str, Any]:
+        """The full final ``info`` of the episode that just ended (``report``, ``schedule``,
+        ``compiler_report``, ... as ``info="full"`` gives it), whatever ``info`` mode the env has;
+        available from the step that ends an episode until the next ``reset``."""
+        if self._live or self._final_value is None:
+            raise InvalidActionError("final_info() is available after the step that ends an episode, before reset()")
+        return self._final_info(self._final_value)
 
     # ------------------------------------------------------------------ internals
     def _mask(self) -> np.ndarray:
@@ -290,6 +382,20 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         if not 0 <= stage < self.num_tpus:
             raise InvalidActionError(f"action {stage} is outside Discrete({self.num_tpus}) (stages 0..{self.num_tpus - 1})")
         return stage
+
+    def _flat_info(self, illegal: bool, final: float | None) -> dict[str, Any]:
+        """``info="flat"``: the same numeric keys on every step, numpy scalars, zero until they mean something."""
+        info = {"action_mask": self.action_masks(), "illegal_action": np.bool_(illegal),
+                "illegal_actions": np.int64(self._state.illegal_actions[0])}
+        if final is None:
+            info.update(score=np.float64(0.0), objective_value=np.float64(0.0), compiler_value=np.float64(0.0),
+                        is_success=np.bool_(False))
+        else:
+            reference = self._state.instance(0).reference
+            info.update(score=np.float64(normalised_score(reference, final)), objective_value=np.float64(final),
+                        compiler_value=np.float64(reference),
+                        is_success=np.bool_(final < reference * (1.0 - SUCCESS_RTOL)))
+        return info
 
     def _final_info(self, final: float) -> dict[str, Any]:
         instance = self._state.instance(0)
@@ -330,6 +436,27 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     def kernel(self) -> State:
         """The one-episode kernel state (read it, do not modify it)."""
         return self._state
+
+
+def with_mask_space(space: spaces.Space, num_tpus: int, key: str, observation_key: str = "observation",
+                    dtype: Any = bool) -> spaces.Dict:
+    """``space`` with the action mask added under ``key``: a ``Dict`` gains the key, any other space
+    becomes ``{observation_key: space, key: mask}`` (the mask is a ``(num_tpus,)`` ``Box`` of ``dtype``)."""
+    mask = spaces.Box(0, 1, (num_tpus,), dtype)
+    if isinstance(space, spaces.Dict):
+        if key in space.spaces:
+            raise EnvConfigError(f"the observation already has a key {key!r}; choose another action mask key")
+        return spaces.Dict({**space.spaces, key: mask})
+    if key == observation_key:
+        raise EnvConfigError(f"the action mask key and the observation key are both {key!r}")
+    return spaces.Dict({observation_key: space, key: mask})
+
+
+def with_mask(observation: Any, mask: np.ndarray, key: str, observation_key: str = "observation") -> dict:
+    """The observation with ``mask`` added as :func:`with_mask_space` lays it out."""
+    if isinstance(observation, dict):
+        return {**observation, key: mask}
+    return {observation_key: observation, key: mask}
 
 
 def _unbatch(observation):

@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from respect_gym.envs.pipeline.env import with_mask, with_mask_space
 from respect_gym.problem.features import NODE_FEATURES, NUM_NODE_FEATURES
 
 OUT_BYTES_COL = NODE_FEATURES.index("log_out_bytes")
@@ -22,19 +23,36 @@ class _MaskForwarding(gym.ObservationWrapper):
         return self.env.unwrapped.action_masks()
 
 
-class ActionMaskObservation(_MaskForwarding):
-    """Adds ``"action_mask"`` (int8, 1 = legal stage) to the observation dict, for agents that
-    read the mask from the observation instead of calling ``action_masks()``."""
+class ActionMask(_MaskForwarding):
+    """Puts the action mask (``bool`` by default, True = legal stage) into any observation, under
+    ``key``: a ``Dict`` observation gains the key, any other (the ``"compact"`` ``Box``) becomes
+    ``{observation_key: observation, key: mask}``. For libraries that read the mask from the
+    observation: TorchRL (``action_mask``), Tianshou (``key="mask"``), PufferLib. The same as the
+    env's ``action_mask_key=`` option, on an env you already have.
 
-    def __init__(self, env: gym.Env) -> None:
+    >>> env = ActionMask(gym.make("RespectPipeline-v1", observation="compact"), key="mask")
+    """
+
+    def __init__(self, env: gym.Env, key: str = "action_mask", observation_key: str = "observation",
+                 dtype: Any = bool) -> None:
         super().__init__(env)
-        k = int(env.action_space.n)
-        self.observation_space = spaces.Dict(
-            {**env.observation_space.spaces, "action_mask": spaces.Box(0, 1, (k,), np.int8)}
-        )
+        self.key, self.observation_key, self.dtype = key, observation_key, np.dtype(dtype)
+        self.observation_space = with_mask_space(env.observation_space, int(env.action_space.n), key,
+                                                 observation_key, self.dtype)
 
-    def observation(self, observation: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {**observation, "action_mask": self.env.unwrapped.action_masks().astype(np.int8)}
+    def observation(self, observation: Any) -> dict[str, Any]:
+        mask = self.env.unwrapped.action_masks()
+        return with_mask(observation, mask if self.dtype == np.bool_ else mask.astype(self.dtype), self.key,
+                         self.observation_key)
+
+
+class ActionMaskObservation(ActionMask):
+    """:class:`ActionMask` with v1's ``int8`` mask (1 = legal stage) by default, kept for the
+    code written against it; any observation, ``key`` and ``dtype`` as in :class:`ActionMask`."""
+
+    def __init__(self, env: gym.Env, key: str = "action_mask", observation_key: str = "observation",
+                 dtype: Any = np.int8) -> None:
+        super().__init__(env, key, observation_key, dtype)
 
 
 class CompactObservation(_MaskForwarding):
