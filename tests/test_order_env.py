@@ -218,3 +218,24 @@ def test_docstring_example_runs():
 
     result = doctest.testmod(module, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.smoke
+def test_maskable_ppo_runs_on_the_order_env():
+    pytest.importorskip("sb3_contrib")
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = RespectOrderEnv(**SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SB3 notes that the 2-D Boxes are not images
+        sb3_check_env(env)
+    model = MaskablePPO("MultiInputPolicy", env, n_steps=128, batch_size=64, n_epochs=1, seed=0, verbose=0)
+    model.learn(256)
+    obs, info = env.reset(seed=0)
+    terminated = False
+    while not terminated:
+        action, _ = model.predict(obs, action_masks=info["action_mask"], deterministic=True)
+        obs, _, terminated, _, info = env.step(int(action))
+    assert info["illegal_actions"] == 0
+    assert sorted(info["order"]) == list(range(74))
