@@ -20,10 +20,16 @@ sub-env (its action is ignored) and returns the new episode's first observation 
 (marked by the Gymnasium-style ``"_score"`` etc. boolean arrays, zero elsewhere), ``score``,
 ``objective_value``, ``compiler_value``, ``is_success`` and ``illegal_actions``. The masks are also
 available as ``action_masks()`` (``(N, K)`` bool).
+
+The single env's opt-in options are accepted too: ``on_illegal`` (``"warn"``, the default: one
+warning on the first repaired action; ``"repair"``; ``"raise"``: :class:`IllegalActionError`
+before any sub-env moves), ``action_mask_key`` (the bool mask inside the observation) and
+``info="flat"`` (what this env's info always is; ``"full"`` and ``"final"`` are single-env modes).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -32,6 +38,8 @@ from gymnasium import spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
+
+from respect_gym.envs.pipeline.env import ON_ILLEGAL, IllegalActionError, IllegalActionWarning, with_mask_space
 
 from respect_gym.envs.pipeline.spec import DEFAULT_MAX_NODES, EnvConfigError, PipelineSpec, positive_int
 from respect_gym.problem.observe import make_view
@@ -61,9 +69,17 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
                  granularity: str = "fused", max_nodes: int | None = None, max_edges: int | None = None,
                  reward_mode: str = "terminal", objective: str = "period", revision: int | None = None,
                  illegal_action_penalty: float = 0.0, observation: str = "graph", lookahead: int = 4,
-                 render_mode: str | None = None) -> None:
+                 render_mode: str | None = None, on_illegal: str = "warn", info: str = "flat",
+                 action_mask_key: str | None = None) -> None:
         if render_mode is not None:
             raise EnvConfigError("the vector env does not render; use the single env's render_mode")
+        if on_illegal not in ON_ILLEGAL:
+            raise EnvConfigError(f"on_illegal must be one of {ON_ILLEGAL}, got {on_illegal!r}")
+        if info != "flat":
+            raise EnvConfigError(f"the vector env's info is always 'flat' (fixed-schema arrays), got info={info!r}")
+        if action_mask_key is not None and (not isinstance(action_mask_key, str) or not action_mask_key):
+            raise EnvConfigError(f"action_mask_key must be a non-empty string or None, got {action_mask_key!r}")
+        self.on_illegal, self.action_mask_key, self._warned_illegal = on_illegal, action_mask_key, False
         self.num_envs = positive_int("num_envs", num_envs)
         self.spec_args = PipelineSpec.parse(model, num_tpus, hardware, granularity, max_nodes, max_edges, reward_mode,
                                             objective, revision, illegal_action_penalty, observation)
@@ -79,6 +95,8 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         self._view = make_view(p.observation, self._state, p.max_edges, self.lookahead)
         self._reward = Reward(self._state, p.objective, p.reward_mode)
         self.single_observation_space = self._view.space
+        if action_mask_key is not None:
+            self.single_observation_space = with_mask_space(self._view.space, p.num_tpus, action_mask_key)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
     # ------------------------------------------------------------------ episodes
@@ -101,8 +119,7 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         if options:
             raise EnvConfigError(f"unknown reset option(s) {sorted(options)}; allowed: graph, reset_mask")
         self._start(rows, instances)
-        obs = self._view.observe()
-        return obs, self._info(np.zeros(self.num_envs, dtype=bool), None, None)
+        return self._observe(), self._info(np.zeros(self.num_envs, dtype=bool), None, None)
 
     def step(self, actions):
         """Place every live sub-env's current node on its action's stage; reset the ones that ended."""
@@ -115,6 +132,11 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         terminated = np.zeros(self.num_envs, dtype=bool)
         illegal = np.zeros(self.num_envs, dtype=bool)
         final = done_rows = None
+        if self.on_illegal == "raise" and rows.size:
+            bad = rows[actions[rows] < self._state.min_stage[rows]]
+            if bad.size:
+                raise IllegalActionError(f"masked-out actions in sub-envs {bad.tolist()[:8]} (on_illegal='raise'); "
+                                         f"read action_masks() or info['action_mask']")
         if rows.size:
             transition = step(self._state, rows, actions[rows])
             self._view.after_step(rows, transition)
@@ -125,12 +147,17 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
             reward[rows] = r
             terminated[rows] = transition.done
             illegal[rows] = transition.illegal
+            if self.on_illegal == "warn" and not self._warned_illegal and transition.illegal.any():
+                self._warned_illegal = True
+                warnings.warn(f"RespectPipelineVectorEnv repaired {int(transition.illegal.sum())} masked-out action(s); "
+                              f"counted in info['illegal_action'] but not warned again. Mask the policy with "
+                              f"action_masks() / info['action_mask'], or pass on_illegal='raise' or 'repair'",
+                              IllegalActionWarning, stacklevel=2)
         if pending.size:
             self._start(pending, self._draw([self._rngs[i] for i in pending.tolist()]))
         self._needs_reset = terminated.copy()
-        obs = self._view.observe()
         info = self._info(illegal, done_rows, final)
-        return obs, reward, terminated, np.zeros(self.num_envs, dtype=bool), info
+        return self._observe(), reward, terminated, np.zeros(self.num_envs, dtype=bool), info
 
     def action_masks(self) -> np.ndarray:
         """``(num_envs, num_tpus)`` bool: the legal stages of each sub-env's current node."""
@@ -142,6 +169,14 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         return self._state
 
     # ------------------------------------------------------------------ internals
+    def _observe(self):
+        observation = self._view.observe()
+        if self.action_mask_key is None:
+            return observation
+        if isinstance(observation, dict):
+            return {**observation, self.action_mask_key: legal(self._state)}
+        return {"observation": observation, self.action_mask_key: legal(self._state)}
+
     def _seed(self, seed) -> None:
         if seed is None:
             seeds = [None] * self.num_envs if self._rngs is None else None
