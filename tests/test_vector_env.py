@@ -167,3 +167,20 @@ def test_pool_compacts_dead_instances_and_keeps_live_episodes_intact(monkeypatch
         ended = vterm
         sizes.append(venv.unwrapped.kernel.pool.size)
     assert max(sizes) <= 1000 + 60  # 30-node graphs, compacted past 500 nodes
+
+
+def test_a_partial_reset_of_an_ended_episode_is_not_reset_again_by_the_next_step() -> None:
+    venv = gym.make_vec("RespectPipeline-v1", num_envs=2, model="mobilenet_v2", num_tpus=2)
+    single = gym.make("RespectPipeline-v1", model="mobilenet_v2", num_tpus=2, max_nodes=None)
+    venv.reset(seed=0)
+    single.reset(seed=1)
+    terminated = np.zeros(2, dtype=bool)
+    while not terminated[1]:
+        _, _, terminated, _, _ = venv.step(np.array([1, 1]))
+        single.step(1)
+    venv.reset(options={"reset_mask": np.array([False, True])})  # what SB3-style same-step autoreset does
+    obs1, _ = single.reset()
+    vobs, reward, _, _, info = venv.step(np.array([1, 0]))
+    obs2, single_reward, *_ = single.step(0)
+    assert venv.unwrapped.kernel.step[1] == 1  # stepped, not reset a second time
+    assert all(np.array_equal(obs2[key], vobs[key][1]) for key in obs2) and reward[1] == single_reward

@@ -119,6 +119,7 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         if options:
             raise EnvConfigError(f"unknown reset option(s) {sorted(options)}; allowed: graph, reset_mask")
         self._start(rows, instances)
+        self._needs_reset[rows] = False  # reset here: the next step plays them, it does not reset them again
         return self._observe(), self._info(np.zeros(self.num_envs, dtype=bool), None, None)
 
     def step(self, actions):
