@@ -12,8 +12,9 @@ choices make this learnable in a minute or two by a plain MLP:
   ``Discrete(K)`` stages, the same PPO from the default initialisation puts every node on stage 0
   (score -0.668) and stays there for the first 60k steps (measured, dense and terminal rewards).
 
-Run (31-46 s wall on this project's shared 2-core machine, one torch thread; seeds 0, 1 and 2 each
-end at period 8.090 ms against the compiler's 9.313 ms, score +0.151; the optimum is 7.126 ms):
+Run (31-58 s wall on this project's shared 2-core machine, one torch thread, other work beside
+it; seeds 0 to 4 each end at period 8.090 ms against the compiler's 9.313 ms, score +0.151, and
+a rerun with the same seed repeats the run exactly; the optimum is 7.126 ms):
 
     python agents/examples/quickstart_maskable_ppo.py            # 60k steps
     python agents/examples/quickstart_maskable_ppo.py --steps 100000 --seed 1
