@@ -316,3 +316,13 @@ def test_seed_everything_makes_torch_repeatable():
     a = torch.rand(3)
     seed_everything(3)
     assert torch.equal(a, torch.rand(3))
+
+
+def test_agents_cli_refuses_a_bad_checkpoint_in_one_line(tmp_path, capsys):
+    from respect_gym_agents.__main__ import main
+
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x80\x04not a checkpoint")
+    assert main(["evaluate", "imitation", "--checkpoint", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(bad) in err and "Traceback" not in err

@@ -44,6 +44,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     paths = {"imitation": checkpoints.shipped("imitation"), "ppo": checkpoints.shipped("ppo")}
     paths[args.agent] = args.checkpoint or paths[args.agent]
+    for path in paths.values():  # a bad checkpoint is one line now, not a failed task per instance
+        checkpoints.load(path)
     agents = tuple(a for a in AGENTS if a.split("_")[0] == args.agent or a in BASELINES) if args.only else AGENTS
     rows = evaluate_zoo(paths["imitation"], time_limit=args.time_limit, ppo_checkpoint=paths["ppo"],
                         workers=args.workers or (None if args.ray else 1), ray_address=args.ray, agents=agents)
@@ -52,7 +54,7 @@ def _evaluate(args: argparse.Namespace) -> None:
             json.dump(rows, fh, indent=1)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="respect-gym-agents", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     train_p = sub.add_parser("train", help="train an agent and write its checkpoint")
@@ -78,8 +80,13 @@ def main(argv: list[str] | None = None) -> None:
     eval_p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS", help="run instances " + RAY_HELP)
     eval_p.set_defaults(run=_evaluate)
     args = parser.parse_args(argv)
-    args.run(args)
+    try:
+        args.run(args)
+    except (checkpoints.CheckpointError, FileNotFoundError) as exc:  # a bad or missing checkpoint: one line
+        print(f"respect-gym-agents: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -13,6 +13,7 @@ taken from a file is never offered as a command to run).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,9 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: {path.stat().st_size:,} bytes, above the {MAX_CHECKPOINT_BYTES:,}-byte cap "
                               "for a checkpoint")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the file's contents before refusing it
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds; its text advises unsafe loading
         raise CheckpointError(f"{path} is not a respect-gym-agents checkpoint: torch's safe loader refused it "
                               f"({type(exc).__name__}; a pickle payload or a damaged file; nothing was unpickled)") from None

@@ -413,15 +413,8 @@ def load_weights(spec: str) -> tuple[GraphPolicyNet, dict[str, Any]]:
     recorded in the run's log).
     """
     path = checkpoints.shipped("imitation") if spec == "imitation" else Path(spec)
-    try:
-        return checkpoints.load(path)
-    except checkpoints.CheckpointError:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(data, dict) or "meta" not in data or "state_dict" not in data:
-            raise
-        net = GraphPolicyNet(NetConfig(**data["meta"]["net"]))
-        net.load_state_dict(data["state_dict"])
-        return net.eval(), data["meta"]
+    data = checkpoints.read(path)  # the checked reader: bounded, metadata validated, any cost-model version
+    return checkpoints.build_net(path, data), data["meta"]
 
 
 def train(config: PPOConfig, logdir: str | os.PathLike, quiet: bool = False) -> tuple[GraphPolicyNet, dict[str, Any]]:
