@@ -239,3 +239,17 @@ def test_maskable_ppo_runs_on_the_order_env():
         obs, _, terminated, _, info = env.step(int(action))
     assert info["illegal_actions"] == 0
     assert sorted(info["order"]) == list(range(74))
+
+
+def test_dp_max_nodes_switches_large_orders_to_the_bisection_cut():
+    graph = load_graph("resnet50", granularity="layers")
+    exact_env = RespectOrderEnv(model=graph, num_tpus=8, max_nodes=None)
+    fast_env = RespectOrderEnv(model=graph, num_tpus=8, max_nodes=None, dp_max_nodes=100)
+    exact = play(exact_env, random_ready, seed=4)[2][-1]
+    fast = play(fast_env, random_ready, seed=4)[2][-1]
+    assert fast["order"] == exact["order"]
+    cm = CostModel(graph)
+    bisected, _ = get_objective("period").best_cut(cm, BatchStageCost(cm), np.asarray(fast["order"]), 8, dp_max_nodes=100)
+    assert fast["objective_value"] == bisected >= exact["objective_value"] * (1 - 1e-12)
+    with pytest.raises(EnvConfigError, match="dp_max_nodes"):
+        RespectOrderEnv(model=graph, dp_max_nodes=0)

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from respect_gym.envs.pipeline.sources import as_graph
-from respect_gym.envs.pipeline.spec import EnvConfigError, PipelineSpec
+from respect_gym.envs.pipeline.spec import EnvConfigError, PipelineSpec, positive_int
 from respect_gym.problem.features import CONTEXT_CLIP, NUM_NODE_CONTEXT
 from respect_gym.problem.instance import Instance
 from respect_gym.problem.observe import tables
@@ -57,10 +57,10 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
     then cut into K contiguous stages. This env is that formulation. Each step the agent picks the
     next node of a topological order among the **ready** nodes (not yet ordered, every predecessor
     already ordered). When all ``n`` nodes are ordered, the objective's optimal cut of the order
-    into at most K contiguous segments (:meth:`respect_gym.problem.objectives.Objective.best_cut`:
-    an exact DP over the order's prefixes up to 500 nodes, ``respect_gym.solvers.cuts.DP_MAX_NODES``;
-    a bisection heuristic above) gives the stages, scored by the same cost model, objective and
-    reference (the vendor compiler's split) as ``RespectPipeline-v1``.
+    into at most K contiguous segments (:meth:`respect_gym.problem.objectives.Objective.best_cut`,
+    the exact DP over the order's prefixes, for any graph size unless ``dp_max_nodes`` says
+    otherwise) gives the stages, scored by the same cost model, objective and reference (the
+    vendor compiler's split) as ``RespectPipeline-v1``.
 
     Every schedule is the cut of some topological order (a chain of nested ideals), so the
     optimum is reachable; but on many graphs the plain topological order (Kahn's algorithm,
@@ -128,8 +128,13 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
     The cut is computed on the last step, once per episode: the latencies of the order's
     ``O(n^2)`` contiguous segments, then a DP over them (measured on this project's shared 2-core
     machine: 10-20 ms for ResNet50 fused, 74 nodes; 0.1 s for ResNet50 layers, 177 nodes; 0.8 s
-    for DenseNet201 fused, 408 nodes). The other steps are O(out-degree) plus the copy of the
-    observation. The plain order's cut is computed once per graph.
+    for DenseNet201 fused, 408 nodes; 4 s for DenseNet201 layers, 709 nodes; 8 s for
+    InceptionResNetV2 layers, 782 nodes). ``dp_max_nodes=500`` (what the solvers' re-cut uses,
+    ``respect_gym.solvers.cuts.DP_MAX_NODES``) cuts larger orders with the bisection heuristic
+    instead, in milliseconds, but then the value is not the order's best: on DenseNet201 layers,
+    which has essentially one topological order, it is 10% above the optimum at K=4 where the
+    exact cut reaches it (``benchmarks/order_vs_exact.py``). The other steps are O(out-degree)
+    plus the copy of the observation. The plain order's cut is computed once per graph.
 
     ## Arguments
 
@@ -144,6 +149,7 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
     | objective | str | "period" | ``"period"``, ``"latency"`` or ``"paper"`` |
     | revision | int or None | None | cost-model revision (v1: 3) |
     | illegal_action_penalty | float | 0.0 | subtracted from the reward per illegal action |
+    | dp_max_nodes | int or None | None | orders of more nodes are cut by the bisection heuristic of ``respect_gym.solvers.cuts`` (period and latency); None: always the exact cut DP |
     | render_mode | str or None | None | ``"ansi"``: the order so far, then the stages, as text |
 
     The arguments are checked by :class:`respect_gym.envs.pipeline.spec.PipelineSpec`, as the
@@ -186,6 +192,7 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
         objective: str = "period",
         revision: int | None = None,
         illegal_action_penalty: float = 0.0,
+        dp_max_nodes: int | None = None,
         render_mode: str | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -197,6 +204,7 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
         self.revision, self.hardware, self.granularity = p.revision, p.hardware, p.granularity
         self.objective = p.objective
         self.illegal_action_penalty = p.illegal_action_penalty
+        self.dp_max_nodes = None if dp_max_nodes is None else positive_int("dp_max_nodes", dp_max_nodes)
         n, e = self.max_nodes, self.max_edges
         self.action_space = spaces.Discrete(n)
         self.observation_space = spaces.Dict({
@@ -308,15 +316,17 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
         return found
 
     def cut(self, order) -> tuple[float, np.ndarray]:
-        """``(objective value, stage per node)`` of the optimal cut of ``order`` (a topological
-        order of the current episode's graph) into at most ``num_tpus`` stages: the env's own rule."""
+        """``(objective value, stage per node)`` of the cut of ``order`` (a topological order of the
+        current episode's graph) into at most ``num_tpus`` stages, the env's own rule: optimal,
+        unless the order has more than ``dp_max_nodes`` nodes."""
         t = self._tables
         if t is None:
             raise InvalidActionError("cut() needs a graph: call reset() first")
         instance = t.instance
         order = np.asarray(order, dtype=np.int64)
+        dp_max = self.dp_max_nodes or max(order.shape[0], 1)
         value, stages = self.objective.best_cut(instance.cost_model, t.batch_cost, order, instance.num_stages,
-                                                t.cut_upper)
+                                                t.cut_upper, dp_max)
         if stages is None:  # cannot happen for a topological order; kept so a bad order fails clearly
             raise InvalidActionError("no cut of this order into stages was found; is it a topological order?")
         return float(value), stages
