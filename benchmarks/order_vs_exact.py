@@ -1,0 +1,109 @@
+"""Where does the order matter? The optimal cut of the plain topological order against the optimum.
+
+``RespectOrder-v1`` (RESPECT's formulation) asks the agent for a node order and cuts it optimally
+into K stages. Every schedule is the cut of some order, so the best order reaches the optimum; this
+table shows how far the plain topological order (``graph.topological_order``: Kahn's algorithm,
+smallest index first, what an agent playing the smallest ready index gets) is from it, per zoo
+model, granularity and K, and what the best of ``--random-orders`` random topological orders
+(random-key decoding, :func:`respect_gym.solvers.cuts.key_order`) reaches: the room an ordering
+policy has.
+
+Columns: ``topo``: objective of the best cut of the plain order (``Objective.best_cut``, the exact
+DP for every size as ``RespectOrder-v1`` cuts by default; with ``--dp-max-nodes 500``, the solvers'
+re-cut setting, larger orders get the bisection heuristic, marked ``*``); ``random``: best cut over the
+random orders; ``exact``: ``respect_gym.solve(g, K, "exact", time_limit=...)`` (``proven``: optimal
+with a certificate; otherwise its best, and gaps against it can be negative); gaps in % of exact.
+
+    python benchmarks/order_vs_exact.py                                   # zoo, fused + layers, K = 4, 8
+    python benchmarks/order_vs_exact.py --models resnet50 densenet121 --ks 2 4 8 --granularity layers
+    python benchmarks/order_vs_exact.py --json order_vs_exact.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+
+from respect_gym.cost.model import CostModel
+from respect_gym.problem.objectives import get_objective
+from respect_gym.solvers import solve
+from respect_gym.solvers.cuts import DP_MAX_NODES, key_order
+from respect_gym.solvers.stagecost import BatchStageCost
+from respect_gym.zoo import GRANULARITIES, PAPER_PREFIX, list_models, load_graph
+
+EXACT_TOL = 1e-6  # relative: "topo cuts to the optimum"
+
+
+def run(model: str, granularity: str, k: int, objective: str, time_limit: float, random_orders: int,
+        seed: int, dp_max_nodes: int | None = None) -> dict:
+    graph = load_graph(model, granularity=granularity)
+    cm = CostModel(graph)
+    batch, goal = BatchStageCost(cm), get_objective(objective)
+    dp_max = dp_max_nodes or graph.num_nodes
+    t0 = time.perf_counter()
+    topo, _ = goal.best_cut(cm, batch, graph.topological_order, k, dp_max_nodes=dp_max)
+    topo_s = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    best_random = np.inf
+    for _ in range(random_orders):
+        value, _ = goal.best_cut(cm, batch, key_order(graph, rng.random(graph.num_nodes)), k, dp_max_nodes=dp_max)
+        best_random = min(best_random, value)
+    result = solve(graph, k, "exact", time_limit=time_limit, objective=objective)
+    exact = float(result.objective_value)
+    return {"model": model, "granularity": granularity, "num_nodes": graph.num_nodes, "num_stages": k,
+            "topo": float(topo), "topo_seconds": topo_s, "heuristic_cut": graph.num_nodes > dp_max,
+            "random": float(best_random), "random_orders": random_orders, "exact": exact,
+            "proven": bool(result.optimal), "exact_seconds": float(result.seconds),
+            "topo_gap_pct": 100 * (topo / exact - 1), "random_gap_pct": 100 * (best_random / exact - 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", default=None, help="zoo models (default: every Keras zoo model)")
+    parser.add_argument("--granularity", nargs="*", default=list(GRANULARITIES), choices=GRANULARITIES)
+    parser.add_argument("--ks", nargs="*", type=int, default=[4, 8], help="numbers of stages")
+    parser.add_argument("--objective", default="period", choices=("period", "latency"))
+    parser.add_argument("--time-limit", type=float, default=10.0, help="seconds for the exact solver per instance")
+    parser.add_argument("--random-orders", type=int, default=16, help="random topological orders cut per instance")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dp-max-nodes", type=int, default=None,
+                        help=f"cut larger orders by bisection (the solvers' re-cut: {DP_MAX_NODES}); default: always the DP")
+    parser.add_argument("--json", default=None, help="also write the rows here")
+    args = parser.parse_args()
+    models = args.models or [m for m in list_models() if not m.startswith(PAPER_PREFIX)]
+    rows = []
+    print(f"{'model':<22} {'gran':<6} {'n':>4} {'K':>2} {'topo':>9} {'random':>9} {'exact':>9} {'proven':>6} "
+          f"{'topo gap%':>9} {'rand gap%':>9} {'exact s':>7}")
+    for granularity in args.granularity:
+        for model in models:
+            for k in args.ks:
+                r = run(model, granularity, k, args.objective, args.time_limit, args.random_orders, args.seed,
+                        args.dp_max_nodes)
+                rows.append(r)
+                star = "*" if r["heuristic_cut"] else " "
+                print(f"{model:<22} {granularity:<6} {r['num_nodes']:>4} {k:>2} {r['topo']:>8.3f}{star} "
+                      f"{r['random']:>9.3f} {r['exact']:>9.3f} {'yes' if r['proven'] else 'no':>6} "
+                      f"{r['topo_gap_pct']:>9.2f} {r['random_gap_pct']:>9.2f} {r['exact_seconds']:>7.2f}", flush=True)
+    print()
+    print(f"{'granularity':<11} {'K':>2} {'instances':>9} {'topo exact':>10} {'mean gap%':>9} {'max gap%':>8} "
+          f"{'random mean gap%':>16}")
+    for granularity in args.granularity:
+        for k in args.ks:
+            group = [r for r in rows if r["granularity"] == granularity and r["num_stages"] == k]
+            if not group:
+                continue
+            hits = sum(r["topo"] <= r["exact"] * (1 + EXACT_TOL) for r in group)
+            gaps = [r["topo_gap_pct"] for r in group]
+            print(f"{granularity:<11} {k:>2} {len(group):>9} {hits:>5}/{len(group):<4} {statistics.mean(gaps):>9.2f} "
+                  f"{max(gaps):>8.2f} {statistics.mean(r['random_gap_pct'] for r in group):>16.2f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
