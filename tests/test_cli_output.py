@@ -238,3 +238,14 @@ def test_leaderboard_tables_fit_80_columns(capsys, monkeypatch) -> None:
     assert_fits(lines)
     text = "\n".join(lines)
     assert "respect/densenet121/k4" in text and "inception_resnet_v2/k6" in text  # ids whole, or folded
+
+
+def test_usage_errors_are_one_escaped_line(capsys) -> None:
+    from respect_gym.cli import main
+
+    for argv in (["schedule", "resnet50", "--tpus", "\x1b[2Jx"], ["nope"], ["schedule"], ["compare", "resnet50", "--bogus"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "error:" in err and "\x1b" not in err and "usage:" not in err, argv

@@ -143,9 +143,17 @@ def say(console: Console, text: str) -> None:
     console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (escaped: an argument's own control characters never
+    reach the terminal) and a pointer to ``--help`` instead of the usage block; its sub-parsers too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {printable(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser, with one sub-parser per module named in :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="respect-gym",
         description="Pipeline scheduling of DNN graphs on multiple Coral Edge TPUs.",
     )
