@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from respect_gym.graph import Graph
+from respect_gym.safe_io import excerpt
 
 
 class ScheduleError(ValueError):
@@ -43,22 +44,22 @@ def validate_schedule(graph: Graph, stages: Sequence[int] | np.ndarray, num_stag
         bad = np.flatnonzero(~np.isfinite(raw) | (raw != np.round(raw)))
         if bad.size:
             i = int(bad[0])
-            raise ScheduleError(f"node {i} ({graph.names[i]!r}): stage {raw[i]!r} is not an integer")
+            raise ScheduleError(f"node {i} ({excerpt(graph.names[i])}): stage {raw[i]!r} is not an integer")
         bad = np.flatnonzero((raw < 0) | (raw >= k))  # before the cast: 1e300 does not fit an int64
         if bad.size:
             i = int(bad[0])
-            raise ScheduleError(f"node {i} ({graph.names[i]!r}): stage {raw[i]:g} is outside 0..{k - 1}")
+            raise ScheduleError(f"node {i} ({excerpt(graph.names[i])}): stage {raw[i]:g} is outside 0..{k - 1}")
     out = raw.astype(np.int64)
     bad = np.flatnonzero((out < 0) | (out >= k))
     if bad.size:
         i = int(bad[0])
-        raise ScheduleError(f"node {i} ({graph.names[i]!r}): stage {int(out[i])} is outside 0..{k - 1}")
+        raise ScheduleError(f"node {i} ({excerpt(graph.names[i])}): stage {int(out[i])} is outside 0..{k - 1}")
     u, v = graph.edges[:, 0], graph.edges[:, 1]
     bad = np.flatnonzero(out[u] > out[v])
     if bad.size:
         a, b = int(u[bad[0]]), int(v[bad[0]])
         raise ScheduleError(
-            f"precedence violated on edge {a} -> {b} ({graph.names[a]!r} -> {graph.names[b]!r}): "
+            f"precedence violated on edge {a} -> {b} ({excerpt(graph.names[a])} -> {excerpt(graph.names[b])}): "
             f"stage {int(out[a])} > stage {int(out[b])}"
         )
     return out

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from respect_gym.graph import Graph, GraphError, GraphMeta, read_json_file
 from respect_gym.importers import is_model_file, load_model
+from respect_gym.safe_io import excerpt
 from respect_gym.zoo.fuse import fuse
 
 __all__ = ["GRANULARITIES", "UnknownModelError", "fuse", "list_models", "load_graph"]
@@ -91,7 +92,7 @@ def _resolve(name: str) -> str:
     models = list_models()
     close = difflib.get_close_matches(name.lower(), models + list(ALIASES), n=4, cutoff=0.5)
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-    raise UnknownModelError(f"unknown model {name!r}{hint} (`respect-gym models` lists all {len(models)})")
+    raise UnknownModelError(f"unknown model {excerpt(name)}{hint} (`respect-gym models` lists all {len(models)})")
 
 
 def _paper_graph(stem: str) -> Graph:
