@@ -6,7 +6,7 @@ import importlib
 import math
 import time
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

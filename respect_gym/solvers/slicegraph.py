@@ -31,7 +31,7 @@ def solve_slicegraph(problem: Problem) -> SolverOutput:
     n_elite = max(1, int(round(float(opts["elite"]) * size)))
     n_mutants = max(0, int(round(float(opts["mutants"]) * size)))
     bias, dp_max = float(opts["bias"]), int(opts["dp_max_nodes"])
-    graph, k = problem.graph, problem.num_stages
+    graph = problem.graph
     n = graph.num_nodes
     rng = np.random.default_rng(problem.seed)
 
