@@ -5,7 +5,10 @@ MaskablePPO (``MlpPolicy``, ``action_masks()``) on the same env options; CleanRL
 ``agents/examples/cleanrl_masked_ppo.py`` (its own workload: synthetic 20-150-node graphs, K=2,
 Gymnasium's sync vector env). Every run: one torch thread, seed 0, ResNet50 fused on 4 TPUs with the
 compact view and dense rewards unless said otherwise; the figures include learning, not just the
-env. Prints the README's table rows::
+env. The masked random column is the library's own collection path (TorchRL ``rollout`` with the
+``ActionMask`` transform, Tianshou's ``Collector`` with its masked random policy, PufferLib's
+``Serial`` vector env over 4 emulated envs) with no learning: the env plus the library's overhead.
+Prints the README's table rows::
 
     python integrations/benchmark.py --steps 8192
 """
@@ -53,6 +56,78 @@ def cleanrl(total_steps: int, seed: int) -> dict:
     return {"steps": result["steps"], "steps_per_s": result["steps"] / result["train_seconds"], "glue_lines": 2}
 
 
+COMPACT = dict(model="resnet50", num_tpus=4, observation="compact", on_illegal="raise")
+
+
+def collect_gymnasium(steps: int, seed: int) -> float:
+    """The env alone: masked random actions, resets included."""
+    import numpy as np
+
+    env = gym.make("RespectPipeline-v1", **COMPACT, info="final")
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    for _ in range(200):  # warm-up
+        if env.step(3)[2]:
+            env.reset()
+    start = time.perf_counter()
+    for _ in range(steps):
+        legal = np.flatnonzero(env.unwrapped.action_masks())
+        if env.step(int(legal[rng.integers(legal.size)]))[2]:
+            env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def collect_torchrl(steps: int, seed: int) -> float:
+    from torchrl.envs import ActionMask, GymEnv, TransformedEnv
+
+    env = TransformedEnv(GymEnv("RespectPipeline-v1", categorical_action_encoding=True, action_mask_key="action_mask",
+                                info="flat", **COMPACT), ActionMask())
+    env.set_seed(seed)
+    env.rollout(200, break_when_any_done=False)  # warm-up
+    start = time.perf_counter()
+    env.rollout(steps, break_when_any_done=False)  # the masked action spec's random actions
+    return steps / (time.perf_counter() - start)
+
+
+def collect_tianshou(steps: int, seed: int) -> float:
+    import numpy as np
+    from tianshou.algorithm.random import MARLRandomDiscreteMaskedOffPolicyAlgorithm
+    from tianshou.data import Collector, ReplayBuffer
+    from tianshou.env import DummyVectorEnv
+
+    envs = DummyVectorEnv([lambda: gym.make("RespectPipeline-v1", action_mask_key="mask", info="flat", **COMPACT)])
+    envs.seed(seed)
+    np.random.seed(seed)
+    policy = MARLRandomDiscreteMaskedOffPolicyAlgorithm(envs.action_space[0]).policy
+    collector = Collector(policy, envs, ReplayBuffer(steps + 200))
+    collector.reset()
+    collector.collect(n_step=200)  # warm-up (Tianshou compiles its numba helpers on first use)
+    start = time.perf_counter()
+    collector.collect(n_step=steps)
+    return steps / (time.perf_counter() - start)
+
+
+def collect_pufferlib(steps: int, seed: int, num_envs: int = 4) -> float:
+    import numpy as np
+    import pufferlib.emulation
+    import pufferlib.vector
+
+    vecenv = pufferlib.vector.make(
+        pufferlib.emulation.GymnasiumPufferEnv, backend=pufferlib.vector.Serial, num_envs=num_envs, seed=seed,
+        env_kwargs=dict(env_creator=gym.make, env_args=["RespectPipeline-v1"],
+                        env_kwargs=dict(action_mask_key="action_mask", info="final", **COMPACT)))
+    fields = vecenv.driver_env.obs_dtype
+    rng = np.random.default_rng(seed)
+    raw, _ = vecenv.reset(seed=seed)
+    for rounds in (200, steps // num_envs):  # a warm-up, then the timed run
+        start = time.perf_counter()
+        for _ in range(rounds):
+            mask = raw.view(fields)["action_mask"].reshape(num_envs, -1)
+            raw = vecenv.step((rng.random(mask.shape) * mask).argmax(1))[0]
+    vecenv.close()
+    return steps // num_envs * num_envs / (time.perf_counter() - start)
+
+
 RUNS = {  # row name: (distribution, example, runner)
     "SB3 (sb3-contrib MaskablePPO)": ("sb3-contrib", "agents/examples/quickstart_maskable_ppo.py", sb3),
     "CleanRL-style PPO": (None, "agents/examples/cleanrl_masked_ppo.py", cleanrl),
@@ -68,8 +143,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("| library | version | glue lines | training steps/s | example |")
-    print("|---|---|---|---|---|")
+    collectors = {"TorchRL (PPO)": collect_torchrl, "Tianshou (DQN)": collect_tianshou,
+                  "PufferLib (emulation + PPO)": collect_pufferlib}
+    print(f"env alone (Gymnasium, masked random actions, compact view): {collect_gymnasium(4 * args.steps, args.seed):,.0f} steps/s")
+    print("| library | version | glue lines | training steps/s | masked random steps/s | example |")
+    print("|---|---|---|---|---|---|")
     for name, (dist, example, runner) in RUNS.items():
         if isinstance(runner, str):
             result = load(HERE / f"{runner}.py").train(total_steps=args.steps, seed=args.seed)
@@ -77,7 +155,8 @@ def main() -> None:
         else:
             result = runner(args.steps, args.seed)
         version = importlib.metadata.version(dist) if dist else "-"
-        print(f"| {name} | {version} | {result['glue_lines']} | {result['steps_per_s']:,.0f} | "
+        collect = f"{collectors[name](4 * args.steps, args.seed):,.0f}" if name in collectors else "-"
+        print(f"| {name} | {version} | {result['glue_lines']} | {result['steps_per_s']:,.0f} | {collect} | "
               f"[{Path(example).name}]({example}) |", flush=True)
 
 

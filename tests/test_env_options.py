@@ -66,6 +66,7 @@ def test_warn_is_the_default_warns_once_and_changes_no_number():
         a = play(warn, actions)
     assert [w.category for w in caught] == [IllegalActionWarning]
     assert "repaired a masked-out action" in str(caught[0].message) and "on_illegal='raise'" in str(caught[0].message)
+    assert caught[0].filename == __file__  # it names the line that stepped, not a wrapper of gymnasium's
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         b = play(repair, actions)

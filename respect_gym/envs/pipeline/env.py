@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -306,7 +307,8 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
                     f"RespectPipelineEnv repaired a masked-out action (stage {stage} -> {int(transition.stage[0])}"
                     f"; penalty {self.illegal_action_penalty}); illegal actions are counted in info but not warned "
                     f"again for this env. Mask the policy with action_masks() / info['action_mask'], or pass "
-                    f"on_illegal='raise' (strict) or 'repair' (silent)", IllegalActionWarning, stacklevel=2)
+                    f"on_illegal='raise' (strict) or 'repair' (silent)", IllegalActionWarning,
+                    stacklevel=caller_stacklevel())
         self._live = not done
         if done:
             self._final_value = float(final[0])
@@ -436,6 +438,15 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     def kernel(self) -> State:
         """The one-episode kernel state (read it, do not modify it)."""
         return self._state
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` of a warning issued in a ``step`` that names the first caller outside
+    gymnasium's wrappers and respect-gym (the line of the user's code or library that stepped)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(("gymnasium", "respect_gym")):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def with_mask_space(space: spaces.Space, num_tpus: int, key: str, observation_key: str = "observation",

@@ -39,7 +39,9 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from respect_gym.envs.pipeline.env import ON_ILLEGAL, IllegalActionError, IllegalActionWarning, with_mask_space
+from respect_gym.envs.pipeline.env import (
+    ON_ILLEGAL, IllegalActionError, IllegalActionWarning, caller_stacklevel, with_mask_space,
+)
 
 from respect_gym.envs.pipeline.spec import DEFAULT_MAX_NODES, EnvConfigError, PipelineSpec, positive_int
 from respect_gym.problem.observe import make_view
@@ -153,7 +155,7 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
                 warnings.warn(f"RespectPipelineVectorEnv repaired {int(transition.illegal.sum())} masked-out action(s); "
                               f"counted in info['illegal_action'] but not warned again. Mask the policy with "
                               f"action_masks() / info['action_mask'], or pass on_illegal='raise' or 'repair'",
-                              IllegalActionWarning, stacklevel=2)
+                              IllegalActionWarning, stacklevel=caller_stacklevel())
         if pending.size:
             self._start(pending, self._draw([self._rngs[i] for i in pending.tolist()]))
         self._needs_reset = terminated.copy()
