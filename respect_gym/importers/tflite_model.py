@@ -22,8 +22,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-import numpy as np
-
 from respect_gym.graph.dag import MAX_DIM, MAX_ELEMENTS, MAX_RANK
 from respect_gym.importers.common import read_model_bytes
 from respect_gym.importers.errors import ModelFileError, require

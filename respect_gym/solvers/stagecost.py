@@ -108,7 +108,6 @@ class BatchStageCost:
         sinks = prefix(sink_out)
         act = np.where(self._is_op, self._act, 0)[order]
         pu, pv = pos[self._eu], pos[self._ev]
-        weight = self._out[self._eu]
         # a tensor leaves segment [i, j) when its producer is an op inside and its last reader is at >= j
         producers = np.flatnonzero(self._is_op & (np.bincount(self._eu, minlength=n) > 0))
         last = np.full(cm.graph.num_nodes, -1)
