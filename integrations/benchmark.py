@@ -129,7 +129,7 @@ def collect_pufferlib(steps: int, seed: int, num_envs: int = 4) -> float:
 
 
 RUNS = {  # row name: (distribution, example, runner)
-    "SB3 (sb3-contrib MaskablePPO)": ("sb3-contrib", "agents/examples/quickstart_maskable_ppo.py", sb3),
+    "SB3 (sb3-contrib MaskablePPO)": ("sb3-contrib", "integrations/benchmark.py", sb3),
     "CleanRL-style PPO": (None, "agents/examples/cleanrl_masked_ppo.py", cleanrl),
     "TorchRL (PPO)": ("torchrl", "integrations/torchrl_masked_ppo.py", "torchrl_masked_ppo"),
     "Tianshou (DQN)": ("tianshou", "integrations/tianshou_masked_dqn.py", "tianshou_masked_dqn"),

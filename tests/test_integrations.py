@@ -82,6 +82,25 @@ def test_torchrl_checks_and_registers_the_flat_info():
     masked.rollout(200, break_when_any_done=False)
 
 
+def test_torchrl_batched_gym_env_takes_the_flat_info():
+    """TorchRL's ``GymEnv(..., num_envs=N)`` registers the info with an unmasked random rollout when
+    it is built (a nested final ``report`` used to break it): ``on_illegal="repair"`` there. Its
+    workers are spawned: the ``respect_gym:`` prefix imports the package that registers the id."""
+    pytest.importorskip("torchrl")
+    from torchrl.envs import ActionMask, GymEnv, TransformedEnv
+
+    env = TransformedEnv(GymEnv("respect_gym:RespectPipeline-v1", num_envs=2, categorical_action_encoding=True,
+                                on_illegal="repair", action_mask_key="action_mask", info="flat", **COMPACT),
+                         ActionMask())
+    try:
+        env.set_seed(0)
+        td = env.rollout(160, break_when_any_done=False)
+    finally:
+        env.close()
+    assert td.shape == (2, 160) and int(td["next", "done"].sum()) >= 2
+    assert int(td["next", "illegal_action"].sum()) == 0  # the masked rollout: no repair
+
+
 def test_tianshou_random_masked_policy_and_buffer_take_the_env_as_it_is():
     pytest.importorskip("tianshou")
     import gymnasium as gym
