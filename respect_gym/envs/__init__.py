@@ -1,6 +1,6 @@
 """Gymnasium environments of respect-gym (registered on ``import respect_gym``)."""
 
-from respect_gym.envs.pipeline.env import RespectPipelineEnv
+from respect_gym.envs.pipeline.env import IllegalActionError, IllegalActionWarning, RespectPipelineEnv
 from respect_gym.envs.pipeline.wrappers import (
     ActionMask,
     ActionMaskObservation,
@@ -16,6 +16,8 @@ __all__ = [
     "CompactObservation",
     "GraphContextObservation",
     "GraphObservation",
+    "IllegalActionError",
+    "IllegalActionWarning",
     "RespectPipelineEnv",
     "to_pyg_data",
 ]
