@@ -16,7 +16,7 @@ import respect_gym
 from respect_gym.cost.model import CostModel
 from respect_gym.cost.paper import paper_cost
 from respect_gym.envs.order import RespectOrderEnv
-from respect_gym.envs.order.env import InvalidActionError
+from respect_gym.envs.order.env import IllegalActionError, IllegalActionWarning, InvalidActionError
 from respect_gym.envs.pipeline.spec import EnvConfigError
 from respect_gym.generators import DnnGraphGenerator
 from respect_gym.problem.features import ObservationSizeError
@@ -146,7 +146,7 @@ def test_playing_the_topological_order_gives_its_cut_and_random_orders_are_never
 
 
 def test_illegal_actions_order_the_smallest_ready_node_and_pay_the_penalty():
-    env = RespectOrderEnv(**SMALL, illegal_action_penalty=0.25)
+    env = RespectOrderEnv(**SMALL, illegal_action_penalty=0.25, on_illegal="repair")
     graph = load_graph("resnet50")
     obs, info = env.reset(seed=0)
     _, reward, _, _, info = env.step(int(np.flatnonzero(info["action_mask"])[0]))
@@ -176,13 +176,38 @@ def test_illegal_actions_order_the_smallest_ready_node_and_pay_the_penalty():
         env.step(0)
 
 
+def test_illegal_actions_warn_once_under_the_default_and_raise_when_strict():
+    env = RespectOrderEnv(**SMALL)
+    env.reset(seed=0)
+    with pytest.warns(IllegalActionWarning, match="repaired a masked-out action"):
+        env.step(50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, _, _, _, info = env.step(50)  # once per env
+    assert info["illegal_action"]
+    strict = RespectOrderEnv(**SMALL, on_illegal="raise")
+    obs, info = strict.reset(seed=0)
+    with pytest.raises(IllegalActionError, match="not ready"):
+        strict.step(50)
+    assert not strict.action_masks()[50] and strict.action_masks().tolist() == info["action_mask"].tolist()
+    obs2, _, _, _, info2 = strict.step(0)  # the episode was left as it was
+    assert info2["illegal_action"] is False and obs2["last_node"][0] == 0
+    with pytest.raises(EnvConfigError, match="on_illegal"):
+        RespectOrderEnv(**SMALL, on_illegal="ignore")
+
+
 def test_gymnasium_check_env_passes_without_warnings():
+    # the checker steps random (unmasked) actions: the env warns once that it repaired one
     for kwargs in ({**SMALL, "render_mode": "ansi"}, {**SMALL, "objective": "paper"}, {"max_nodes": 400}):
         env = gym.make("RespectOrder-v1", **kwargs)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             check_env(env.unwrapped)
-        assert [str(w.message) for w in caught] == []
+        assert [str(w.message) for w in caught if not issubclass(w.category, IllegalActionWarning)] == []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(gym.make("RespectOrder-v1", **SMALL, on_illegal="repair").unwrapped)
+    assert [str(w.message) for w in caught] == []
 
 
 def test_episodes_are_deterministic_under_seeds():

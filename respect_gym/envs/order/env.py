@@ -6,10 +6,15 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from respect_gym.envs.pipeline.env import (
+    ON_ILLEGAL, IllegalActionError, IllegalActionWarning, InvalidActionError, caller_stacklevel,
+)
 from respect_gym.envs.pipeline.sources import as_graph
 from respect_gym.envs.pipeline.spec import EnvConfigError, PipelineSpec, positive_int
 from respect_gym.problem.features import CONTEXT_CLIP, NUM_NODE_CONTEXT
@@ -23,11 +28,7 @@ GLOBALS = ("placed_share", "num_stages", "bound_vs_compiler")  # the columns of 
 NUM_STAGES_SCALE = 32  # K / 32: K is at most 32 (respect_gym.cost.schedule.check_num_stages)
 TABLE_CACHE_SIZE = 64  # graphs whose per-graph tables (successors, padded arrays, batched costs) stay cached
 
-__all__ = ["EnvConfigError", "InvalidActionError", "RespectOrderEnv"]
-
-
-class InvalidActionError(ValueError):
-    """An action outside ``Discrete(max_nodes)``, or a step outside a live episode."""
+__all__ = ["EnvConfigError", "IllegalActionError", "IllegalActionWarning", "InvalidActionError", "RespectOrderEnv"]
 
 
 @dataclass(eq=False)
@@ -75,11 +76,14 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
     observation). Legal actions are the ready nodes, exposed as ``action_masks()`` (bool, used by
     sb3-contrib's MaskablePPO) and ``info["action_mask"]`` (bool, the same array). A live state
     always has a ready node. **Illegal actions** (a node already ordered, one with an unordered
-    predecessor, or a padding index ``>= n``) do not crash: the ready node with the smallest index
-    is ordered instead, ``info["illegal_action"]`` is True and ``illegal_action_penalty`` is
-    subtracted from the reward. (So always playing an illegal action plays the plain topological
-    order.) An action outside ``0..max_nodes-1``, or not one integer, raises
-    :class:`InvalidActionError`.
+    predecessor, or a padding index ``>= n``), by ``on_illegal`` as in ``RespectPipeline-v1``:
+    ``"warn"`` (default) repairs them (the ready node with the smallest index is ordered instead,
+    ``info["illegal_action"]`` is True and ``illegal_action_penalty`` is subtracted from the
+    reward) and issues one ``IllegalActionWarning`` on the first one an env repairs; ``"repair"``
+    does the same silently; ``"raise"`` raises ``IllegalActionError`` and leaves the episode as it
+    was. (So always playing an illegal action under repair plays the plain topological order.) An
+    action outside ``0..max_nodes-1``, or not one integer, raises ``InvalidActionError`` (the
+    classes of :mod:`respect_gym.envs.pipeline.env`).
 
     ## Observation Space
 
@@ -149,6 +153,7 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
     | objective | str | "period" | ``"period"``, ``"latency"`` or ``"paper"`` |
     | revision | int or None | None | cost-model revision (v1: 3) |
     | illegal_action_penalty | float | 0.0 | subtracted from the reward per illegal action |
+    | on_illegal | str | "warn" | masked-out actions: ``"warn"`` (repair, warn once per env), ``"repair"`` (silently), ``"raise"`` (``IllegalActionError``) |
     | dp_max_nodes | int or None | None | orders of more nodes are cut by the bisection heuristic of ``respect_gym.solvers.cuts`` (period and latency); None: always the exact cut DP |
     | render_mode | str or None | None | ``"ansi"``: the order so far, then the stages, as text |
 
@@ -192,12 +197,16 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
         objective: str = "period",
         revision: int | None = None,
         illegal_action_penalty: float = 0.0,
+        on_illegal: str = "warn",
         dp_max_nodes: int | None = None,
         render_mode: str | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise EnvConfigError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.render_mode = render_mode
+        if on_illegal not in ON_ILLEGAL:
+            raise EnvConfigError(f"on_illegal must be one of {ON_ILLEGAL}, got {on_illegal!r}")
+        self.render_mode, self.on_illegal = render_mode, on_illegal
+        self._warned_illegal = False
         self.spec_args = p = PipelineSpec.parse(model, num_tpus, hardware, granularity, max_nodes, max_edges,
                                                 "terminal", objective, revision, illegal_action_penalty)
         self.num_tpus, self.max_nodes, self.max_edges = p.num_tpus, p.max_nodes, p.max_edges
@@ -255,7 +264,19 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
         node = self._check_action(action)
         illegal = not self._ready[node]
         if illegal:
-            node = int(np.flatnonzero(self._ready)[0])
+            ready = int(np.flatnonzero(self._ready)[0])
+            if self.on_illegal == "raise":
+                raise IllegalActionError(
+                    f"node {node} is not ready (ordered already, an unordered predecessor, or padding; on_illegal="
+                    f"'raise'); read action_masks() or info['action_mask']")
+            if self.on_illegal == "warn" and not self._warned_illegal:
+                self._warned_illegal = True
+                warnings.warn(
+                    f"RespectOrderEnv repaired a masked-out action (node {node} -> {ready}; penalty "
+                    f"{self.illegal_action_penalty}); illegal actions are counted in info but not warned again for "
+                    f"this env. Mask the policy with action_masks() / info['action_mask'], or pass on_illegal='raise' "
+                    f"(strict) or 'repair' (silent)", IllegalActionWarning, stacklevel=caller_stacklevel())
+            node = ready
             self._illegal += 1
         t = self._tables
         n = t.instance.graph.num_nodes
