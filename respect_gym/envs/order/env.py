@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
-
-import warnings
 
 import gymnasium as gym
 import numpy as np
