@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # the top-level modules the extras install (agents, tflite, onnx, litert, pyg, viz, dev, distributed)
 EXTRA_MODULES = ("torch", "stable_baselines3", "sb3_contrib", "tflite", "flatbuffers", "onnx", "ai_edge_litert",
-                 "torch_geometric", "matplotlib", "hypothesis", "ray")
+                 "torch_geometric", "matplotlib", "hypothesis", "ray", "torchrl", "tianshou", "pufferlib")
 
 
 def run_without_extras(code: str) -> subprocess.CompletedProcess:

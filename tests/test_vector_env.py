@@ -184,3 +184,15 @@ def test_a_partial_reset_of_an_ended_episode_is_not_reset_again_by_the_next_step
     obs2, single_reward, *_ = single.step(0)
     assert venv.unwrapped.kernel.step[1] == 1  # stepped, not reset a second time
     assert all(np.array_equal(obs2[key], vobs[key][1]) for key in obs2) and reward[1] == single_reward
+
+
+def test_a_single_env_with_the_compact_view_pickles_mid_episode() -> None:
+    import pickle
+
+    env = gym.make("RespectPipeline-v1", model="resnet50", observation="compact")
+    env.reset(seed=0)
+    env.step(1)
+    clone = pickle.loads(pickle.dumps(env))
+    for action in (1, 2, 3):
+        a, b = env.step(action), clone.step(action)
+        assert np.array_equal(a[0], b[0]) and a[1] == b[1]

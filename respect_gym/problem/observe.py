@@ -58,6 +58,12 @@ def tables(instance: Instance) -> StaticTables:
     return found
 
 
+def context_rows(instance: Instance) -> np.ndarray:
+    """``(n, NUM_NODE_CONTEXT)`` static node context of ``instance`` (a module-level function, so an
+    env holding the pool pickles)."""
+    return tables(instance).context
+
+
 def _build_tables(instance: Instance) -> StaticTables:
     from respect_gym.solvers.bounds import combinatorial_lower_bound_ms
 
@@ -195,7 +201,7 @@ class CompactView(View):
         size = self.node_width + k * NUM_STAGE_CONTEXT + NUM_GLOBAL_CONTEXT
         self.space = spaces.Box(-1.0, CONTEXT_CLIP, (size,), np.float32)
         self.context = StepContext(state)
-        state.pool.attach("context", lambda instance: tables(instance).context, NUM_NODE_CONTEXT)
+        state.pool.attach("context", context_rows, NUM_NODE_CONTEXT)
 
     def reset(self, rows: np.ndarray) -> None:
         self.context.reset(rows)
