@@ -196,3 +196,16 @@ def test_a_single_env_with_the_compact_view_pickles_mid_episode() -> None:
     for action in (1, 2, 3):
         a, b = env.step(action), clone.step(action)
         assert np.array_equal(a[0], b[0]) and a[1] == b[1]
+
+
+def test_padding_is_sized_to_the_graph_source() -> None:
+    from respect_gym.generators import DnnGraphGenerator, RespectLayeredGenerator
+
+    spaces_of = lambda model: gym.make_vec("RespectPipeline-v1", num_envs=1, model=model).single_observation_space  # noqa: E731
+    assert spaces_of("resnet50")["node_features"].shape == (74, 11)
+    assert spaces_of(["resnet50", "mobilenet_v2"])["node_features"].shape[0] == 74
+    assert spaces_of("dnn")["edge_index"].shape == (2, 400 * DnnGraphGenerator.max_in_degree)
+    assert spaces_of("respect")["node_mask"].shape == (30,)
+    # the bounds hold: no generated graph has a node with more predecessors than its generator says
+    for gen in (DnnGraphGenerator(seed=1), RespectLayeredGenerator(seed=1)):
+        assert max(int(gen(i).in_degree.max()) for i in range(200)) <= gen.max_in_degree

@@ -161,6 +161,7 @@ class DnnGraphGenerator(GraphGenerator):
     """
 
     name = "dnn"
+    max_in_degree = 4  # an inception concatenation of 4 branches; Add and dense concatenations have 2
 
     def __init__(
         self,

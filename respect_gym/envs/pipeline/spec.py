@@ -70,11 +70,11 @@ class PipelineSpec:
             raise EnvConfigError(str(exc)) from None
         fixed = None if max_nodes is None else positive_int("max_nodes", max_nodes)
         source = make_graph_source(model, granularity, fixed or DEFAULT_MAX_NODES)
-        graphs = fixed_graphs(source)
+        bounds = source_bounds(source) if fixed is None else None
         if fixed is None:
-            fixed = max(g.num_nodes for g in graphs) if graphs else DEFAULT_MAX_NODES
+            fixed = bounds[0] if bounds else DEFAULT_MAX_NODES
         if max_edges is None:
-            edges = max(max(g.num_edges for g in graphs), 1) if graphs and max_nodes is None else 4 * fixed
+            edges = bounds[1] if bounds else 4 * fixed
         else:
             edges = positive_int("max_edges", max_edges)
         return cls(num_tpus, hw, revision, obj, reward_mode, float(illegal_action_penalty), granularity, source,
@@ -112,14 +112,18 @@ class PipelineSpec:
         return data
 
 
-def fixed_graphs(source: GraphSampler) -> list[Graph]:
-    """The graphs of a source made only of fixed graphs (empty when a generator is among them)."""
+def source_bounds(source: GraphSampler) -> tuple[int, int] | None:
+    """The most nodes and edges any graph of ``source`` has: a fixed graph's own counts, a generator's
+    largest size (and in-degree bound), the largest over a list; ``None`` when a part does not say."""
     if isinstance(source, FixedGraph):
-        return [source.graph]
+        return source.graph.num_nodes, max(source.graph.num_edges, 1)
     if isinstance(source, OneOf):
-        parts = [fixed_graphs(s) for s in source.sources]
-        return [g for p in parts for g in p] if all(parts) else []
-    return []
+        parts = [source_bounds(s) for s in source.sources]
+        return None if None in parts else (max(p[0] for p in parts), max(p[1] for p in parts))
+    nodes, degree = getattr(source, "num_nodes", None), getattr(source, "max_in_degree", None)
+    if isinstance(nodes, tuple) and isinstance(degree, int):
+        return int(nodes[1]), max(int(nodes[1]) * degree, 1)
+    return None
 
 
 def positive_int(label: str, value: Any) -> int:
