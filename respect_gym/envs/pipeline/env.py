@@ -165,7 +165,7 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     | num_tpus | int | 4 | pipeline stages K |
     | hardware | str or EdgeTPU | "usb3" | hardware preset (``"usb3"``, ``"pcie"``) |
     | granularity | str | "fused" | zoo graphs: ``"fused"`` (ops the TPU runs) or ``"layers"`` (Keras layers) |
-    | max_nodes | int or None | 1024 | node padding N; a larger graph raises ``ObservationSizeError`` at reset; None: the graph source's own size (a fixed graph's node count) |
+    | max_nodes | int or None | 1024 | node padding N; a larger graph raises ``ObservationSizeError`` at reset; None: the graph source's own size (a fixed graph's node count, a generator's largest) |
     | max_edges | int or None | None | edge padding E (None: 4 * max_nodes, or the source's own size with ``max_nodes=None``) |
     | reward_mode | str | "terminal" | ``"terminal"`` or ``"dense"`` |
     | objective | str | "period" | ``"period"``, ``"latency"`` or ``"paper"`` (see Rewards) |

@@ -61,8 +61,8 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
 
     Arguments are those of :class:`~respect_gym.envs.pipeline.env.RespectPipelineEnv` plus
     ``num_envs``; ``max_nodes=None`` (the default here) pads to the graph source's own size (a fixed
-    graph: its node count; a list of fixed graphs: the largest; a generator: 1024), and
-    ``max_edges=None`` likewise.
+    graph: its node count; a list: the largest; a generator: its largest size, and its in-degree
+    bound times that for the edges; another callable: 1024), and ``max_edges=None`` likewise.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
