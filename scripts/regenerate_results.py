@@ -156,6 +156,8 @@ STEPS = (
     Step("leaderboards", "leaderboards/: the latest revision's suites, built-in entries, README tables", 30,
          lambda: [[sys.executable, "scripts/build_leaderboards.py", "--suites", *_latest_suites()]]),
     Step("agents", "agents/respect_gym_agents/checkpoints/*.pt, agents/results/", 120, agent_commands),
+    Step("order", "benchmarks/results/order_vs_exact.json (where the order of RespectOrder-v1 matters)", 18,
+         lambda: [[sys.executable, "benchmarks/order_vs_exact.py", "--json", "benchmarks/results/order_vs_exact.json"]]),
     Step("agents-eval", f"{AGENTS_JSON}, README agents table, printed tables for agents/RESULTS.md", 20,
          lambda: [[sys.executable, "benchmarks/agent_vs_suite.py", "--solver", "imitation", "--solver", "ppo",
                    "--suite", "zoo-v1"],

@@ -20,9 +20,10 @@ runners on a cluster, without it a local Ray with ``env_runners`` CPUs is starte
   every ``checkpoint_every`` iterations and at the end, beside ``run.json`` (config, command,
   versions). RLlib checkpoints are pickles: load only your own.
 
-Defaults mirror ``agents/examples/quickstart_maskable_ppo.py`` (ResNet50 on 4 TPUs, dense reward,
-gamma 1, 64x64 tanh MLP, lr 3e-4, 10 epochs of 256-step minibatches per 1,024 steps, entropy
-0.01), so the two libraries' curves are comparable:
+Defaults mirror the settings the quick start (``agents/examples/quickstart_maskable_ppo.py``) had
+on v0 (ResNet50 on 4 TPUs, dense reward, gamma 1, 64x64 tanh MLP, lr 3e-4, 10 epochs of 256-step
+minibatches per 1,024 steps, entropy 0.01), so the recorded RLlib and SB3 curves of that time are
+comparable; the quick start itself now uses a stay-or-next action wrapper on v1:
 
     python -m respect_gym_agents.rllib_train --out agents/results/rllib_resnet50
     python -m respect_gym_agents.rllib_train --ray auto --env-runners 32 --train-batch 32768 --out runs/big
