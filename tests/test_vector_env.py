@@ -209,3 +209,23 @@ def test_padding_is_sized_to_the_graph_source() -> None:
     # the bounds hold: no generated graph has a node with more predecessors than its generator says
     for gen in (DnnGraphGenerator(seed=1), RespectLayeredGenerator(seed=1)):
         assert max(int(gen(i).in_degree.max()) for i in range(200)) <= gen.max_in_degree
+
+
+def test_static_graph_arrays_are_handed_out_once_per_episode_by_the_vector_env() -> None:
+    venv = gym.make_vec("RespectPipeline-v1", num_envs=3, model=["resnet50", "mobilenet_v2"])
+    first, _ = venv.reset(seed=0)
+    kept = {key: value.copy() for key, value in first.items()}
+    second, *_ = venv.step(np.array([0, 1, 2]))
+    for key in ("node_mask", "edge_index", "edge_mask"):  # not copied again by a step
+        assert second[key] is first[key]
+    assert not np.shares_memory(second["node_features"], first["node_features"])  # what a step changes is fresh
+    ended = False
+    for _ in range(200):  # past the end of some episodes: their autoreset hands out new arrays
+        obs, _, terminated, _, _ = venv.step(np.array([3, 3, 3]))
+        ended |= bool(terminated.any())
+    assert ended and not np.shares_memory(obs["edge_index"], first["edge_index"])
+    assert all(np.array_equal(first[key], kept[key]) for key in kept)  # nothing handed out was altered
+    single = gym.make("RespectPipeline-v1", model="resnet50")  # Gymnasium's convention: new data every call
+    a, _ = single.reset(seed=0)
+    b, *_ = single.step(1)
+    assert not np.shares_memory(a["edge_index"], b["edge_index"])

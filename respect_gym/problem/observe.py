@@ -235,10 +235,38 @@ def _upcoming(rows, out, width, step, instance_id, num_nodes, offset, order, con
                     out[i, j * columns + c] = 0.0
 
 
+class StaticArrays:
+    """What a view hands out of arrays that change only at reset (the padded graph). With ``share``
+    (the vector env): one copy per episode, made on first use after a reset, then the same array on
+    every step; the env never writes into an array it handed out, so an observation stays as it was,
+    and a step copies only what it changed. Without (the single env, Gymnasium's convention that
+    every call returns new data): a fresh copy every time."""
+
+    def __init__(self, share: bool = False) -> None:
+        self.share = share
+        self._copies: dict[tuple, np.ndarray] = {}
+
+    def clear(self) -> None:
+        """Some episode was reset: its static arrays changed."""
+        self._copies.clear()
+
+    def get(self, name: str, array: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
+        if not self.share:
+            return _take(array, rows)
+        key = (name, (rows.start, rows.stop, rows.step) if isinstance(rows, slice) else rows.tobytes())
+        found = self._copies.get(key)
+        if found is None:
+            found = self._copies[key] = _take(array, rows)
+        return found
+
+
+STATIC_KEYS = ("node_mask", "edge_index", "edge_mask")  # the graph view's arrays that change only at reset
+
+
 class GraphView(View):
     """The padded graph ``Dict`` (:func:`respect_gym.problem.features.observation_space`)."""
 
-    def __init__(self, state: State, max_edges: int) -> None:
+    def __init__(self, state: State, max_edges: int, share_static: bool = False) -> None:
         super().__init__(state)
         k, b, n = state.num_stages, state.num_envs, state.max_nodes
         self.max_edges = int(max_edges)
@@ -248,8 +276,10 @@ class GraphView(View):
         self.inv_nodes = np.ones(b)
         self.inv_reference = np.ones(b)
         self.stage_values = _stage_values(k)
+        self.static = StaticArrays(share_static)
 
     def reset(self, rows: np.ndarray) -> None:
+        self.static.clear()
         a = self.buffers
         for name in a:
             a[name][rows] = 0
@@ -281,7 +311,8 @@ class GraphView(View):
                     self.inv_params, self.inv_reference, self.inv_nodes, LATENCY_CLIP)
 
     def observe(self, rows: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
-        return {name: _take(array, rows) for name, array in self.buffers.items()}
+        return {name: self.static.get(name, array, rows) if name in STATIC_KEYS else _take(array, rows)
+                for name, array in self.buffers.items()}
 
 
 @numba.njit(cache=True)
@@ -304,9 +335,9 @@ def _graph_step(rows, placed, placed_stage, done, features, stage_features, curr
 class ContextView(View):
     """The padded graph with static node context and the step context (:class:`GraphContextObservation`)."""
 
-    def __init__(self, state: State, max_edges: int) -> None:
+    def __init__(self, state: State, max_edges: int, share_static: bool = False) -> None:
         super().__init__(state)
-        self.graph = GraphView(state, max_edges)
+        self.graph = GraphView(state, max_edges, share_static)
         self.context = StepContext(state)
         k, n = state.num_stages, state.max_nodes
         base = self.graph.space.spaces
@@ -333,9 +364,11 @@ class ContextView(View):
         rows = np.arange(self.state.num_envs)[rows]
         stages, glob = self.context.stages_and_globals(rows)
         g = self.graph.buffers
+        static = self.graph.static  # cleared by the graph view's reset, which ours calls
         return {
-            "node_context": _take(self.node_context, rows),
-            **{key: g[key][rows] for key in ("node_mask", "edge_index", "edge_mask", "current_node")},
+            "node_context": static.get("node_context", self.node_context, rows),
+            **{key: static.get(key, g[key], rows) for key in STATIC_KEYS},
+            "current_node": g["current_node"][rows],
             "stage_context": stages,
             "global_context": glob,
         }
@@ -346,12 +379,13 @@ def _take(array: np.ndarray, rows: np.ndarray | slice) -> np.ndarray:
     return array[rows].copy() if isinstance(rows, slice) else array[rows]
 
 
-def make_view(name: str, state: State, max_edges: int, lookahead: int = 4) -> View:
-    """The view named ``name`` (one of :data:`OBSERVATIONS`) over ``state``."""
+def make_view(name: str, state: State, max_edges: int, lookahead: int = 4, share_static: bool = False) -> View:
+    """The view named ``name`` (one of :data:`OBSERVATIONS`) over ``state``; ``share_static``: hand out
+    the padded graph's arrays once per episode (:class:`StaticArrays`)."""
     if name == "graph":
-        return GraphView(state, max_edges)
+        return GraphView(state, max_edges, share_static)
     if name == "compact":
         return CompactView(state, lookahead)
     if name == "context":
-        return ContextView(state, max_edges)
+        return ContextView(state, max_edges, share_static)
     raise ValueError(f"unknown observation {name!r}; choose one of {OBSERVATIONS}")

@@ -94,7 +94,8 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
         self._started = False
         self._state = p.new_state(self.num_envs)
-        self._view = make_view(p.observation, self._state, p.max_edges, self.lookahead)
+        # the padded graph's arrays (edge index, masks) are handed out once per episode, not copied per step
+        self._view = make_view(p.observation, self._state, p.max_edges, self.lookahead, share_static=True)
         self._reward = Reward(self._state, p.objective, p.reward_mode)
         self.single_observation_space = self._view.space
         if action_mask_key is not None:
