@@ -56,6 +56,22 @@ def cleanrl(total_steps: int, seed: int) -> dict:
     return {"steps": result["steps"], "steps_per_s": result["steps"] / result["train_seconds"], "glue_lines": 2}
 
 
+def rllib(total_steps: int, seed: int) -> dict:
+    """RLlib's PPO through ``respect_gym_agents.rllib_train`` (one env runner, a local Ray started and
+    stopped inside; the rate is env steps over the training iterations' wall time, Ray's start excluded)."""
+    import tempfile
+
+    from respect_gym_agents.rllib_train import RLlibConfig, train
+
+    config = RLlibConfig(iterations=max(1, total_steps // 1024), env_runners=1, validation="", seed=seed,
+                         checkpoint_every=0)
+    with tempfile.TemporaryDirectory() as out:
+        rows = train(config, out)
+    # glue: none in the user's hands; rllib_train.py's masked RLModule and mask-in-observation wrapper
+    # are the example itself
+    return {"steps": rows[-1]["env_steps"], "steps_per_s": rows[-1]["env_steps"] / rows[-1]["wall_s"], "glue_lines": 0}
+
+
 COMPACT = dict(model="resnet50", num_tpus=4, observation="compact", on_illegal="raise")
 
 
@@ -134,6 +150,7 @@ RUNS = {  # row name: (distribution, example, runner)
     "TorchRL (PPO)": ("torchrl", "integrations/torchrl_masked_ppo.py", "torchrl_masked_ppo"),
     "Tianshou (DQN)": ("tianshou", "integrations/tianshou_masked_dqn.py", "tianshou_masked_dqn"),
     "PufferLib (emulation + PPO)": ("pufferlib-core", "integrations/pufferlib_masked_ppo.py", "pufferlib_masked_ppo"),
+    "RLlib (PPO)": ("ray", "agents/respect_gym_agents/rllib_train.py", rllib),
 }
 
 
