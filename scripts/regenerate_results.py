@@ -108,9 +108,11 @@ def agents_block(path: Path = ROOT / AGENTS_JSON) -> str:
     """The fused rows of the agents' evaluation table from the JSON the ``agents-eval`` step wrote."""
     from respect_gym_agents.evaluation import AGENTS, SAMPLES, summary
 
-    labels = {"imitation": "`imitation` (policy order re-cut exactly)", "imitation_raw": "`imitation`, raw greedy policy",
-              "ppo": "`ppo` (re-cut)", "ppo_raw": "`ppo`, raw greedy policy",
-              "ppo_sampled": f"`ppo`, best of greedy + {SAMPLES} sampled episodes, no re-cut"}
+    labels = {"imitation_raw": "`imitation`, the policy alone (greedy)", "ppo_raw": "`ppo`, the policy alone (greedy)",
+              "ppo_sampled": f"`ppo`, the policy alone: best of greedy + {SAMPLES} sampled episodes",
+              "imitation": "`imitation` + exact re-cut of its order (post-processing)",
+              "ppo": "`ppo` + exact re-cut of its order (post-processing)",
+              "visit_order_recut": "control, no learning: exact cut of the env's visit order"}
     rows = [r for r in json.loads(Path(path).read_text()) if r["granularity"] == "fused"]
     lines = ["| solver | mean / max gap to the optimum | better than `compiler` | `solve()` median, one thread |",
              "|---|---|---|---|"]

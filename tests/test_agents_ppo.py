@@ -201,6 +201,16 @@ def test_evaluation_row_against_direct_solves():
     assert row["objective"] == "period" and row["exact_bound_ms"] <= row["exact_ms"]
     assert row["ppo_raw_ms"] == pytest.approx(greedy) and row["ppo_sampled_ms"] == pytest.approx(sampled)
     assert exact.period_ms <= sampled * (1 + 1e-9) and sampled <= greedy
+    # the control: the period of the best of all cuts of the visit order into at most 4 stages, by brute force
+    import itertools
+
+    from respect_gym.cost.model import CostModel
+    from respect_gym.solvers.cuts import stages_from_cuts
+
+    order, n, cost_model = graph.topological_order, graph.num_nodes, CostModel(graph)
+    cut_values = (cost_model.evaluate(stages_from_cuts(order, np.asarray(c)), 4).period_ms
+                  for c in itertools.combinations_with_replacement(range(n + 1), 3))
+    assert row["visit_order_recut_ms"] == pytest.approx(min(cut_values), rel=1e-12)
     for name in evaluation.AGENTS:
         assert row[f"{name}_gap_pct"] == pytest.approx(100 * (row[f"{name}_ms"] / row["exact_ms"] - 1))
         assert row[f"{name}_speedup"] == pytest.approx(row["compiler_ms"] / row[f"{name}_ms"])

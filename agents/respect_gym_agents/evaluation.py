@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 from typing import Any
 
 import respect_gym
@@ -23,7 +24,9 @@ from respect_gym_agents import checkpoints
 from respect_gym_agents import solver as agent_solver
 
 BASELINES = ("slicegraph", "profiling")
-AGENTS = ("imitation", "imitation_raw", "ppo", "ppo_raw", "ppo_sampled", *BASELINES)
+CONTROL = "visit_order_recut"  # no learning: the exact cut of the env's own visit order
+# what the policies do alone first, then the policies plus the exact re-cut beside the control
+AGENTS = ("imitation_raw", "ppo_raw", "ppo_sampled", "imitation", "ppo", CONTROL, *BASELINES)
 SAMPLES = 16  # episodes drawn from the policy for ppo_sampled
 FUSED_KS = (2, 4, 6, 8)
 LAYERS_K = 4
@@ -52,14 +55,32 @@ def evaluate_instance(model: str, granularity: str, k: int, checkpoint: str, tim
             "ppo_raw": ("ppo", {"checkpoint": ppo, "refine": False}),
             "ppo_sampled": ("ppo", {"checkpoint": ppo, "refine": False, "samples": SAMPLES}),
             **{name: (name, {}) for name in BASELINES}}
-    for name, (solver, options) in ((n, run) for n, run in runs.items() if n in agents):
-        result = respect_gym.solve(graph, k, solver, **options)
-        value = result.objective_value
+    for name in (a for a in AGENTS if a in agents):
+        if name == CONTROL:
+            value, seconds = visit_order_recut(graph, k)
+        else:
+            solver, options = runs[name]
+            result = respect_gym.solve(graph, k, solver, **options)
+            value, seconds = result.objective_value, result.seconds
         row[f"{name}_ms"] = value
         row[f"{name}_gap_pct"] = 100.0 * (value / exact.objective_value - 1.0)
         row[f"{name}_speedup"] = compiler / value
-        row[f"{name}_seconds"] = result.seconds
+        row[f"{name}_seconds"] = seconds
     return row
+
+
+def visit_order_recut(graph, k: int) -> tuple[float, float]:
+    """The control that learns nothing: the period of the best cut of ``graph.topological_order`` (the
+    order the env visits) into ``k`` stages, and the seconds it took (what the policies' re-cut adds
+    to a fixed order)."""
+    from respect_gym.cost.model import CostModel
+    from respect_gym.problem.objectives import Period
+    from respect_gym.solvers.stagecost import BatchStageCost
+
+    start = time.perf_counter()
+    cost_model = CostModel(graph)
+    value, _ = Period().best_cut(cost_model, BatchStageCost(cost_model), graph.topological_order, k)
+    return value, time.perf_counter() - start
 
 
 def summary(rows: list[dict[str, Any]], name: str) -> dict[str, float]:
