@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from respect_gym.envs.pipeline.env import (
-    ON_ILLEGAL, IllegalActionError, IllegalActionWarning, InvalidActionError, caller_stacklevel,
+    IllegalActionError, IllegalActions, IllegalActionWarning, InvalidActionError, check_action, graph_info,
 )
 from respect_gym.envs.pipeline.sources import as_graph
 from respect_gym.envs.pipeline.spec import EnvConfigError, PipelineSpec, positive_int
@@ -202,10 +201,8 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise EnvConfigError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        if on_illegal not in ON_ILLEGAL:
-            raise EnvConfigError(f"on_illegal must be one of {ON_ILLEGAL}, got {on_illegal!r}")
+        self.illegal_actions = IllegalActions(on_illegal)
         self.render_mode, self.on_illegal = render_mode, on_illegal
-        self._warned_illegal = False
         self.spec_args = p = PipelineSpec.parse(model, num_tpus, hardware, granularity, max_nodes, max_edges,
                                                 "terminal", objective, revision, illegal_action_penalty)
         self.num_tpus, self.max_nodes, self.max_edges = p.num_tpus, p.max_nodes, p.max_edges
@@ -260,21 +257,14 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
         """Order node ``action`` next (the smallest ready index if it is not ready)."""
         if not self._live:
             raise InvalidActionError("step() called outside an episode: call reset() first")
-        node = self._check_action(action)
+        node = check_action(action, self.max_nodes, "node index")
         illegal = not self._ready[node]
         if illegal:
+            self.illegal_actions.refuse(f"node {node} is not ready (ordered already, an unordered predecessor, "
+                                        f"or padding)")
             ready = int(np.flatnonzero(self._ready)[0])
-            if self.on_illegal == "raise":
-                raise IllegalActionError(
-                    f"node {node} is not ready (ordered already, an unordered predecessor, or padding; on_illegal="
-                    f"'raise'); read action_masks() or info['action_mask']")
-            if self.on_illegal == "warn" and not self._warned_illegal:
-                self._warned_illegal = True
-                warnings.warn(
-                    f"RespectOrderEnv repaired a masked-out action (node {node} -> {ready}; penalty "
-                    f"{self.illegal_action_penalty}); illegal actions are counted in info but not warned again for "
-                    f"this env. Mask the policy with action_masks() / info['action_mask'], or pass on_illegal='raise' "
-                    f"(strict) or 'repair' (silent)", IllegalActionWarning, stacklevel=caller_stacklevel())
+            self.illegal_actions.repaired(f"RespectOrderEnv repaired a masked-out action (node {node} -> {ready}; "
+                                          f"penalty {self.illegal_action_penalty})")
             node = ready
             self._illegal += 1
         t = self._tables
@@ -397,20 +387,7 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
         }
 
     def _graph_info(self) -> dict[str, Any]:
-        graph = self._tables.instance.graph
-        return {"graph": graph.meta.model, "graph_sha256": graph.sha256()}
-
-    def _check_action(self, action) -> int:
-        if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
-            node = int(action)
-        else:
-            array = np.asarray(action)
-            if array.size != 1 or array.dtype.kind not in "iu":
-                raise InvalidActionError(f"action must be one integer node index in 0..{self.max_nodes - 1}, got {action!r}")
-            node = int(array.reshape(()))
-        if not 0 <= node < self.max_nodes:
-            raise InvalidActionError(f"action {node} is outside Discrete({self.max_nodes}) (nodes 0..{self.max_nodes - 1})")
-        return node
+        return graph_info(self._tables.instance.graph)
 
     # ----------------------------------------------------------------- viewing
     def render(self):

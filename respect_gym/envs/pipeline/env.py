@@ -43,6 +43,55 @@ class IllegalActionWarning(UserWarning):
     """The first masked-out stage an env repaired (``on_illegal="warn"``, the default)."""
 
 
+class IllegalActions:
+    """What an env does with masked-out actions (``on_illegal``): ``"repair"`` them silently,
+    ``"warn"`` (repair, and one :class:`IllegalActionWarning` per env) or ``"raise"``
+    :class:`IllegalActionError` before anything moves. One per env; the env says what was masked."""
+
+    def __init__(self, on_illegal: str) -> None:
+        if on_illegal not in ON_ILLEGAL:
+            raise EnvConfigError(f"on_illegal must be one of {ON_ILLEGAL}, got {on_illegal!r}")
+        self.mode = on_illegal
+        self._warned = False
+
+    @property
+    def strict(self) -> bool:
+        """Whether masked-out actions raise (check them before a step; otherwise they are repaired)."""
+        return self.mode == "raise"
+
+    def refuse(self, what: str) -> None:
+        """Before a step with a masked-out action: under ``"raise"``, raise, ``what`` saying which."""
+        if self.mode == "raise":
+            raise IllegalActionError(f"{what} (on_illegal='raise'); read action_masks() or info['action_mask']")
+
+    def repaired(self, what: str) -> None:
+        """After a repair: under ``"warn"``, the env's first one warns, ``what`` saying what was repaired."""
+        if self.mode == "warn" and not self._warned:
+            self._warned = True
+            warnings.warn(f"{what}; illegal actions are counted in info but not warned again for this env. Mask the "
+                          f"policy with action_masks() / info['action_mask'], or pass on_illegal='raise' (strict) "
+                          f"or 'repair' (silent)", IllegalActionWarning, stacklevel=caller_stacklevel())
+
+
+def check_action(action: Any, size: int, what: str) -> int:
+    """One integer action in ``0..size-1`` (``what`` names it in the error: "stage", "node index")."""
+    if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
+        value = int(action)
+    else:
+        array = np.asarray(action)
+        if array.size != 1 or array.dtype.kind not in "iu":
+            raise InvalidActionError(f"action must be one integer {what} in 0..{size - 1}, got {action!r}")
+        value = int(array.reshape(()))
+    if not 0 <= value < size:
+        raise InvalidActionError(f"action {value} is outside Discrete({size}) ({what}s 0..{size - 1})")
+    return value
+
+
+def graph_info(graph) -> dict[str, Any]:
+    """What ``info`` says of the graph an episode schedules: its name and content hash."""
+    return {"graph": graph.meta.model, "graph_sha256": graph.sha256()}
+
+
 class RespectPipelineEnv(gym.Env[dict, np.int64]):
     """Schedule a DNN graph onto a pipeline of ``num_tpus`` Coral Edge TPUs, one node per step.
 
@@ -237,14 +286,12 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise EnvConfigError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        if on_illegal not in ON_ILLEGAL:
-            raise EnvConfigError(f"on_illegal must be one of {ON_ILLEGAL}, got {on_illegal!r}")
         if info not in INFO_MODES:
             raise EnvConfigError(f"info must be one of {INFO_MODES}, got {info!r}")
         if action_mask_key is not None and (not isinstance(action_mask_key, str) or not action_mask_key):
             raise EnvConfigError(f"action_mask_key must be a non-empty string or None, got {action_mask_key!r}")
+        self.illegal_actions = IllegalActions(on_illegal)
         self.on_illegal, self.info_mode, self.action_mask_key = on_illegal, info, action_mask_key
-        self._warned_illegal = False
         self._final_value: float | None = None  # the objective of the episode that just ended
         self.render_mode = render_mode
         self.spec_args = p = PipelineSpec.parse(model, num_tpus, hardware, granularity, max_nodes, max_edges,
@@ -287,11 +334,10 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         """Place the current node on stage ``action`` (repaired to the smallest legal stage)."""
         if not self._live:
             raise InvalidActionError("step() called outside an episode: call reset() first")
-        stage = self._check_action(action)
-        if self.on_illegal == "raise" and stage < self._state.min_stage[0]:
-            raise IllegalActionError(
-                f"stage {stage} is masked out for node {int(self._state.node[0])} (legal: {int(self._state.min_stage[0])}"
-                f"..{self.num_tpus - 1}; on_illegal='raise'); read action_masks() or info['action_mask']")
+        stage = check_action(action, self.num_tpus, "stage")
+        if stage < self._state.min_stage[0]:
+            self.illegal_actions.refuse(f"stage {stage} is masked out for node {int(self._state.node[0])} "
+                                        f"(legal: {int(self._state.min_stage[0])}..{self.num_tpus - 1})")
         transition = step(self._state, _ROW, np.array([stage]))
         for view in self._views.values():
             view.after_step(_ROW, transition)
@@ -301,14 +347,8 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         illegal = bool(transition.illegal[0])
         if illegal:
             reward -= self.illegal_action_penalty
-            if self.on_illegal == "warn" and not self._warned_illegal:
-                self._warned_illegal = True
-                warnings.warn(
-                    f"RespectPipelineEnv repaired a masked-out action (stage {stage} -> {int(transition.stage[0])}"
-                    f"; penalty {self.illegal_action_penalty}); illegal actions are counted in info but not warned "
-                    f"again for this env. Mask the policy with action_masks() / info['action_mask'], or pass "
-                    f"on_illegal='raise' (strict) or 'repair' (silent)", IllegalActionWarning,
-                    stacklevel=caller_stacklevel())
+            self.illegal_actions.repaired(f"RespectPipelineEnv repaired a masked-out action (stage {stage} -> "
+                                          f"{int(transition.stage[0])}; penalty {self.illegal_action_penalty})")
         self._live = not done
         if done:
             self._final_value = float(final[0])
@@ -370,20 +410,7 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         return self.action_masks().astype(np.int8)
 
     def _graph_info(self) -> dict[str, Any]:
-        graph = self._state.instance(0).graph
-        return {"graph": graph.meta.model, "graph_sha256": graph.sha256()}
-
-    def _check_action(self, action) -> int:
-        if isinstance(action, (int, np.integer)) and not isinstance(action, bool):
-            stage = int(action)
-        else:
-            array = np.asarray(action)
-            if array.size != 1 or array.dtype.kind not in "iu":
-                raise InvalidActionError(f"action must be one integer stage in 0..{self.num_tpus - 1}, got {action!r}")
-            stage = int(array.reshape(()))
-        if not 0 <= stage < self.num_tpus:
-            raise InvalidActionError(f"action {stage} is outside Discrete({self.num_tpus}) (stages 0..{self.num_tpus - 1})")
-        return stage
+        return graph_info(self._state.instance(0).graph)
 
     def _flat_info(self, illegal: bool, final: float | None) -> dict[str, Any]:
         """``info="flat"``: the same numeric keys on every step, numpy scalars, zero until they mean something."""

@@ -29,7 +29,6 @@ before any sub-env moves), ``action_mask_key`` (the bool mask inside the observa
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import gymnasium as gym
@@ -39,10 +38,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from respect_gym.envs.pipeline.env import (
-    ON_ILLEGAL, IllegalActionError, IllegalActionWarning, caller_stacklevel, with_mask_space,
-)
-
+from respect_gym.envs.pipeline.env import IllegalActions, with_mask_space
 from respect_gym.envs.pipeline.spec import DEFAULT_MAX_NODES, EnvConfigError, PipelineSpec, positive_int
 from respect_gym.problem.observe import make_view
 from respect_gym.problem.reward import Reward, final_values, scores
@@ -75,13 +71,12 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
                  action_mask_key: str | None = None) -> None:
         if render_mode is not None:
             raise EnvConfigError("the vector env does not render; use the single env's render_mode")
-        if on_illegal not in ON_ILLEGAL:
-            raise EnvConfigError(f"on_illegal must be one of {ON_ILLEGAL}, got {on_illegal!r}")
         if info != "flat":
             raise EnvConfigError(f"the vector env's info is always 'flat' (fixed-schema arrays), got info={info!r}")
         if action_mask_key is not None and (not isinstance(action_mask_key, str) or not action_mask_key):
             raise EnvConfigError(f"action_mask_key must be a non-empty string or None, got {action_mask_key!r}")
-        self.on_illegal, self.action_mask_key, self._warned_illegal = on_illegal, action_mask_key, False
+        self.illegal_actions = IllegalActions(on_illegal)
+        self.on_illegal, self.action_mask_key = on_illegal, action_mask_key
         self.num_envs = positive_int("num_envs", num_envs)
         self.spec_args = PipelineSpec.parse(model, num_tpus, hardware, granularity, max_nodes, max_edges, reward_mode,
                                             objective, revision, illegal_action_penalty, observation)
@@ -136,11 +131,10 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         terminated = np.zeros(self.num_envs, dtype=bool)
         illegal = np.zeros(self.num_envs, dtype=bool)
         final = done_rows = None
-        if self.on_illegal == "raise" and rows.size:
+        if self.illegal_actions.strict:  # checked only when it can raise: the step's hot path stays as it was
             bad = rows[actions[rows] < self._state.min_stage[rows]]
             if bad.size:
-                raise IllegalActionError(f"masked-out actions in sub-envs {bad.tolist()[:8]} (on_illegal='raise'); "
-                                         f"read action_masks() or info['action_mask']")
+                self.illegal_actions.refuse(f"masked-out actions in sub-envs {bad.tolist()[:8]}")
         if rows.size:
             transition = step(self._state, rows, actions[rows])
             self._view.after_step(rows, transition)
@@ -151,12 +145,9 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
             reward[rows] = r
             terminated[rows] = transition.done
             illegal[rows] = transition.illegal
-            if self.on_illegal == "warn" and not self._warned_illegal and transition.illegal.any():
-                self._warned_illegal = True
-                warnings.warn(f"RespectPipelineVectorEnv repaired {int(transition.illegal.sum())} masked-out action(s); "
-                              f"counted in info['illegal_action'] but not warned again. Mask the policy with "
-                              f"action_masks() / info['action_mask'], or pass on_illegal='raise' or 'repair'",
-                              IllegalActionWarning, stacklevel=caller_stacklevel())
+            if transition.illegal.any():
+                self.illegal_actions.repaired(f"RespectPipelineVectorEnv repaired {int(transition.illegal.sum())} "
+                                              f"masked-out action(s)")
         if pending.size:
             self._start(pending, self._draw([self._rngs[i] for i in pending.tolist()]))
         self._needs_reset = terminated.copy()
