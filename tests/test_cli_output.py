@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -39,15 +37,9 @@ def assert_fits(lines: list[str], width: int = 80) -> None:
 @pytest.fixture(scope="module")
 def split_demo(tmp_path_factory) -> Path:
     pytest.importorskip("tflite")
-    spec = importlib.util.spec_from_file_location("make_split_demo_tflite", ROOT / "scripts" / "make_split_demo_tflite.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    from respect_gym.importers.tflite_writer import write_tflite
+    from tflite_builders import write_split_demo
 
-    path = tmp_path_factory.mktemp("demo") / "split_demo.tflite"
-    write_tflite(module.build(0), path)
-    return path
+    return write_split_demo(tmp_path_factory.mktemp("demo"))
 
 
 def test_schedule_states_speedup_and_latency_tradeoff_at_80_columns(capsys, monkeypatch) -> None:

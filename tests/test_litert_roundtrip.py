@@ -5,9 +5,7 @@ final outputs, and every tensor crossing a cut equals the original model's tenso
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import warnings
 from pathlib import Path
 
@@ -26,15 +24,9 @@ FIXTURES = ROOT / "tests" / "fixtures" / "tflite"
 
 @pytest.fixture(scope="module")
 def split_demo(tmp_path_factory) -> Path:
-    spec = importlib.util.spec_from_file_location("make_split_demo_tflite", ROOT / "scripts" / "make_split_demo_tflite.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    path = tmp_path_factory.mktemp("demo") / "split_demo.tflite"
-    from respect_gym.importers.tflite_writer import write_tflite
+    from tflite_builders import write_split_demo
 
-    write_tflite(module.build(0), path)
-    return path
+    return write_split_demo(tmp_path_factory.mktemp("demo"))
 
 
 def interpret(path: Path, feeds: dict[str, np.ndarray], every_tensor: bool = False) -> dict[str, np.ndarray]:

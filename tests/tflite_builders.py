@@ -3,6 +3,8 @@ own flatbuffers writer, read back through the ``tflite`` package)."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,18 @@ from respect_gym.importers.tflite_writer import write_tflite
 
 QUANT = Quantization(scale=(0.05,), zero_point=(0,))
 FIXTURES = Path(__file__).parent / "fixtures" / "tflite"
+SPLIT_DEMO_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_split_demo_tflite.py"
+
+
+def write_split_demo(folder: Path) -> Path:
+    """The README's split demo (``scripts/make_split_demo_tflite.py``, seed 0) written to ``folder``."""
+    spec = importlib.util.spec_from_file_location("make_split_demo_tflite", SPLIT_DEMO_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    path = folder / "split_demo.tflite"
+    write_tflite(module.build(0), path)
+    return path
 
 
 def act(name: str, shape, dtype: str = "INT8") -> Tensor:
