@@ -78,7 +78,7 @@ class Instance:
     """A graph to schedule on ``num_stages`` TPUs, scored by ``objective`` (see the module docstring).
 
     Build it with :meth:`build`. Instances compare by identity (two builds of one graph are two
-    instances); :attr:`key` identifies the problem itself.
+    instances).
     """
 
     graph: Graph
@@ -119,20 +119,10 @@ class Instance:
         """The visit order of episodes (``graph.topological_order``)."""
         return self.graph.topological_order
 
-    @property
-    def key(self) -> tuple:
-        """What makes two instances the same problem: graph hash, K, cost-model version, objective."""
-        return (self.graph.sha256(), self.num_stages, self.cost_model.version, self.objective.name)
-
     @cached_property
     def table(self) -> NodeTable:
         """The per-node arrays the kernel steps over."""
         return NodeTable.of(self.cost_model)
-
-    @cached_property
-    def lower_bound(self) -> float:
-        """The objective's proven lower bound for this instance."""
-        return self.objective.lower_bound(self.cost_model, self.num_stages)
 
     def evaluate(self, stages: np.ndarray) -> tuple[float, PipelineReport]:
         """``(objective value, report)`` of a complete schedule, the report labelled with the objective."""

@@ -12,8 +12,7 @@ mask, :func:`step` places the current node of each given episode in O(in-degree)
 by numba (one loop over the episodes, so one episode steps in microseconds and 4,096 in about a
 millisecond; a numpy formulation over the batch spends most of its time in per-call overhead at
 small batches). They update the arrays in place instead of returning a copy: at 4,096 episodes a
-copy per step would cost more than the step (``State.copy`` takes a snapshot where one is needed,
-e.g. to search from a partial schedule).
+copy per step would cost more than the step.
 
 The running stage latencies are the cost model's formula (:meth:`CostModel.combine` of the op
 count, compute plus streaming, and transferred bytes; first-fit caching of
@@ -25,7 +24,6 @@ finished episode's :func:`report` equals ``CostModel.evaluate`` of its schedule 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import numba
@@ -83,14 +81,6 @@ class State:
         """An empty state whose episodes share ``instance``'s K, hardware, revision and objective."""
         return cls(num_envs, max_nodes, instance.num_stages, instance.cost_model.constants,
                    track_crossings=instance.objective.name == "paper")
-
-    def copy(self) -> "State":
-        """An independent snapshot (the pool of static tables is shared)."""
-        other = copy.copy(self)
-        for name, value in vars(self).items():
-            if isinstance(value, np.ndarray):
-                setattr(other, name, value.copy())
-        return other
 
     # ------------------------------------------------------------------ reads
     def instance(self, row: int) -> Instance:
@@ -329,19 +319,6 @@ class Episode:
         """The node to place next (the last node once the episode is over)."""
         return int(self.state.node[self.row])
 
-    @property
-    def min_stage(self) -> int:
-        return int(self.state.min_stage[self.row])
-
-    @property
-    def illegal_actions(self) -> int:
-        return int(self.state.illegal_actions[self.row])
-
-    @property
-    def stages(self) -> np.ndarray:
-        """Stage of every node, -1 while not placed."""
-        return _read_only(self.state.schedule(self.row))
-
     def _stage_array(self, name: str) -> np.ndarray:
         return _read_only(getattr(self.state, name)[self.row].copy())
 
@@ -356,18 +333,6 @@ class Episode:
     @property
     def stage_nodes(self) -> np.ndarray:
         return self._stage_array("stage_nodes")
-
-    @property
-    def period_ms(self) -> float:
-        return float(self.state.period_ms(np.array([self.row]))[0])
-
-    @property
-    def latency_ms(self) -> float:
-        return float(self.state.latency_ms(np.array([self.row]))[0])
-
-    def report(self) -> PipelineReport:
-        """The cost model's report of the complete schedule."""
-        return self.state.report(self.row)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
