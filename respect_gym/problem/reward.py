@@ -37,6 +37,14 @@ def normalised_score(reference: float, value: float) -> float:
     return reference / value - 1.0 if value > 0 else 0.0
 
 
+SUCCESS_RTOL = 1e-9  # "beats the compiler" must beat it by more than float noise
+
+
+def beats_compiler(reference, value):
+    """``is_success``: the value is below the compiler's by more than :data:`SUCCESS_RTOL` (scalars or arrays)."""
+    return value < reference * (1.0 - SUCCESS_RTOL)
+
+
 def scores(reference: np.ndarray, value: np.ndarray) -> np.ndarray:
     """:func:`normalised_score` of arrays."""
     safe = np.where(value > 0, value, 1.0)

@@ -18,10 +18,9 @@ from respect_gym.envs.pipeline.spec import EnvConfigError, PipelineSpec, positiv
 from respect_gym.problem.features import CONTEXT_CLIP, NUM_NODE_CONTEXT
 from respect_gym.problem.instance import Instance
 from respect_gym.problem.observe import tables
-from respect_gym.problem.reward import normalised_score
+from respect_gym.problem.reward import beats_compiler, normalised_score
 from respect_gym.solvers.stagecost import BatchStageCost
 
-SUCCESS_RTOL = 1e-9  # "beats the compiler" must beat it by more than float noise (as RespectPipeline-v1)
 GLOBALS = ("placed_share", "num_stages", "bound_vs_compiler")  # the columns of the ``globals`` observation
 NUM_STAGES_SCALE = 32  # K / 32: K is at most 32 (respect_gym.cost.schedule.check_num_stages)
 TABLE_CACHE_SIZE = 64  # graphs whose per-graph tables (successors, padded arrays, batched costs) stay cached
@@ -361,7 +360,7 @@ class RespectOrderEnv(gym.Env[dict, np.int64]):
             "objective_value": value,
             "compiler_value": instance.reference,
             "score": normalised_score(instance.reference, value),
-            "is_success": value < instance.reference * (1.0 - SUCCESS_RTOL),
+            "is_success": beats_compiler(instance.reference, value),
             "report": report.to_dict(),
             "compiler_report": instance.compiler_report.to_dict(),
             "topological_value": self.topological_value(),

@@ -14,10 +14,9 @@ from respect_gym.envs.pipeline.sources import as_graph
 from respect_gym.envs.pipeline.spec import EnvConfigError, PipelineSpec
 from respect_gym.envs.pipeline.viewer import render_ansi, render_rgb
 from respect_gym.problem.observe import View, make_view
-from respect_gym.problem.reward import Reward, final_values, normalised_score
+from respect_gym.problem.reward import Reward, beats_compiler, final_values, normalised_score
 from respect_gym.problem.state import Episode, State, Transition, reset, step
 
-SUCCESS_RTOL = 1e-9  # "beats the compiler" must beat it by more than float noise
 _ROW = np.zeros(1, dtype=np.int64)  # the single env is row 0 of a one-episode kernel state
 
 INFO_MODES = ("full", "flat", "final")  # info=: v1's dicts; fixed numeric schema; empty mid-episode
@@ -423,7 +422,7 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
             reference = self._state.instance(0).reference
             info.update(score=np.float64(normalised_score(reference, final)), objective_value=np.float64(final),
                         compiler_value=np.float64(reference),
-                        is_success=np.bool_(final < reference * (1.0 - SUCCESS_RTOL)))
+                        is_success=np.bool_(beats_compiler(reference, final)))
         return info
 
     def _final_info(self, final: float) -> dict[str, Any]:
@@ -438,7 +437,7 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
             "score": normalised_score(instance.reference, final),
             "compiler_report": instance.compiler_report.to_dict(),
             "illegal_actions": int(self._state.illegal_actions[0]),
-            "is_success": final < instance.reference * (1.0 - SUCCESS_RTOL),
+            "is_success": beats_compiler(instance.reference, final),
             **self._graph_info(),
         }
 

@@ -41,10 +41,9 @@ from gymnasium.vector.utils import batch_space
 from respect_gym.envs.pipeline.env import IllegalActions, with_mask_space
 from respect_gym.envs.pipeline.spec import DEFAULT_MAX_NODES, EnvConfigError, PipelineSpec, positive_int
 from respect_gym.problem.observe import make_view
-from respect_gym.problem.reward import Reward, final_values, scores
+from respect_gym.problem.reward import Reward, beats_compiler, final_values, scores
 from respect_gym.problem.state import State, compact, legal, reset, step
 
-SUCCESS_RTOL = 1e-9  # "beats the compiler" must beat it by more than float noise
 _FINAL_KEYS = ("score", "objective_value", "compiler_value", "is_success", "illegal_actions")
 
 
@@ -215,7 +214,7 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
             values["objective_value"][done_rows] = final
             values["compiler_value"][done_rows] = reference
             values["score"][done_rows] = scores(reference, final)
-            values["is_success"][done_rows] = final < reference * (1.0 - SUCCESS_RTOL)
+            values["is_success"][done_rows] = beats_compiler(reference, final)
             values["illegal_actions"][done_rows] = s.illegal_actions[done_rows]
         for key in _FINAL_KEYS:
             info[key] = values[key]
