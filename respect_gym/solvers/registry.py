@@ -127,12 +127,12 @@ def solve(
     seconds = time.perf_counter() - start
     stages = validate_schedule(graph, out.stages, k)
     report = cm.evaluate(stages, k)
-    lower = Period().lower_bound(cm, k_solved)  # on the period, whatever the objective
-    value = problem.objective_value(stages)
+    value = float(goal.value(graph, stages, k, report))  # the report just made, not a second evaluation
     goal.label(report, value)
-    bound = max(out.objective_bound if out.objective_bound is not None else -np.inf, goal.lower_bound(cm, k_solved))
-    if isinstance(goal, Period):
-        lower = bound
+    period_bound = Period().lower_bound(cm, k_solved)  # on the period, whatever the objective
+    goal_bound = period_bound if isinstance(goal, Period) else goal.lower_bound(cm, k_solved)
+    bound = max(out.objective_bound if out.objective_bound is not None else -np.inf, goal_bound)
+    lower = bound if isinstance(goal, Period) else period_bound
     if out.optimal:
         bound = value
         if isinstance(goal, Period):
