@@ -2,8 +2,11 @@
 
 The DP over all ideals (:mod:`exact_dp`) is exact for any stage cost that depends only on the
 stage's node set, which the cost model guarantees; its cost grows with the square of the number
-of ideals, so graphs with more than ``max_ideals`` ideals (option, default 2500) go to the
-order-encoded CP-SAT model (:mod:`exact_cpsat`), which is also used for ``objective="paper"``.
+of ideals times the nodes, so it takes lattices of at most ``max_ideals`` ideals (option, default
+2500) and :data:`DP_MAX_WORK` element operations. A period problem beyond that goes to the segment
+DP (:mod:`exact_segments`: the graph cut at its waists, linear memory, anytime under a time limit)
+when its segments' ideals are few enough, else to the order-encoded CP-SAT model
+(:mod:`exact_cpsat`), which is also used for ``objective="paper"``.
 The period objective ``max(bottleneck, host_stage_ms * used stages)`` is the minimum over stage
 counts k <= K of ``max(best bottleneck with k stages, host_stage_ms * k)``, and one DP gives the
 best bottleneck of every k; one input's latency (``"latency"``) is the DP with sums.
@@ -21,12 +24,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from respect_gym.problem.objectives import Period
 from respect_gym.solvers.base import Problem, SolverError, SolverOutput
 from respect_gym.solvers.exact_dp import pair_cost_matrix
 from respect_gym.solvers.fixed import check_fixed
 from respect_gym.solvers.ideals import TooManyIdealsError, enumerate_ideals, subset_pairs
+from respect_gym.solvers.reductions import segment_ideals
 
 MAX_IDEALS = 2500
+# the all-pairs ideal DP costs ~ M^2 n element operations (a 2,000-node chain: 8e9, 80 s and 4.7 GB);
+# above this the segment DP (exact_segments) takes a period problem
+DP_MAX_WORK = 1e9
+MAX_SEGMENT_IDEALS = 2_000_000  # ideals of all segments together (memory: a few per-ideal arrays)
 SEARCHES = ("single", "portfolio")  # CP-SAT's (exact_cpsat)
 
 
@@ -40,6 +49,8 @@ def solve_exact(problem: Problem) -> SolverOutput:
     if opts["search"] not in SEARCHES:
         raise SolverError(f"exact: search must be one of {SEARCHES}, got {opts['search']!r}")
     separable = problem.objective.separable  # a max or sum of stage latencies: the ideal DP prices it
+    # the segment DP (exact_segments) prices the period with no fixed nodes
+    segmentable = isinstance(problem.objective, Period) and fixed is None and method == "auto"
     if method == "dp" and not separable:
         raise SolverError(f"exact: the ideal DP optimises the period and latency objectives only, not "
                           f"{problem.objective.name!r}; use method='cpsat'")
@@ -49,8 +60,19 @@ def solve_exact(problem: Problem) -> SolverOutput:
             ideals = enumerate_ideals(problem.graph, limit=limit)
         except TooManyIdealsError:
             ideals = None
-        if ideals is not None:
+        n = problem.graph.num_nodes
+        if ideals is not None and (method == "dp" or ideals.shape[0] ** 2 * n <= DP_MAX_WORK or not segmentable):
             return solve_dp(problem, ideals, fixed)
+        if segmentable:
+            try:
+                segments = segment_ideals(problem.graph, limit=MAX_SEGMENT_IDEALS)
+            except TooManyIdealsError:
+                segments = None
+            if segments is not None:
+                from respect_gym.solvers.exact_segments import WORK_PER_SECOND, solve_segments
+
+                limit_s = problem.time_limit
+                return solve_segments(problem, segments, None if limit_s is None else int(limit_s * WORK_PER_SECOND))
     from respect_gym.solvers.exact_cpsat import solve_cpsat
 
     if opts["deterministic_time"] is not None and not opts["deterministic"]:

@@ -25,9 +25,21 @@ def enumerate_ideals(graph: Graph, limit: int | None = None) -> np.ndarray:
     :param limit: raise :class:`TooManyIdealsError` once more than ``limit`` ideals are found.
     """
     n = graph.num_nodes
-    pred_bits = [_bits(graph.predecessors[v]) for v in range(n)]
+    preds = [p.tolist() for p in graph.predecessors]
     succs = [s.tolist() for s in graph.successors]
-    level: dict[int, tuple[int, ...]] = {0: tuple(graph.sources.tolist())}
+    try:
+        found = ideal_bitsets(preds, succs, limit)
+    except TooManyIdealsError:
+        raise TooManyIdealsError(f"graph {graph.meta.model!r} has more than {limit} ideals") from None
+    return bitsets_to_masks(found, n)
+
+
+def ideal_bitsets(preds: list[list[int]], succs: list[list[int]], limit: int | None = None) -> list[int]:
+    """All ideals of the DAG given by adjacency lists (nodes ``0..n-1``) as Python-int bitsets,
+    by size (the empty set first); :class:`TooManyIdealsError` once more than ``limit`` are found."""
+    n = len(preds)
+    pred_bits = [_bits(p) for p in preds]
+    level: dict[int, tuple[int, ...]] = {0: tuple(v for v in range(n) if not preds[v])}
     found = [0]
     for _ in range(n):
         nxt: dict[int, tuple[int, ...]] = {}
@@ -40,9 +52,9 @@ def enumerate_ideals(graph: Graph, limit: int | None = None) -> np.ndarray:
                 nxt[child] = tuple(u for u in frontier if u != v) + tuple(grown)
         found.extend(nxt)
         if limit is not None and len(found) > limit:
-            raise TooManyIdealsError(f"graph {graph.meta.model!r} has more than {limit} ideals")
+            raise TooManyIdealsError(f"more than {limit} ideals")
         level = nxt
-    return bitsets_to_masks(found, n)
+    return found
 
 
 def prefix_ideals(order: np.ndarray) -> np.ndarray:
@@ -71,8 +83,8 @@ def bitsets_to_masks(bitsets: list[int], n: int) -> np.ndarray:
     return bits[:, :n].astype(bool)
 
 
-def _bits(nodes: np.ndarray) -> int:
+def _bits(nodes: list[int]) -> int:
     bits = 0
-    for v in nodes.tolist():
+    for v in nodes:
         bits |= 1 << v
     return bits
