@@ -2,6 +2,8 @@
 
     respect-gym-agents train imitation --graphs 1000 --epochs 6     # writes the shipped checkpoint
     respect-gym-agents train ppo --steps 200000                     # MaskablePPO (see agents/RESULTS.md)
+    respect-gym-agents train cut                                    # the cut policy, DAgger (cut_imitation.pt)
+    respect-gym-agents train cut-ppo                                # the cut policy, MaskablePPO from scratch
     respect-gym-agents evaluate imitation --json results.json
     respect-gym-agents evaluate imitation --ray                     # instances as Ray tasks (docs/distributed.md)
     respect-gym-agents plot --runs RUN_DIR... --out curve.png        # PPO learning curves
@@ -18,6 +20,8 @@ from pathlib import Path
 from dataclasses import fields
 
 from respect_gym_agents import checkpoints, curves, ppo
+from respect_gym_agents.cut_ppo import CutPPOConfig
+from respect_gym_agents.cut_training import CutTrainConfig
 from respect_gym_agents.imitation import ImitationConfig, train
 from respect_gym_agents.labels import label
 
@@ -37,6 +41,22 @@ def _train(args: argparse.Namespace) -> None:
     checkpoints.save(net, out, command=command, env_id=checkpoints.ENV_ID, objective=config.objective,
                      extra={"train_seconds": round(seconds, 1), "log": log})
     print(f"wrote {out} in {seconds:.0f} s; BC loss per epoch {log['bc_loss']}, DAgger {log.get('dagger_loss')}")
+
+
+def _train_cut(args: argparse.Namespace) -> None:
+    """``train cut`` (DAgger) and ``train cut-ppo`` (MaskablePPO from scratch): a cut-policy checkpoint."""
+    if args.agent == "cut":
+        from respect_gym_agents.cut_training import train as run
+        config, name = CutTrainConfig(**{f.name: getattr(args, f.name) for f in fields(CutTrainConfig)}), "cut_imitation"
+    else:
+        from respect_gym_agents.cut_ppo import train as run
+        config, name = CutPPOConfig(**{f.name: getattr(args, f.name) for f in fields(CutPPOConfig)}), "cut_ppo"
+    net, log = run(config, args.logdir)
+    command = "respect-gym-agents " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out = args.out or checkpoints.shipped(name)
+    checkpoints.save(net, out, command=command, env_id=checkpoints.ENV_ID,
+                     extra={"train_seconds": log["train_seconds"], "log": log})
+    print(f"wrote {out} in {log['train_seconds']:.0f} s ({log['env_steps_per_s']} env steps/s)")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -67,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
     train_p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS",
                          help="label the training graphs " + RAY_HELP)
     train_p.set_defaults(run=_train)
+    for agent, config, help_text in (("cut", CutTrainConfig, "the cut policy: DAgger with the exact cut expert"),
+                                     ("cut-ppo", CutPPOConfig, "the cut policy: MaskablePPO from scratch")):
+        cut_p = train_sub.add_parser(agent, help=help_text)
+        for f in fields(config):
+            cut_p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+        cut_p.add_argument("--logdir", default=f"runs/{agent}", help="validation.csv and references.json")
+        cut_p.add_argument("--out", default=None, help="checkpoint path (default: the shipped one)")
+        cut_p.set_defaults(run=_train_cut)
     ppo.add_train_parser(train_sub)
     curves.add_plot_parser(sub)
     eval_p = sub.add_parser("evaluate", help="zoo table: agent vs optimum, compiler, slicegraph, profiling")

@@ -25,6 +25,7 @@ import respect_gym  # noqa: F401  (registers the env ids)
 from respect_gym.cost import COST_MODEL_VERSIONS, LATEST_REVISION
 from respect_gym.safe_io import excerpt, text_problem
 
+from respect_gym_agents.cut_policy import CutNetConfig, CutPolicyNet
 from respect_gym_agents.policies import GraphPolicyNet, NetConfig
 
 ENV_ID = "RespectPipeline-v1"  # the env the imitation recipe's rollouts use (the latest revision's)
@@ -34,6 +35,10 @@ MAX_HIDDEN = 4096
 MAX_ROUNDS = 64
 _META_TEXT = ("env_id", "cost_model_version", "objective", "command")
 _OPTIONAL = ("objective", "command")  # absent from early checkpoints
+# meta["net"]["kind"] (absent: "graph", the early checkpoints): the net class, its config and the config's keys
+NETS = {"graph": (GraphPolicyNet, NetConfig, ("hidden", "rounds")),
+        "cut": (CutPolicyNet, CutNetConfig, ("hidden", "layers"))}
+Net = GraphPolicyNet | CutPolicyNet
 
 
 class CheckpointError(ValueError):
@@ -45,17 +50,18 @@ def env_cost_model_version(env_id: str) -> str:
     return COST_MODEL_VERSIONS[int(gym.spec(env_id).kwargs.get("revision") or LATEST_REVISION)]
 
 
-def save(net: GraphPolicyNet, path: str | os.PathLike, *, command: str, env_id: str, objective: str = "period",
+def save(net: Net, path: str | os.PathLike, *, command: str, env_id: str, objective: str = "period",
          extra: dict[str, Any] | None = None) -> None:
-    """Write ``net`` with its config, the env id it was trained on and that env's cost-model
-    version, the objective and ``command``."""
+    """Write ``net`` with its config (and kind, for a cut net), the env id it was trained on and
+    that env's cost-model version, the objective and ``command``."""
+    config = net.config.to_dict() if isinstance(net, GraphPolicyNet) else {"kind": "cut", **net.config.to_dict()}
     meta = {"env_id": env_id, "cost_model_version": env_cost_model_version(env_id), "objective": objective,
-            "command": command, "net": net.config.to_dict(), **(extra or {})}
+            "command": command, "net": config, **(extra or {})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save({"meta": meta, "state_dict": net.state_dict()}, path)
 
 
-def load(path: str | os.PathLike) -> tuple[GraphPolicyNet, dict[str, Any]]:
+def load(path: str | os.PathLike) -> tuple[Net, dict[str, Any]]:
     """The net and metadata of a checkpoint; refuses one trained for a cost model this respect-gym
     does not have (the solvers then check that its revision is the problem's).
 
@@ -106,19 +112,26 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
         if problem:
             raise CheckpointError(f"{path}: bad checkpoint metadata: meta[{key!r}] {excerpt(value)} {problem}")
     net = meta.get("net")
-    if not isinstance(net, dict) or set(net) - {"hidden", "rounds"}:
-        raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'] must be {{'hidden': int, 'rounds': int}}")
-    for key, bound in (("hidden", MAX_HIDDEN), ("rounds", MAX_ROUNDS)):
-        value = net.get(key, getattr(NetConfig(), key))
+    kind = net.get("kind", "graph") if isinstance(net, dict) else None
+    if kind not in NETS:
+        raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'] must be a dict whose 'kind' is one of "
+                              f"{sorted(NETS)}")
+    _, config, keys = NETS[kind]
+    if set(net) - {"kind", *keys}:
+        raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'] of a {kind} net takes only {keys}")
+    for key in keys:
+        value, bound = net.get(key, getattr(config(), key)), MAX_HIDDEN if key == "hidden" else MAX_ROUNDS
         if type(value) is not int or not 1 <= value <= bound:
             raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'][{key!r}] must be a whole number "
                                   f"from 1 to {bound}, got {excerpt(value)}")
     return data
 
 
-def build_net(path: str | os.PathLike, data: dict[str, Any]) -> GraphPolicyNet:
+def build_net(path: str | os.PathLike, data: dict[str, Any]) -> Net:
     """The eval-mode net of checked checkpoint ``data`` (:func:`read`); refuses weights of another shape."""
-    net = GraphPolicyNet(NetConfig(**data["meta"]["net"]))
+    sizes = dict(data["meta"]["net"])
+    net_class, config, _ = NETS[sizes.pop("kind", "graph")]
+    net = net_class(config(**sizes))
     try:
         net.load_state_dict(data["state_dict"])
     except (RuntimeError, TypeError, KeyError, ValueError, AttributeError) as exc:

@@ -52,13 +52,15 @@ DISTRIBUTION = (
 
 
 def training_specs(count: int, seed: int = 0, ks: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8),
-                   max_nodes: int = 150, generators: tuple[str, ...] = ("respect", "dnn")) -> list[GraphSpec]:
-    """``count`` specs cycling over :data:`DISTRIBUTION`, K drawn from ``ks`` by a seeded generator.
+                   max_nodes: int = 150, generators: tuple[str, ...] = ("respect", "dnn"),
+                   distribution: tuple = DISTRIBUTION) -> list[GraphSpec]:
+    """``count`` specs cycling over ``distribution`` (``(generator, kwargs)`` parts, by default
+    :data:`DISTRIBUTION`), K drawn from ``ks`` by a seeded generator.
 
     ``max_nodes`` and ``generators`` keep only the parts of the distribution whose graphs have at
     most that many nodes and come from those generators (the defaults keep all of it).
     """
-    parts = [part for part in DISTRIBUTION if part[1]["num_nodes"][1] <= max_nodes and part[0] in generators]
+    parts = [part for part in distribution if part[1]["num_nodes"][1] <= max_nodes and part[0] in generators]
     if not parts:
         raise ValueError(f"no part of the training distribution has {generators} graphs of <= {max_nodes} nodes")
     rng = np.random.default_rng(seed)

@@ -95,3 +95,54 @@ def _replace_rows(obs, fresh, rows: np.ndarray):
         return obs
     obs[rows] = fresh[rows]
     return obs
+
+
+class StackedVecEnv(VecEnv):
+    """Several :class:`KernelVecEnv` as one ``VecEnv`` (their sub-envs in order), e.g. one per K:
+    the native vector env has one K, and views and actions that do not depend on K
+    (``observation="decision"``, ``action="cut"``) let one policy train on all of them at once."""
+
+    def __init__(self, parts: Sequence[KernelVecEnv]) -> None:
+        first = parts[0]
+        if any(p.observation_space != first.observation_space or p.action_space != first.action_space for p in parts):
+            raise ValueError("stacked vector envs must share their observation and action spaces")
+        self.parts = list(parts)
+        self._bounds = np.cumsum([0] + [p.num_envs for p in parts])
+        super().__init__(int(self._bounds[-1]), first.observation_space, first.action_space)
+
+    def reset(self):
+        return np.concatenate([p.reset() for p in self.parts])
+
+    def step_async(self, actions: np.ndarray) -> None:
+        for p, lo, hi in zip(self.parts, self._bounds, self._bounds[1:]):
+            p.step_async(actions[lo:hi])
+
+    def step_wait(self) -> VecEnvStepReturn:
+        results = [p.step_wait() for p in self.parts]
+        return (np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results]),
+                np.concatenate([r[2] for r in results]), [info for r in results for info in r[3]])
+
+    def action_masks(self) -> np.ndarray:
+        return np.concatenate([p.action_masks() for p in self.parts])
+
+    def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
+        if method_name != "action_masks":
+            raise AttributeError(f"StackedVecEnv has no per-env method {method_name!r} (only action_masks)")
+        return list(self.action_masks()[self._get_indices(indices)])
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        values = [v for p in self.parts for v in p.get_attr(attr_name)]
+        return [values[i] for i in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        raise AttributeError("StackedVecEnv's sub-envs share batches; their attributes cannot be set one by one")
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False] * len(list(self._get_indices(indices)))
+
+    def close(self) -> None:
+        for p in self.parts:
+            p.close()
+
+    def seed(self, seed: int | None = None) -> Sequence[None | int]:
+        return [s for i, p in enumerate(self.parts) for s in p.seed(None if seed is None else seed + 10_000 * i)]

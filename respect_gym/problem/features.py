@@ -20,6 +20,19 @@ Latencies are divided by the combinatorial lower bound of the graph on K stages 
 balance would reach) and by the compiler split's bottleneck; parameter bytes by the Edge TPU
 cache. Every value is clipped to ``[-1, CONTEXT_CLIP]``. Per node: columns :data:`NODE_CONTEXT`;
 per stage: :data:`STAGE_CONTEXT`; global: :data:`GLOBAL_CONTEXT`.
+
+Decision view (``observation="decision"``): one flat vector, columns :data:`DECISION_FEATURES`,
+of what the choice "keep filling the open stage, or open the next one" depends on, in the terms
+the exact cut DP compares: the open stage's latency with and without the current node, the worst
+closed stage, the work left per stage left (with the streaming its parameters force when they
+exceed the stages' caches), and what a cut here or a little further would transfer. The two
+``*_probe_ms`` columns estimate the DP's own values of the two actions: the smallest period for
+which a greedy cut covers the rest of the order with the stages left, each segment priced by an
+additive estimate of the stage formula (compute, plus streaming for parameters beyond the cache,
+plus half the transfers of its two boundaries), found by bisection: ``O(n log(1/eps))`` per step.
+Latencies are divided by the combinatorial lower bound of the graph on K stages, clipped to
+``[-1, CONTEXT_CLIP]``; the other values are O(1) per step from suffix sums and per-position
+tables.
 """
 
 from __future__ import annotations
@@ -117,3 +130,36 @@ GLOBAL_CONTEXT = (
 )
 NUM_GLOBAL_CONTEXT = len(GLOBAL_CONTEXT)
 CONTEXT_CLIP = 16.0
+DECISION_FEATURES = (
+    "open_ms",  # the open stage's running latency / bound
+    "open_with_node_ms",  # ... plus the current node's compute and, if its weights miss the cache left, streaming
+    "closed_max_ms",  # the slowest stage before the open one / bound
+    "host_ms",  # the host's serial work for the stages used so far / bound
+    "node_ms",  # the current node's compute / bound
+    "node_stream_ms",  # its streaming time if it joins the open stage (0 when its weights fit) / bound
+    "node_param_vs_cache",  # its parameter bytes / cache bytes
+    "cache_left",  # the open stage's cache bytes left / cache bytes
+    "rest_ms",  # compute of the nodes after the current one / bound
+    "rest_share_ms",  # their estimated latency (compute + forced streaming) per stage left / bound
+    "rest_share_with_node_ms",  # the same with the current node (if a cut opens the next stage here)
+    "stages_left",  # stages after the open one / max(K - 1, 1)
+    "cut_here_ms",  # transfer time of the tensors a cut before the current node would cross / bound
+    "cut_next_ms",  # the same for a cut after it
+    "cut_min_ahead_ms",  # the cheapest cut among the next DECISION_LOOKAHEAD positions
+    "next_node_ms",  # the next node's compute / bound
+    "placed_share",  # nodes placed / n
+    "open_empty",  # 1 when the open stage holds no node yet
+    "can_cut",  # 1 when opening the next stage is legal
+    "compiler_vs_bound",  # the compiler split's bottleneck / bound
+    "num_stages",  # K / 8
+    "stay_estimate_ms",  # max(open_with_node, rest_share, closed_max) / bound
+    "cut_estimate_ms",  # max(open + cut_here, rest_share_with_node, closed_max) / bound
+    "open_stage",  # open stage / max(K - 1, 1)
+    "stay_probe_ms",  # estimated best period if the current node stays: a greedy cut of the rest, bisected
+    "cut_probe_ms",  # the same if a cut opens the next stage here (see the module docstring)
+    "probe_advantage",  # 10 * (stay_probe - cut_probe) / stay_probe: > 0 when the probes favour a cut (-1 if none)
+    "estimate_advantage",  # 10 * (stay_estimate - cut_estimate) / stay_estimate, likewise
+)
+NUM_DECISION_FEATURES = len(DECISION_FEATURES)
+DECISION_LOOKAHEAD = 8
+PROBE_ROUNDS = 12  # bisection rounds of the probes

@@ -8,7 +8,9 @@ Three views, named by the env's ``observation`` argument:
   :mod:`respect_gym.problem.features` (current and upcoming nodes, per-stage running totals,
   a few graph-level numbers), for MLPs on any graph size;
 - ``"context"`` (:class:`ContextView`): the padded graph with static per-node context plus the
-  per-stage and global context, for message-passing policies.
+  per-stage and global context, for message-passing policies;
+- ``"decision"`` (:class:`DecisionView`): one flat ``Box`` of what "stay on the open stage or open
+  the next one" depends on (the env's ``action="cut"``), for MLPs on any graph size and K.
 
 A view keeps per-episode buffers of what changes only at reset (the padded graph arrays) and
 writes only what a step changes; :meth:`View.observe` returns copies, so an observation handed
@@ -27,13 +29,13 @@ import numpy as np
 from gymnasium import spaces
 
 from respect_gym.problem.features import (
-    CONTEXT_CLIP, CURRENT_COL, LATENCY_CLIP, NUM_GLOBAL_CONTEXT, NUM_NODE_CONTEXT, NUM_STAGE_CONTEXT,
-    NUM_STATIC_FEATURES, STAGE_COL, observation_space, static_node_features,
+    CONTEXT_CLIP, CURRENT_COL, DECISION_LOOKAHEAD, LATENCY_CLIP, PROBE_ROUNDS, NUM_DECISION_FEATURES, NUM_GLOBAL_CONTEXT,
+    NUM_NODE_CONTEXT, NUM_STAGE_CONTEXT, NUM_STATIC_FEATURES, STAGE_COL, observation_space, static_node_features,
 )
 from respect_gym.problem.instance import Instance
 from respect_gym.problem.state import State, Transition
 
-OBSERVATIONS = ("graph", "compact", "context")
+OBSERVATIONS = ("graph", "compact", "context", "decision")
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,179 @@ def _upcoming(rows, out, width, step, instance_id, num_nodes, offset, order, con
                     out[i, j * columns + c] = 0.0
 
 
+def position_rows(instance: Instance) -> np.ndarray:
+    """``(n, 4)`` per visit position ``t`` (not per node): the transfer ms of a cut before position
+    ``t`` (each op's tensor produced before ``t`` and read at or after it leaves one TPU and
+    enters the next), and the compute ms, streaming ms and parameter bytes of ``order[t]``."""
+    cm, graph = instance.cost_model, instance.graph
+    order = np.asarray(instance.order)
+    n = order.shape[0]
+    pos = np.empty(n, dtype=np.int64)
+    pos[order] = np.arange(n)
+    live = np.zeros(n + 1)
+    edges = graph.edges
+    if edges.size:
+        is_op = np.asarray(cm.is_op)
+        last = np.full(n, -1)
+        np.maximum.at(last, edges[:, 0], pos[edges[:, 1]])
+        producers = np.flatnonzero(is_op & (last >= 0))
+        out = np.asarray(cm.out_bytes, dtype=np.float64)[producers]
+        np.add.at(live, pos[producers] + 1, out)  # live across cuts at positions pos+1 .. last
+        np.add.at(live, last[producers] + 1, -out)
+    rows = np.empty((n, 4))
+    rows[:, 0] = np.cumsum(live)[:n] * 2.0 * cm.constants.ms_per_link_byte
+    rows[:, 1] = np.asarray(cm.compute_ms)[order]
+    rows[:, 2] = np.asarray(cm.extra_ms)[order]
+    rows[:, 3] = np.asarray(cm.param_bytes, dtype=np.float64)[order]
+    return rows
+
+
+class DecisionView(View):
+    """One flat ``Box`` per episode: :data:`~respect_gym.problem.features.DECISION_FEATURES`."""
+
+    def __init__(self, state: State) -> None:
+        super().__init__(state)
+        self.space = spaces.Box(-1.0, CONTEXT_CLIP, (NUM_DECISION_FEATURES,), np.float32)
+        b = state.num_envs
+        self.bound, self.compiler, self.stream_rate = np.ones(b), np.ones(b), np.zeros(b)
+        state.pool.attach("positions", position_rows, 4, np.float64)
+
+    def reset(self, rows: np.ndarray) -> None:
+        for instance, t, sel in _groups(self.state, rows):
+            self.bound[sel], self.compiler[sel] = t.bound_ms, t.compiler_ms
+            params = float(np.asarray(instance.cost_model.param_bytes, dtype=np.float64).sum())
+            self.stream_rate[sel] = float(np.asarray(instance.cost_model.extra_ms).sum()) / params if params else 0.0
+
+    def observe(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        s, c = self.state, self.state.constants
+        rows = np.arange(s.num_envs)[rows]
+        out = np.zeros((rows.shape[0], NUM_DECISION_FEATURES), dtype=np.float32)
+        _decision(rows, out, s.stage_ms, s.stage_nodes, s.remaining, s.stage_param_bytes, s.step, s.instance_id,
+                  s.pool.num_nodes, s.pool.offset, s.pool.remaining, s.pool.extra["positions"], self.bound,
+                  self.compiler, self.stream_rate, float(c.cache_bytes), float(c.host_stage_ms),
+                  int(c.max_layer_bytes), DECISION_LOOKAHEAD, PROBE_ROUNDS, CONTEXT_CLIP)
+        return out
+
+
+@numba.njit(cache=True)
+def _decision(rows, out, stage_ms, stage_nodes, cache_left, stage_params, step, instance_id, num_nodes, offset,
+              remaining, positions, bound, compiler, stream_rate, cache, host_ms, max_layer, lookahead, rounds, high):
+    num_stages = stage_ms.shape[1]
+    scale = 1.0 / max(num_stages - 1, 1)
+    for i in range(rows.shape[0]):
+        b = rows[i]
+        g = instance_id[b]
+        n, off, t = num_nodes[g], offset[g], step[b]
+        if t >= n:
+            continue  # a finished episode observes zeros
+        f = 0
+        for k in range(num_stages):
+            if stage_nodes[b, k] > 0:
+                f = k
+        closed = 0.0
+        for k in range(f):
+            closed = max(closed, stage_ms[b, k])
+        row = off + t
+        node_ms, node_extra, node_params = positions[row, 1], positions[row, 2], positions[row, 3]
+        stream = node_extra if node_params > 0 and (node_params > cache_left[b, f] or node_params > max_layer) else 0.0
+        open_ms = stage_ms[b, f]
+        with_node = open_ms + node_ms + stream
+        rest_ms = remaining[row, 0] - node_ms
+        rest_params = remaining[row, 1] - node_params
+        left = num_stages - 1 - f
+        per = max(left, 1)
+        rest_share = (rest_ms + max(rest_params - left * cache, 0.0) * stream_rate[b]) / per
+        rest_with = (remaining[row, 0] + max(remaining[row, 1] - left * cache, 0.0) * stream_rate[b]) / per
+        cut_here = positions[row, 0]
+        cut_next = positions[row + 1, 0] if t + 1 < n else 0.0
+        cut_min = cut_next
+        for d in range(2, lookahead + 1):
+            if t + d < n:
+                cut_min = min(cut_min, positions[row + d, 0])
+        next_ms = positions[row + 1, 1] if t + 1 < n else 0.0
+        can_cut = stage_nodes[b, f] > 0 and f < num_stages - 1
+        rate = stream_rate[b]
+        # the probes: the open stage (cost so far, its parameters) continues from t with the node (stay),
+        # or closes before it and the rest starts fresh on the stages left (cut)
+        stay_probe = _probe(remaining, positions, off, t, n, open_ms, stage_params[b, f], left + 1, cache, rate,
+                            closed, rounds)
+        cut_probe = np.inf
+        if can_cut:
+            cut_probe = max(_probe(remaining, positions, off, t, n, 0.0, 0.0, left, cache, rate, closed, rounds),
+                            open_ms + cut_here / 2)
+        stay_estimate = max(with_node, rest_share, closed)
+        cut_estimate = max(open_ms + cut_here, rest_with, closed)
+        inv = 1.0 / bound[b]
+        values = (open_ms * inv, with_node * inv, closed * inv, host_ms * (f + 1) * inv, node_ms * inv,
+                  stream * inv, node_params / cache, cache_left[b, f] / cache, rest_ms * inv, rest_share * inv,
+                  rest_with * inv, left * scale, cut_here * inv, cut_next * inv, cut_min * inv, next_ms * inv,
+                  t / n, 1.0 if stage_nodes[b, f] == 0 else 0.0, 1.0 if can_cut else 0.0, compiler[b] * inv,
+                  num_stages / 8.0, stay_estimate * inv,
+                  cut_estimate * inv, f * scale, stay_probe * inv, cut_probe * inv if can_cut else high,
+                  10.0 * (stay_probe - cut_probe) / stay_probe if can_cut and stay_probe > 0 else -1.0,
+                  10.0 * (stay_estimate - cut_estimate) / stay_estimate if can_cut and stay_estimate > 0 else -1.0)
+        for j in range(len(values)):
+            out[i, j] = _clip(values[j], high)
+
+
+@numba.njit(cache=True)
+def _segment(remaining, positions, off, a, e, n, pre_ms, pre_params, cache, rate):
+    """Additive estimate of a stage holding positions ``a..e-1`` after ``pre_ms`` / ``pre_params``
+    already on it: compute, streaming of the parameters beyond the cache, and half the transfers
+    of the cut that ends it (the cut that starts it is in ``pre_ms`` or added by the caller)."""
+    head_ms = remaining[off + a, 0] if a < n else 0.0
+    head_p = remaining[off + a, 1] if a < n else 0.0
+    tail_ms = remaining[off + e, 0] if e < n else 0.0
+    tail_p = remaining[off + e, 1] if e < n else 0.0
+    params = head_p - tail_p
+    extra = max(pre_params + params - cache, 0.0) - max(pre_params - cache, 0.0)
+    out = positions[off + e, 0] / 2 if e < n else 0.0
+    return pre_ms + head_ms - tail_ms + extra * rate + out
+
+
+@numba.njit(cache=True)
+def _covers(remaining, positions, off, t, n, pre_ms, pre_params, stages, cache, rate, target):
+    """Whether a greedy cut covers positions ``t..n-1`` with ``stages`` segments of estimated
+    latency <= ``target``, the first one starting with ``pre_ms`` / ``pre_params`` on it."""
+    a = t
+    for s in range(stages):
+        p_ms = pre_ms if s == 0 else positions[off + a, 0] / 2 if a < n else 0.0
+        p_params = pre_params if s == 0 else 0.0
+        best = -1
+        for e in range(a + 1, n + 1):
+            out = positions[off + e, 0] / 2 if e < n else 0.0
+            cost = _segment(remaining, positions, off, a, e, n, p_ms, p_params, cache, rate)
+            if cost <= target:
+                best = e
+            elif cost - out > target:
+                break  # compute and streaming only grow: no later end fits
+        if best < 0:
+            return False
+        a = best
+        if a >= n:
+            return True
+    return a >= n
+
+
+@numba.njit(cache=True)
+def _probe(remaining, positions, off, t, n, pre_ms, pre_params, stages, cache, rate, floor, rounds):
+    """The smallest target (>= ``floor``) :func:`_covers` accepts, by bisection (``inf`` with no stage)."""
+    if stages <= 0:
+        return np.inf
+    high = _segment(remaining, positions, off, t, n, n, pre_ms, pre_params, cache, rate)
+    high = max(high, floor)
+    low = floor
+    for _ in range(rounds):
+        if high - low <= 1e-4 * high:
+            break
+        mid = (low + high) / 2
+        if _covers(remaining, positions, off, t, n, pre_ms, pre_params, stages, cache, rate, mid):
+            high = mid
+        else:
+            low = mid
+    return high
+
+
 class StaticArrays:
     """What a view hands out of arrays that change only at reset (the padded graph). With ``share``
     (the vector env): one copy per episode, made on first use after a reset, then the same array on
@@ -388,4 +563,6 @@ def make_view(name: str, state: State, max_edges: int, lookahead: int = 4, share
         return CompactView(state, lookahead)
     if name == "context":
         return ContextView(state, max_edges, share_static)
+    if name == "decision":
+        return DecisionView(state)
     raise ValueError(f"unknown observation {name!r}; choose one of {OBSERVATIONS}")

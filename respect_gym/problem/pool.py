@@ -41,7 +41,8 @@ class Pool:
         self._reset_arrays()
 
     def attach(self, name: str, table: Callable[[Instance], np.ndarray], width: int, dtype=np.float32) -> None:
-        """Keep ``table(instance)`` (``(n, width)``, per node in graph index order) for every
+        """Keep ``table(instance)`` (``(n, width)``, per node in graph index order, or per visit
+        position) for every
         instance, now and when added, in ``extra[name]`` (no-op when attached already)."""
         if name in self._attached:
             return

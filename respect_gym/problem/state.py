@@ -160,6 +160,44 @@ def legal(state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
     return np.arange(state.num_stages) >= state.min_stage[rows, None]
 
 
+def frontier(state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+    """``(len(rows),)`` the open stage of each episode: the largest stage holding a node (0 when none).
+
+    A schedule of the visit order is where it opens the next stage; the ``action="cut"`` env
+    asks only that (:func:`cut_stages`). The open stage is always legal: it is at or after the
+    stage of every placed node, the current node's predecessors included.
+    """
+    return _frontier(state.stage_nodes, np.arange(state.num_envs)[rows])[0]
+
+
+def cut_legal(state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+    """``(len(rows), 2)`` bool mask of the ``action="cut"`` actions: 0 (stay on the open stage) is
+    always legal, 1 (open the next stage) when the open stage holds a node and is not the last."""
+    return _frontier(state.stage_nodes, np.arange(state.num_envs)[rows])[1]
+
+
+def cut_stages(state: State, rows: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """The stage each ``action="cut"`` action names: the open stage plus ``cuts`` (0 or 1)."""
+    return frontier(state, rows) + np.asarray(cuts, dtype=np.int64)
+
+
+@numba.njit(cache=True)
+def _frontier(stage_nodes, rows):
+    """The open stage of each row and the ``action="cut"`` mask (one pass; called once per step)."""
+    num_stages = stage_nodes.shape[1]
+    open_stage = np.zeros(rows.shape[0], dtype=np.int64)
+    mask = np.ones((rows.shape[0], 2), dtype=np.bool_)
+    for i in range(rows.shape[0]):
+        b = rows[i]
+        f = 0
+        for k in range(num_stages):
+            if stage_nodes[b, k] > 0:
+                f = k
+        open_stage[i] = f
+        mask[i, 1] = stage_nodes[b, f] > 0 and f < num_stages - 1
+    return open_stage, mask
+
+
 @dataclass
 class Transition:
     """What :func:`step` did to each of its rows."""

@@ -15,12 +15,13 @@ from respect_gym.envs.pipeline.spec import EnvConfigError, PipelineSpec
 from respect_gym.envs.pipeline.viewer import render_ansi, render_rgb
 from respect_gym.problem.observe import View, make_view
 from respect_gym.problem.reward import Reward, beats_compiler, final_values, normalised_score
-from respect_gym.problem.state import Episode, State, Transition, reset, step
+from respect_gym.problem.state import Episode, State, Transition, cut_legal, cut_stages, legal, reset, step
 
 _ROW = np.zeros(1, dtype=np.int64)  # the single env is row 0 of a one-episode kernel state
 
 INFO_MODES = ("full", "flat", "final")  # info=: v1's dicts; fixed numeric schema; empty mid-episode
 ON_ILLEGAL = ("warn", "repair", "raise")  # on_illegal=: what a masked-out action does
+ACTIONS = ("stage", "cut")  # action=: the stage of the current node; stay on the open stage (0) or open the next (1)
 # info="flat": the same keys on every step (zero until they mean something), numpy scalars
 FLAT_INFO_KEYS = ("action_mask", "illegal_action", "illegal_actions", "score", "objective_value", "compiler_value",
                   "is_success")
@@ -70,6 +71,33 @@ class IllegalActions:
             warnings.warn(f"{what}; illegal actions are counted in info but not warned again for this env. Mask the "
                           f"policy with action_masks() / info['action_mask'], or pass on_illegal='raise' (strict) "
                           f"or 'repair' (silent)", IllegalActionWarning, stacklevel=caller_stacklevel())
+
+
+class Actions:
+    """What an env's actions name (``action``): ``"stage"``, the current node's stage
+    (``Discrete(K)``); or ``"cut"``, ``Discrete(2)``: 0 puts it on the open stage (the largest stage
+    holding a node), 1 opens the next stage with it, so an episode is a cut of the visit order
+    (:func:`respect_gym.problem.state.cut_stages`). One definition for the single and vector envs."""
+
+    def __init__(self, mode: str, num_tpus: int) -> None:
+        if mode not in ACTIONS:
+            raise EnvConfigError(f"action must be one of {ACTIONS}, got {mode!r}")
+        self.mode = mode
+        self.size = num_tpus if mode == "stage" else 2
+        self.what = "stage" if mode == "stage" else "cut (0 stay, 1 next stage)"
+
+    def mask(self, state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """``(len(rows), size)`` bool: the legal actions of each episode."""
+        return legal(state, rows) if self.mode == "stage" else cut_legal(state, rows)
+
+    def stages(self, state: State, rows: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stage each action names, and which actions are masked out. A masked-out stage is
+        left for the kernel to repair; a masked-out cut is repaired here to "stay" (and counted)."""
+        if self.mode == "stage":
+            return actions, actions < state.min_stage[rows]
+        bad = (actions == 1) & ~cut_legal(state, rows)[:, 1]
+        state.illegal_actions[rows[bad]] += 1
+        return cut_stages(state, rows, np.where(bad, 0, actions)), bad
 
 
 def check_action(action: Any, size: int, what: str) -> int:
@@ -282,6 +310,7 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         on_illegal: str = "warn",
         info: str = "full",
         action_mask_key: str | None = None,
+        action: str = "stage",
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise EnvConfigError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
@@ -300,7 +329,8 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         self.objective = p.objective
         self.illegal_action_penalty = p.illegal_action_penalty
         self.lookahead = int(lookahead)
-        self.action_space = spaces.Discrete(p.num_tpus)
+        self.actions = Actions(action, p.num_tpus)
+        self.action_space = spaces.Discrete(self.actions.size)
         # the kernel state of one episode, and the views over it
         self._state = p.new_state(1)
         self._views: dict[tuple[str, int], View] = {}
@@ -308,7 +338,7 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         self._live = False
         self.observation_space = self.view_space(p.observation, self.lookahead)
         if action_mask_key is not None:
-            self.observation_space = with_mask_space(self.observation_space, p.num_tpus, action_mask_key)
+            self.observation_space = with_mask_space(self.observation_space, self.actions.size, action_mask_key)
 
     # ------------------------------------------------------------------ episode
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -333,21 +363,23 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         """Place the current node on stage ``action`` (repaired to the smallest legal stage)."""
         if not self._live:
             raise InvalidActionError("step() called outside an episode: call reset() first")
-        stage = check_action(action, self.num_tpus, "stage")
-        if stage < self._state.min_stage[0]:
-            self.illegal_actions.refuse(f"stage {stage} is masked out for node {int(self._state.node[0])} "
-                                        f"(legal: {int(self._state.min_stage[0])}..{self.num_tpus - 1})")
-        transition = step(self._state, _ROW, np.array([stage]))
+        chosen = check_action(action, self.actions.size, self.actions.what)
+        if not self.action_masks()[chosen]:
+            self.illegal_actions.refuse(f"{self.actions.mode} {chosen} is masked out for node "
+                                        f"{int(self._state.node[0])} (legal: {np.flatnonzero(self.action_masks()).tolist()})")
+        stages, repaired = self.actions.stages(self._state, _ROW, np.array([chosen]))
+        transition = step(self._state, _ROW, stages)
         for view in self._views.values():
             view.after_step(_ROW, transition)
         done = bool(transition.done[0])
         final = final_values(self.objective, self._state, _ROW[transition.done])
         reward = float(self._reward(_ROW, transition, final)[0])
-        illegal = bool(transition.illegal[0])
+        illegal = bool(transition.illegal[0] or repaired[0])
         if illegal:
             reward -= self.illegal_action_penalty
-            self.illegal_actions.repaired(f"RespectPipelineEnv repaired a masked-out action (stage {stage} -> "
-                                          f"{int(transition.stage[0])}; penalty {self.illegal_action_penalty})")
+            self.illegal_actions.repaired(f"RespectPipelineEnv repaired a masked-out action ({self.actions.mode} "
+                                          f"{chosen} -> stage {int(transition.stage[0])}; penalty "
+                                          f"{self.illegal_action_penalty})")
         self._live = not done
         if done:
             self._final_value = float(final[0])
@@ -363,8 +395,9 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
         return self._observe(), reward, done, False, info
 
     def action_masks(self) -> np.ndarray:
-        """Legal stages of the current node as a bool array (sb3-contrib's MaskablePPO calls this)."""
-        return np.arange(self.num_tpus) >= self._state.min_stage[0]
+        """Legal actions as a bool array (sb3-contrib's MaskablePPO calls this): the stages of the
+        current node, or with ``action="cut"`` the two cut actions."""
+        return self.actions.mask(self._state, _ROW)[0]
 
     # ------------------------------------------------------------------ views
     def view_space(self, name: str, lookahead: int = 4) -> spaces.Space:

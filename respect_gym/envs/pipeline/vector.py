@@ -38,11 +38,11 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from respect_gym.envs.pipeline.env import IllegalActions, with_mask_space
+from respect_gym.envs.pipeline.env import Actions, IllegalActions, with_mask_space
 from respect_gym.envs.pipeline.spec import DEFAULT_MAX_NODES, EnvConfigError, PipelineSpec, positive_int
 from respect_gym.problem.observe import make_view
 from respect_gym.problem.reward import Reward, beats_compiler, final_values, scores
-from respect_gym.problem.state import State, compact, legal, reset, step
+from respect_gym.problem.state import State, compact, reset, step
 
 _FINAL_KEYS = ("score", "objective_value", "compiler_value", "is_success", "illegal_actions")
 
@@ -67,7 +67,7 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
                  reward_mode: str = "terminal", objective: str = "period", revision: int | None = None,
                  illegal_action_penalty: float = 0.0, observation: str = "graph", lookahead: int = 4,
                  render_mode: str | None = None, on_illegal: str = "warn", info: str = "flat",
-                 action_mask_key: str | None = None) -> None:
+                 action_mask_key: str | None = None, action: str = "stage") -> None:
         if render_mode is not None:
             raise EnvConfigError("the vector env does not render; use the single env's render_mode")
         if info != "flat":
@@ -82,7 +82,8 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         p = self.spec_args
         self.num_tpus = p.num_tpus
         self.lookahead = positive_int("lookahead", lookahead) if lookahead else 0
-        self.single_action_space = spaces.Discrete(p.num_tpus)
+        self.actions = Actions(action, p.num_tpus)
+        self.single_action_space = spaces.Discrete(self.actions.size)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._rngs: list[np.random.Generator] | None = None
         self._needs_reset = np.zeros(self.num_envs, dtype=bool)
@@ -93,7 +94,7 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         self._reward = Reward(self._state, p.objective, p.reward_mode)
         self.single_observation_space = self._view.space
         if action_mask_key is not None:
-            self.single_observation_space = with_mask_space(self._view.space, p.num_tpus, action_mask_key)
+            self.single_observation_space = with_mask_space(self._view.space, self.actions.size, action_mask_key)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
 
     # ------------------------------------------------------------------ episodes
@@ -131,11 +132,13 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         illegal = np.zeros(self.num_envs, dtype=bool)
         final = done_rows = None
         if self.illegal_actions.strict:  # checked only when it can raise: the step's hot path stays as it was
-            bad = rows[actions[rows] < self._state.min_stage[rows]]
+            bad = rows[~np.take_along_axis(self.actions.mask(self._state, rows), actions[rows, None], axis=1)[:, 0]]
             if bad.size:
                 self.illegal_actions.refuse(f"masked-out actions in sub-envs {bad.tolist()[:8]}")
         if rows.size:
-            transition = step(self._state, rows, actions[rows])
+            stages, repaired = self.actions.stages(self._state, rows, actions[rows])
+            transition = step(self._state, rows, stages)
+            transition.illegal |= repaired
             self._view.after_step(rows, transition)
             done_rows = rows[transition.done]
             final = final_values(self.spec_args.objective, self._state, done_rows)
@@ -154,8 +157,8 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         return self._observe(), reward, terminated, np.zeros(self.num_envs, dtype=bool), info
 
     def action_masks(self) -> np.ndarray:
-        """``(num_envs, num_tpus)`` bool: the legal stages of each sub-env's current node."""
-        return legal(self._state)
+        """``(num_envs, n)`` bool: the legal actions of each sub-env (``n``: the single action space's size)."""
+        return self.actions.mask(self._state)
 
     @property
     def kernel(self) -> State:
@@ -168,8 +171,8 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
         if self.action_mask_key is None:
             return observation
         if isinstance(observation, dict):
-            return {**observation, self.action_mask_key: legal(self._state)}
-        return {"observation": observation, self.action_mask_key: legal(self._state)}
+            return {**observation, self.action_mask_key: self.action_masks()}
+        return {"observation": observation, self.action_mask_key: self.action_masks()}
 
     def _seed(self, seed) -> None:
         if seed is None:
@@ -196,14 +199,14 @@ class RespectPipelineVectorEnv(gym.vector.VectorEnv):
     def _check(self, actions) -> np.ndarray:
         array = np.asarray(actions)
         if array.shape != (self.num_envs,) or array.dtype.kind not in "iu":
-            raise InvalidActionError(f"actions must be {self.num_envs} integer stages, got {array.dtype} {array.shape}")
-        if array.size and (array.min() < 0 or array.max() >= self.num_tpus):
-            raise InvalidActionError(f"actions must lie in 0..{self.num_tpus - 1}")
+            raise InvalidActionError(f"actions must be {self.num_envs} integer actions, got {array.dtype} {array.shape}")
+        if array.size and (array.min() < 0 or array.max() >= self.actions.size):
+            raise InvalidActionError(f"actions must lie in 0..{self.actions.size - 1}")
         return array.astype(np.int64, copy=False)
 
     def _info(self, illegal: np.ndarray, done_rows: np.ndarray | None, final: np.ndarray | None) -> dict[str, np.ndarray]:
         n = self.num_envs
-        info: dict[str, np.ndarray] = {"action_mask": legal(self._state), "illegal_action": illegal}
+        info: dict[str, np.ndarray] = {"action_mask": self.action_masks(), "illegal_action": illegal}
         ended = np.zeros(n, dtype=bool)
         values = {key: np.zeros(n, dtype=bool if key == "is_success" else np.int64 if key == "illegal_actions"
                                 else np.float64) for key in _FINAL_KEYS}

@@ -1,0 +1,104 @@
+"""The cut policy: an MLP that decides, node by node, whether to open the next pipeline stage.
+
+It plays ``RespectPipeline-v1`` with ``observation="decision"`` and ``action="cut"``: at each node
+of the visit order, stay on the open stage (0) or open the next one (1), seeing the numbers the
+exact cut DP compares (:data:`respect_gym.problem.features.DECISION_FEATURES`: the open stage's
+latency with and without the node, the slowest closed stage, the work left per stage left, what a
+cut here or a little further would transfer). The same small MLP runs on any graph size and K.
+
+Inference never touches torch: :class:`NumpyCutPolicy` holds the weights as arrays and
+:func:`greedy_schedules` steps a batch of episodes on the problem kernel, one masked argmax per
+node (the torch net and the numpy scorer give the same actions: tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numba
+import numpy as np
+import torch
+from torch import nn
+
+from respect_gym.problem.features import NUM_DECISION_FEATURES
+from respect_gym.problem.instance import Instance
+from respect_gym.problem.observe import DecisionView
+from respect_gym.problem.state import State, cut_legal, cut_stages, reset, step
+
+MASKED_LOGIT = -1e9
+
+
+@dataclass(frozen=True)
+class CutNetConfig:
+    """Sizes of :class:`CutPolicyNet` (stored in every checkpoint)."""
+
+    hidden: int = 64
+    layers: int = 2
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class CutPolicyNet(nn.Module):
+    """Decision features -> two logits (stay, cut): ``layers`` ReLU layers of ``hidden`` units."""
+
+    def __init__(self, config: CutNetConfig = CutNetConfig()) -> None:
+        super().__init__()
+        self.config = config
+        sizes = [NUM_DECISION_FEATURES] + [config.hidden] * config.layers
+        blocks: list[nn.Module] = []
+        for a, b in zip(sizes, sizes[1:]):
+            blocks += [nn.Linear(a, b), nn.ReLU()]
+        self.body = nn.Sequential(*blocks, nn.Linear(sizes[-1], 2))
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Masked logits ``(B, 2)`` of ``(B, NUM_DECISION_FEATURES)`` features and ``(B, 2)`` bool masks."""
+        return self.body(features).masked_fill(~mask, MASKED_LOGIT)
+
+
+class NumpyCutPolicy:
+    """The net's weights as numpy arrays, scored by a compiled loop: the same greedy actions
+    without torch's (or numpy's) per-call overhead, which dominates at one state per call."""
+
+    def __init__(self, net: CutPolicyNet) -> None:
+        linears = [m for m in net.body if isinstance(m, nn.Linear)]
+        self.weights = tuple(np.ascontiguousarray(m.weight.detach().numpy().T, dtype=np.float64) for m in linears)
+        self.biases = tuple(m.bias.detach().numpy().astype(np.float64) for m in linears)
+
+    def logits(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Masked logits ``(B, 2)`` (``MASKED_LOGIT`` where masked out)."""
+        return _mlp(features, mask, self.weights, self.biases)
+
+
+@numba.njit(cache=True)
+def _mlp(features, mask, weights, biases):
+    out = np.empty((features.shape[0], 2))
+    for i in range(features.shape[0]):
+        x = features[i].astype(np.float64)
+        last = len(weights) - 1
+        for layer in numba.literal_unroll(range(len(weights))):
+            x = x @ weights[layer] + biases[layer]
+            if layer < last:
+                x = np.maximum(x, 0.0)
+        for a in range(2):
+            out[i, a] = x[a] if mask[i, a] else MASKED_LOGIT
+    return out
+
+
+def greedy_schedules(policy: NumpyCutPolicy, instances: list[Instance]) -> list[np.ndarray]:
+    """The policy's greedy schedule (stage per node) of each instance, all stepped as one batch.
+
+    Instances must share K, hardware and revision (one kernel state).
+    """
+    state = State.for_instance(instances[0], len(instances), max(i.graph.num_nodes for i in instances))
+    rows = np.arange(len(instances))
+    reset(state, rows, instances)
+    view = DecisionView(state)
+    view.reset(rows)
+    live = rows
+    while live.size:
+        mask = cut_legal(state, live)
+        actions = policy.logits(view.observe(live), mask).argmax(axis=1)
+        transition = step(state, live, cut_stages(state, live, actions))
+        live = live[~transition.done]
+    return [state.schedule(r) for r in rows.tolist()]
