@@ -363,8 +363,7 @@ def _segment(remaining, positions, off, a, e, n, pre_ms, pre_params, cache, rate
     tail_p = remaining[off + e, 1] if e < n else 0.0
     params = head_p - tail_p
     extra = max(pre_params + params - cache, 0.0) - max(pre_params - cache, 0.0)
-    out = positions[off + e, 0] / 2 if e < n else 0.0
-    return pre_ms + head_ms - tail_ms + extra * rate + out
+    return pre_ms + head_ms - tail_ms + extra * rate + _closing(positions, off, e, n)
 
 
 @numba.njit(cache=True)
@@ -375,20 +374,34 @@ def _covers(remaining, positions, off, t, n, pre_ms, pre_params, stages, cache, 
     for s in range(stages):
         p_ms = pre_ms if s == 0 else positions[off + a, 0] / 2 if a < n else 0.0
         p_params = pre_params if s == 0 else 0.0
-        best = -1
-        for e in range(a + 1, n + 1):
-            out = positions[off + e, 0] / 2 if e < n else 0.0
-            cost = _segment(remaining, positions, off, a, e, n, p_ms, p_params, cache, rate)
-            if cost <= target:
-                best = e
-            elif cost - out > target:
-                break  # compute and streaming only grow: no later end fits
-        if best < 0:
+        # compute and streaming only grow with the end e: binary search for the last end whose
+        # estimate without the closing transfer fits, then step back to the last one that fits with it
+        if _segment(remaining, positions, off, a, a + 1, n, p_ms, p_params, cache, rate) - \
+                _closing(positions, off, a + 1, n) > target:
             return False
-        a = best
+        lo, hi = a + 1, n
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if _segment(remaining, positions, off, a, mid, n, p_ms, p_params, cache, rate) - \
+                    _closing(positions, off, mid, n) <= target:
+                lo = mid
+            else:
+                hi = mid - 1
+        e = lo
+        while e > a and _segment(remaining, positions, off, a, e, n, p_ms, p_params, cache, rate) > target:
+            e -= 1
+        if e == a:
+            return False
+        a = e
         if a >= n:
             return True
     return a >= n
+
+
+@numba.njit(cache=True)
+def _closing(positions, off, e, n):
+    """Half the transfers of a cut before position ``e`` (none at the end of the order)."""
+    return positions[off + e, 0] / 2 if e < n else 0.0
 
 
 @numba.njit(cache=True)

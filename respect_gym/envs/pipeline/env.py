@@ -137,8 +137,17 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
 
     ## Action Space
 
-    ``Discrete(num_tpus)``: the stage of the current node. Legal stages are those ``>=`` the
-    largest stage of the node's predecessors, exposed four ways: the ``action_masks()`` method
+    ``Discrete(num_tpus)`` (``action="stage"``, default): the stage of the current node. Legal
+    stages are those ``>=`` the largest stage of the node's predecessors.
+
+    ``Discrete(2)`` (``action="cut"``): 0 puts the current node on the open stage (the largest
+    stage holding a node), 1 opens the next stage with it; "open the next" is legal when the open
+    stage holds a node and is not the last. An episode is then a cut of the visit order into at
+    most K contiguous segments, the action space of order-based schedulers (and of the exact cut
+    DP that the ``"decision"`` view summarises); the best such cut is 0.9% above the optimum over
+    all schedules on average on the zoo (fused), 21.7% at most (agents/RESULTS.md).
+
+    The legal actions are exposed four ways: the ``action_masks()`` method
     (bool, used by sb3-contrib's MaskablePPO), ``info["action_mask"]`` (int8; bool with
     ``info="flat"``), inside the observation with ``action_mask_key=`` (bool), and the
     :class:`~respect_gym.envs.pipeline.wrappers.ActionMask` wrapper (bool, any observation, any
@@ -176,6 +185,12 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
       numbers), for MLPs on any graph size; the same as the ``CompactObservation`` wrapper.
     - ``"context"``: the padded graph with static node context plus the stage and global context,
       for message-passing policies; the same as the ``GraphContextObservation`` wrapper.
+    - ``"decision"``: ``Box(-1, 16, (28,), float32)``, what the choice between staying on the open
+      stage and opening the next one depends on (``respect_gym.problem.features.DECISION_FEATURES``:
+      the open stage's latency with and without the node, the slowest closed stage, the work left
+      per stage left, the transfers a cut here or further on would pay, and greedy-probe estimates
+      of the best period after each choice), normalised by the graph's lower bound on K stages:
+      the same numbers on any graph and K, for MLPs with ``action="cut"``.
 
     ``action_mask_key="action_mask"`` (TorchRL, PufferLib) or ``"mask"`` (Tianshou) adds the bool
     mask ``Box(0, 1, (K,), bool)`` to the observation under that key: a ``Dict`` view gains the key,
@@ -247,7 +262,8 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
     | objective | str | "period" | ``"period"``, ``"latency"`` or ``"paper"`` (see Rewards) |
     | revision | int or None | None | cost-model revision (v0: 2, v1: 3; None: the latest) |
     | illegal_action_penalty | float | 0.0 | subtracted from the reward per illegal action |
-    | observation | str | "graph" | ``"graph"``, ``"compact"`` or ``"context"`` (see Observation Space) |
+    | observation | str | "graph" | ``"graph"``, ``"compact"``, ``"context"`` or ``"decision"`` (see Observation Space) |
+    | action | str | "stage" | ``"stage"`` (the node's stage) or ``"cut"`` (stay on the open stage / open the next one; see Action Space) |
     | lookahead | int | 4 | upcoming nodes in the ``"compact"`` view |
     | render_mode | str or None | None | ``"ansi"`` (text table) or ``"rgb_array"`` (bar charts) |
     | on_illegal | str | "warn" | masked-out actions: ``"warn"`` (repair, warn once per env), ``"repair"`` (silently), ``"raise"`` (:class:`IllegalActionError`) |
@@ -272,7 +288,9 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
       ``observation`` argument and a native vector env (same spaces, episodes and numbers:
       tests/test_v1_golden.py); reset and final ``info`` name the graph and its SHA-256. Opt-in
       options that leave the default's spaces, info and numbers as they were: ``on_illegal``
-      (the default ``"warn"`` adds a Python warning only), ``info``, ``action_mask_key``.
+      (the default ``"warn"`` adds a Python warning only), ``info``, ``action_mask_key``, and
+      (since respect-gym's stop 27) ``action="cut"`` with ``observation="decision"``, where an
+      episode is a cut of the visit order (the same cost model, rewards and scores).
     - v0: cost-model revision 2, frozen (tests/test_v0_golden.py); its ``objective="latency"``
       is revision 2's bottleneck stage, i.e. its period.
 
