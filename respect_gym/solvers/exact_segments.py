@@ -34,6 +34,7 @@ from respect_gym.solvers.stagecost import BatchStageCost
 
 _MAX_TRACKED = 16
 _HUGE = 1e30
+_CHUNK_CELLS = 20_000_000
 # work units (first-fit steps, pair evaluations) per second of a time limit, measured here on one core
 WORK_PER_SECOND = 20_000_000
 FIRST_MARGIN = 0.01  # the first target: 1% above the combinatorial bound  # cache capacities followed at once from one start (more: recomputed from scratch)
@@ -120,7 +121,11 @@ def segment_tables(cost_model: CostModel, segments: Segments) -> SegmentTables:
     beyond[seg_of_node[u[from_waist]], slot_of_node[u[from_waist]] + 1] = True
     producer = np.concatenate([np.full((m1, 1), n, dtype=np.int64), nodes], axis=1)
     producer[1:, 0] = order[bounds[1:-1] - 1]
-    read_after = (readers[seg] & ~local[:, None, :]).any(axis=2) | beyond[seg]
+    read_after = beyond[seg]
+    rows = max(1, _CHUNK_CELLS // max(1, (width + 1) * width))  # bounds the (rows, slots, slots) temporary
+    for lo in range(0, seg.shape[0], rows):
+        part = slice(lo, lo + rows)
+        read_after[part] |= (readers[seg[part]] & ~local[part, None, :]).any(axis=2)
     held = np.concatenate([np.ones((seg.shape[0], 1), dtype=bool), local], axis=1)
     held[seg == 0, 0] = False  # segment 0 has no waist before it
     prod = producer[seg]

@@ -28,6 +28,8 @@ import numpy as np
 from respect_gym.graph import Graph
 from respect_gym.solvers.ideals import TooManyIdealsError, bitsets_to_masks, ideal_bitsets
 
+MAX_LOCAL_CELLS = 200_000_000  # ideals x widest segment: the local masks' bytes, under a limit
+
 
 def waists(graph: Graph) -> np.ndarray:
     """The waist nodes in topological order, in ``O(n + E)``.
@@ -98,7 +100,8 @@ def segment_ideals(graph: Graph, limit: int | None = None) -> Segments:
     """Cut ``graph`` at its waists and enumerate every segment's ideals.
 
     :param limit: raise :class:`TooManyIdealsError` once the ideals of all segments together
-        exceed ``limit`` (a branchy segment, e.g. NASNet's two-input cells, can have millions).
+        exceed ``limit`` (a branchy segment, e.g. NASNet's two-input cells, can have millions), or
+        their local masks :data:`MAX_LOCAL_CELLS` bytes.
     """
     order = graph.topological_order
     n = graph.num_nodes
@@ -121,7 +124,7 @@ def segment_ideals(graph: Graph, limit: int | None = None) -> Segments:
         if s < m:
             found = [b for b in found if not (b >> (hi - lo - 1)) & 1]  # proper: without the waist
         total += len(found)
-        if limit is not None and total > limit:
+        if limit is not None and (total > limit or total * width > MAX_LOCAL_CELLS):
             raise TooManyIdealsError(f"graph {graph.meta.model!r}: its segments have more than {limit} ideals")
         segments.append(np.full(len(found), s, dtype=np.int64))
         block = np.zeros((len(found), width), dtype=bool)
