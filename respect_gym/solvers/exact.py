@@ -36,6 +36,10 @@ MAX_IDEALS = 2500
 # above this the segment DP (exact_segments) takes a period problem
 DP_MAX_WORK = 1e9
 MAX_SEGMENT_IDEALS = 2_000_000  # ideals of all segments together (memory: a few per-ideal arrays)
+# ideals of one segment: stages inside a segment are costed pair by pair (quadratic in this), so a
+# segment with more sends the graph to CP-SAT (measured, 20 s limit: inception_resnet_v2 layers, a
+# 1,400-ideal segment, stopped at 21-37% gaps where CP-SAT proves it; inception_v3 layers: 9,200)
+MAX_LOCAL_IDEALS = 500
 SEARCHES = ("single", "portfolio")  # CP-SAT's (exact_cpsat)
 
 
@@ -68,7 +72,7 @@ def solve_exact(problem: Problem) -> SolverOutput:
                 segments = segment_ideals(problem.graph, limit=MAX_SEGMENT_IDEALS)
             except TooManyIdealsError:
                 segments = None
-            if segments is not None:
+            if segments is not None and np.bincount(segments.ideal_segment).max() <= MAX_LOCAL_IDEALS:
                 from respect_gym.solvers.exact_segments import WORK_PER_SECOND, solve_segments
 
                 limit_s = problem.time_limit

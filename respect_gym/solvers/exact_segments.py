@@ -302,7 +302,11 @@ def segment_dp(cost_model: CostModel, batch: BatchStageCost, tables: SegmentTabl
     k = int(num_stages)
     target = min(float(target), _HUGE)  # no target: every stage allowed (the bands stay well defined)
     u = target + tables.sigma
-    same_off, same_to, same_cost = _same_segment_stages(batch, tables, k, u, {} if same_cache is None else same_cache)
+    same = _same_segment_stages(batch, tables, k, u, {} if same_cache is None else same_cache, budget)
+    if same is None:
+        return SegmentRun(target, np.inf, None, int(budget) + 1, False)
+    (same_off, same_to, same_cost), costed = same
+    budget -= costed
     lay = np.asarray(cm.param_order, dtype=np.int64)
     seg_start = np.searchsorted(seg.ideal_segment, np.arange(seg.num_segments + 1)).astype(np.int64)
     dp, par, work, stopped = _segment_dp(
@@ -313,7 +317,8 @@ def segment_dp(cost_model: CostModel, batch: BatchStageCost, tables: SegmentTabl
         np.int64(hw.cache_bytes), float(cm.constants.activation_reserve), np.int64(cm.max_layer_bytes),
         float(hw.invoke_overhead_ms), float(cm.ms_per_link_byte), same_off, same_to, same_cost)
     if stopped:
-        return SegmentRun(target, np.inf, None, int(work), False)
+        return SegmentRun(target, np.inf, None, int(work) + costed, False)
+    work += costed
     full = seg.num_ideals - 1
     periods = [max(float(dp[c, full]), cm.host_stage_ms * c) for c in range(1, k + 1)]
     count = 1 + int(np.argmin(periods))
@@ -328,16 +333,20 @@ def segment_dp(cost_model: CostModel, batch: BatchStageCost, tables: SegmentTabl
     return SegmentRun(target, periods[count - 1], stages, int(work), True)
 
 
-def _same_segment_stages(batch: BatchStageCost, tables: SegmentTables, k: int, u: float, cache: dict
-                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _same_segment_stages(batch: BatchStageCost, tables: SegmentTables, k: int, u: float, cache: dict,
+                         budget: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], int] | None:
     """Stages between two ideals of one segment that a boundary band allows, as CSR by start,
-    costed exactly by :class:`BatchStageCost` (each pair once per ``cache``)."""
+    costed exactly by :class:`BatchStageCost` (each pair once per ``cache``), with the work spent
+    (a pair costs an ``n``-wide mask: ``n / 4`` units); ``None`` when they would exceed ``budget``."""
     seg, omega = tables.segments, tables.omega
     tol = 1e-9 * max(1.0, u)
     lo = np.maximum(0, np.ceil((omega - tol) / u))
     hi = np.minimum(k, k - np.ceil((omega[-1] - omega - tol) / u))
     live = np.flatnonzero((lo <= hi) & (hi >= 0))  # ideals some band allows
     segs, first, count = np.unique(seg.ideal_segment[live], return_index=True, return_counts=True)
+    per_pair = max(1, seg.graph.num_nodes // 4)
+    if int((count.astype(np.int64) ** 2).sum()) * per_pair // 2 > budget:  # at most this many pairs
+        return None
     pairs = []
     for f, c in zip(first[count > 1].tolist(), count[count > 1].tolist()):
         ids = live[f : f + c]
@@ -362,7 +371,7 @@ def _same_segment_stages(batch: BatchStageCost, tables: SegmentTables, k: int, u
     pairs = pairs[order]
     costs = np.asarray([cache[tuple(p)] for p in pairs.tolist()], dtype=np.float64)
     offsets = np.searchsorted(pairs[:, 0], np.arange(seg.num_ideals + 1)).astype(np.int64)
-    return offsets, pairs[:, 1].astype(np.int64), costs
+    return (offsets, pairs[:, 1].astype(np.int64), costs), len(todo) * per_pair
 
 
 def solve_segments(problem: Problem, segments: Segments, budget: int | None = None) -> SolverOutput:
