@@ -2,8 +2,9 @@
 
 For each zoo model (fused and layers) and K in {2, 3, 4, 5, 6, 8}: the exact solver's time and
 status (proven optimal, or the proven gap at the time limit), every solver's period (cost-model revision ``--revision``), and the
-exact schedule's speedup over the vendor compiler's split. Then ``compiler``, ``greedy`` and
-``slicegraph`` on a 10,000-node synthetic graph, where each must finish within 10 s.
+exact schedule's speedup over the vendor compiler's split. Then ``exact`` (the segment DP),
+``compiler``, ``greedy`` and ``slicegraph`` on a 10,000-node synthetic graph, where each must
+finish within 10 s (``benchmarks/exact_scale.py`` takes exact up to 100,000 nodes).
 
     python benchmarks/solvers.py                           # everything (tens of minutes)
     python benchmarks/solvers.py --models resnet50 --ks 2 4 --granularity fused
@@ -35,7 +36,7 @@ from respect_gym.solvers.exact import SEARCHES
 from respect_gym.zoo import GRANULARITIES, PAPER_PREFIX, list_models, load_graph
 
 KS = (2, 3, 4, 5, 6, 8)
-LARGE_SOLVERS = ("compiler", "greedy", "slicegraph")
+LARGE_SOLVERS = ("exact", "compiler", "greedy", "slicegraph")
 
 
 def bench_instance(model: str, granularity: str, k: int, solvers: list[str], time_limit: float,
@@ -103,7 +104,7 @@ def bench_large(num_nodes: int, k: int, revision: int | None = None) -> list[dic
     for name in LARGE_SOLVERS:
         start = time.perf_counter()
         result = solve(graph, k, solver=name, cost_model=cost_model)
-        rows.append({"solver": name, "num_nodes": graph.num_nodes, "num_stages": k,
+        rows.append({"solver": name, "num_nodes": graph.num_nodes, "num_stages": k, "optimal": result.optimal,
                      "period_ms": result.period_ms, "seconds": time.perf_counter() - start})
     return rows
 
