@@ -1,10 +1,10 @@
-"""Fit a cost-model revision (3 or 4) and write its validation: tables (docs/calibration_revN.md) and a
-measured-vs-predicted log-log scatter (docs/calibration_revN.png).
+"""Fit cost-model revision 3 and write its validation: tables (docs/calibration_rev3.md) and a
+measured-vs-predicted log-log scatter (docs/calibration_rev3.png).
 
-Usage: ``python scripts/calibrate_cost_model.py [--revision 3] [--fit] [--out-dir docs] [--rounds 8]``
+Usage: ``python scripts/calibrate_cost_model.py [--fit] [--out-dir docs] [--rounds 8]``
 
-Without ``--fit`` it scores the constants stored in ``respect_gym/cost/hardware.py`` (``USB3_R3`` /
-``USB3_R4``); with it, it first refits the constants in ``respect_gym.cost.calibration.FITTED`` (a deterministic
+Without ``--fit`` it scores the constants stored in ``respect_gym/cost/hardware.py`` (``USB3_R3``);
+with it, it first refits the constants in ``respect_gym.cost.calibration.FITTED`` (a deterministic
 coordinate search from the stored values, a few minutes) and prints the literals to paste into
 hardware.py. The fit uses every row: the 1,177 thesis timings (each on the split recovered from
 its compiler memory) and the six Coral single-TPU rows.
@@ -24,8 +24,8 @@ import numpy as np
 
 from respect_gym.cost.calibration import (FITTED, TIED, Row, coral_leave_one_out, coral_tradeoff, error_table, fit,
                                          paired_periods, profiler_picks, published_rows, size_halves, size_validation,
-                                         revision_of, thesis_rows)
-from respect_gym.cost.hardware import HARDWARE_BY_REVISION, EdgeTPU3, MiB
+                                         thesis_rows)
+from respect_gym.cost.hardware import USB3_R3, EdgeTPU3, MiB
 from respect_gym.cost.thesis import load_rows, recover_split, row_report, thesis_graph
 from respect_gym.cost.model import CostModel
 
@@ -36,9 +36,9 @@ def memory_check(hw: EdgeTPU3) -> tuple[int, int, int]:
     split_ok = mem_ok = 0
     data = load_rows()
     for r in data:
-        _, err = recover_split(r, CostModel(thesis_graph(r.family, r.size), hw, revision_of(hw)))
+        _, err = recover_split(r, CostModel(thesis_graph(r.family, r.size), hw, revision=3))
         split_ok += err <= 0.02
-        rep = row_report(r, hw, revision_of(hw))
+        rep = row_report(r, hw, revision=3)
         ok = True
         for pred, ref in ((rep.stage_cached_bytes, r.on_chip_mib), (rep.stage_streamed_bytes, r.off_chip_mib)):
             ref_a = np.asarray(ref)
@@ -105,7 +105,7 @@ def ranking(hw: EdgeTPU3) -> list[str]:
 
 
 def markdown(rows: list[Row], thesis: list[Row], memory: tuple[int, int, int], hw: EdgeTPU3) -> str:
-    lines = [f"# Cost-model revision {revision_of(hw)}: calibration and validation",
+    lines = ["# Cost-model revision 3: calibration and validation",
              "", "Written by `python scripts/calibrate_cost_model.py`; see docs/cost_model.md for the mechanisms.",
              "The full fit used every row of the first tables; the validation sections at the end refit on part of",
              "the rows and score the rest (the project also keeps other measurements to test the model). Errors are",
@@ -142,7 +142,7 @@ def markdown(rows: list[Row], thesis: list[Row], memory: tuple[int, int, int], h
     return "\n".join(lines)
 
 
-def scatter(rows: list[Row], path: Path, revision: int) -> None:
+def scatter(rows: list[Row], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,8 +159,8 @@ def scatter(rows: list[Row], path: Path, revision: int) -> None:
     ax.plot([lo, hi], [lo, hi], "k-", lw=0.8)
     for f in (0.75, 1.35):
         ax.plot([lo, hi], [lo * f, hi * f], "k:", lw=0.6)
-    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured ms", ylabel=f"predicted ms (revision {revision})",
-           title=f"Edge TPU cost model revision {revision} vs hardware")
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured ms", ylabel="predicted ms (revision 3)",
+           title="Edge TPU cost model revision 3 vs hardware")
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -169,14 +169,13 @@ def scatter(rows: list[Row], path: Path, revision: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", action="store_true", help="refit the free constants first")
-    parser.add_argument("--revision", type=int, choices=(3, 4), default=3)
-    parser.add_argument("--out-dir", default="docs", help="where calibration_revN.md / .png go")
+    parser.add_argument("--out-dir", default="docs", help="where calibration_rev3.md / .png go")
     parser.add_argument("--rounds", type=int, default=8, help="coordinate-search rounds of each validation refit")
     args = parser.parse_args()
-    hw = HARDWARE_BY_REVISION[args.revision]["usb3"]
+    hw = USB3_R3
     if args.fit:
-        hw = fit(hw)
-        print(f"Fitted constants (paste into USB3_R{args.revision} in respect_gym/cost/hardware.py, 3 significant digits):")
+        hw = fit(USB3_R3)
+        print("Fitted constants (paste into USB3_R3 in respect_gym/cost/hardware.py, 3 significant digits):")
         for name in FITTED + tuple(TIED):
             print(f"    {name}={getattr(hw, name):.3g},")
     thesis = thesis_rows(hw)
@@ -184,11 +183,10 @@ def main() -> None:
     text = markdown(rows, thesis, memory_check(hw), hw) + "\n" + "\n".join(validation(hw, args.rounds))
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"calibration_rev{args.revision}"
-    stem.with_suffix(".md").write_text(text)
-    scatter(rows, stem.with_suffix(".png"), args.revision)
+    (out / "calibration_rev3.md").write_text(text)
+    scatter(rows, out / "calibration_rev3.png")
     print(text)
-    print(f"wrote {stem}.md and {stem}.png")
+    print(f"wrote {out / 'calibration_rev3.md'} and {out / 'calibration_rev3.png'}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Calibration of cost-model revisions 3 and 4: the fit, the per-group error table and the
+"""Calibration of cost-model revision 3: the fit, the per-group error table and the
 out-of-sample validations (by size, Coral leave-one-out, the profiler's ranking).
 
 Two data sets, both fitted:
@@ -30,7 +30,7 @@ from typing import Iterable
 
 import numpy as np
 
-from respect_gym.cost.hardware import HARDWARE_CLASS, LATEST_REVISION, EdgeTPU3
+from respect_gym.cost.hardware import EdgeTPU3
 from respect_gym.cost.model import CostModel
 from respect_gym.cost.thesis import (ThesisRow, load_rows, predict_ms, recover_split, row_report, split_schedule,
                                      thesis_graph)
@@ -48,7 +48,6 @@ PUBLISHED: tuple[tuple[str, str, float], ...] = (
 
 FITTED = ("stream_tile_bytes", "conv_efficiency", "activation_ms_per_mb", "elementwise_bytes_per_s", "conv_stream_bytes_per_s",
           "dense_stream_bytes_per_s", "link_bytes_per_s", "invoke_overhead_ms", "host_stage_ms", "handoff_ms")
-ROBUST_SCALE = 0.25  # log error beyond which a row's pull on the fit levels off (about 28%)
 # constant -> the fitted constant it equals (the data cannot tell them apart)
 TIED = {"depthwise_efficiency": "conv_efficiency"}
 CORAL = "coral"
@@ -68,16 +67,6 @@ class Row:
         return self.predicted_ms / self.measured_ms - 1.0
 
 
-def revision_of(hardware: EdgeTPU3 | str, revision: int | None = None) -> int:
-    """The revision to price with: ``revision`` if given, else the one ``hardware``'s class is
-    for (:data:`~respect_gym.cost.hardware.HARDWARE_CLASS`; a preset name: the default)."""
-    if revision is not None:
-        return revision
-    if isinstance(hardware, str):
-        return LATEST_REVISION
-    return max(rev for rev, cls in HARDWARE_CLASS.items() if type(hardware) is cls)
-
-
 @lru_cache(maxsize=None)
 def calibration_graph(model: str) -> Graph:
     """The fused zoo graph of a Coral row (what the Edge TPU executes)."""
@@ -91,11 +80,10 @@ def group_of(row: ThesisRow) -> str:
     return f"{row.family} {row.mode} {'K=1' if row.segments == 1 else 'K>=2'}"
 
 
-def published_rows(hardware: EdgeTPU3 | str = "usb3", revision: int | None = None,
+def published_rows(hardware: EdgeTPU3 | str = "usb3", revision: int = 3,
                    coral: tuple[tuple[str, str, float], ...] = PUBLISHED) -> list[Row]:
     """Predicted vs published single-TPU latency (one ``invoke()``) of the Coral models (default:
     all six; ``revision=2`` with revision-2 hardware scores the frozen model on the same rows)."""
-    revision = revision_of(hardware, revision)
     rows = []
     for model, label, ms in coral:
         graph = calibration_graph(model)
@@ -115,11 +103,10 @@ def _split(row: ThesisRow, model: CostModel) -> tuple[int, ...]:
     return _SPLITS[key]
 
 
-def thesis_rows(hardware: EdgeTPU3 | str = "usb3", revision: int | None = None,
+def thesis_rows(hardware: EdgeTPU3 | str = "usb3", revision: int = 3,
                 data: Iterable[ThesisRow] | None = None) -> list[Row]:
     """Predicted vs measured for every thesis row (or those of ``data``), on its recovered split
     (one cost model per family and size: the fits call this hundreds of times)."""
-    revision = revision_of(hardware, revision)
     models: dict[tuple[str, int], CostModel] = {}
     rows = []
     for r in load_rows() if data is None else data:
@@ -128,11 +115,12 @@ def thesis_rows(hardware: EdgeTPU3 | str = "usb3", revision: int | None = None,
             models[key] = CostModel(thesis_graph(r.family, r.size), hardware, revision)
         model = models[key]
         split = _split(r, model)
-        rows.append(Row(group_of(r), r.label, r.ms, predict_ms(r, model.evaluate(split_schedule(model.graph, split), r.segments))))
+        report = model.evaluate(split_schedule(model.graph, split), r.segments)
+        rows.append(Row(group_of(r), r.label, r.ms, predict_ms(r, report)))
     return rows
 
 
-def all_rows(hardware: EdgeTPU3 | str = "usb3", revision: int | None = None, data: Iterable[ThesisRow] | None = None,
+def all_rows(hardware: EdgeTPU3 | str = "usb3", revision: int = 3, data: Iterable[ThesisRow] | None = None,
              coral: tuple[tuple[str, str, float], ...] = PUBLISHED) -> list[Row]:
     """The Coral rows of ``coral`` and the thesis rows of ``data`` (default: all of both)."""
     return published_rows(hardware, revision, coral) + thesis_rows(hardware, revision, data)
@@ -143,18 +131,6 @@ def log_loss(rows: list[Row]) -> float:
     groups: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         groups[r.group].append(math.log(r.predicted_ms / r.measured_ms) ** 2)
-    return float(sum(np.mean(v) for v in groups.values()))
-
-
-def robust_loss(rows: list[Row], scale: float = ROBUST_SCALE) -> float:
-    """Group-balanced Cauchy loss of the log errors, ``log(1 + (log error / scale)^2)`` per row:
-    like :func:`log_loss` near the fit, but a row's weight stops growing once it is off by much
-    more than ``scale``. Revision 4 fits with it: a dozen fc profiling rows report streamed
-    weights yet time like all-cached pipelines (0.5 ms measured, ~7 ms on their reported
-    memory), and under squared log errors they alone moved the dense streaming rate."""
-    groups: dict[str, list[float]] = defaultdict(list)
-    for r in rows:
-        groups[r.group].append(math.log1p((math.log(r.predicted_ms / r.measured_ms) / scale) ** 2))
     return float(sum(np.mean(v) for v in groups.values()))
 
 
@@ -177,23 +153,19 @@ def tie(hardware: EdgeTPU3) -> EdgeTPU3:
 
 def fit(start: EdgeTPU3, names: tuple[str, ...] = FITTED, rounds: int = 8,
         data: Iterable[ThesisRow] | None = None, coral: tuple[tuple[str, str, float], ...] = PUBLISHED) -> EdgeTPU3:
-    """Coordinate search in log space on the rows of ``data`` and ``coral`` (default: all), over
-    ``names`` with the revision's loss
-    (revision 3 :func:`log_loss`, revision 4 :func:`robust_loss`; the revision is ``start``'s,
-    :func:`revision_of`): each round tries multiplying each constant by a shrinking set of factors
-    and keeps any improvement. Deterministic. The validations below refit on subsets with it, so
-    a constant is judged on rows it never saw."""
-    revision = revision_of(start)
-    loss_of = log_loss if revision == 3 else robust_loss
+    """Coordinate search in log space on the rows of ``data`` and ``coral`` (default: all): each
+    round tries multiplying each constant by a shrinking set of factors and keeps any
+    improvement. Deterministic. The validations below refit on subsets with it, so a constant is
+    judged on rows it never saw."""
     data = load_rows() if data is None else tuple(data)
     best = tie(start)
-    best_loss = loss_of(all_rows(best, revision, data, coral))
+    best_loss = log_loss(all_rows(best, 3, data, coral))
     for r in range(rounds):
         step = 2.0 ** (1.0 / (1 + r))
         for name in names:
             for factor in (step, 1 / step, step**0.5, step**-0.5):
                 trial = tie(replace(best, **{name: getattr(best, name) * factor}))
-                loss = loss_of(all_rows(trial, revision, data, coral))
+                loss = log_loss(all_rows(trial, 3, data, coral))
                 if loss < best_loss - 1e-12:
                     best, best_loss = trial, loss
     return best
@@ -215,7 +187,7 @@ def size_validation(start: EdgeTPU3, rounds: int = 8) -> tuple[EdgeTPU3, list[Ro
     missing mechanisms does not."""
     small, large = size_halves()
     hw = fit(start, rounds=rounds, data=small)
-    return hw, thesis_rows(hw, data=large)
+    return hw, thesis_rows(hw, 3, large)
 
 
 def coral_leave_one_out(start: EdgeTPU3, rounds: int = 8) -> list[Row]:
@@ -224,12 +196,11 @@ def coral_leave_one_out(start: EdgeTPU3, rounds: int = 8) -> list[Row]:
     out = []
     for held in PUBLISHED:
         hw = fit(start, rounds=rounds, coral=tuple(p for p in PUBLISHED if p != held))
-        out += published_rows(hw, coral=(held,))
+        out += published_rows(hw, 3, (held,))
     return out
 
 
-def profiler_picks(hw: EdgeTPU3 | str = "usb3",
-                   revision: int | None = None) -> list[tuple[ThesisRow, tuple[int, ...], float]]:
+def profiler_picks(hw: EdgeTPU3 | str = "usb3", revision: int = 3) -> list[tuple[ThesisRow, tuple[int, ...], float]]:
     """For every ``profiling`` row: ``(row, the split the real profiler ran, how often the model
     used as the profiler picks that split)``. The candidates are every contiguous split of the
     ops into K non-empty segments. fc rows timed every placement and kept the fastest, so the
@@ -238,7 +209,6 @@ def profiler_picks(hw: EdgeTPU3 | str = "usb3",
     model picks the split with the smallest slowest stage (the exact minimiser: libcoral's
     bisection stops within 1 ms). Ties among the model's minimisers are broken at random, hence a
     fraction: 1 / (number of tied splits) when the real split is among them, else 0."""
-    revision = revision_of(hw, revision)
     out = []
     for r in load_rows():
         if r.partition != "profiling":
@@ -265,15 +235,15 @@ def paired_periods(hw: EdgeTPU3) -> list[tuple[int, float, float, float, float]]
     runs: dict[tuple[str, int, int], ThesisRow] = {}
     for r in load_rows():
         if r.family == "conv" and r.mode == "period" and r.batch == 100 and r.partition == "compiler":
-            split, _ = recover_split(r, CostModel(thesis_graph(r.family, r.size), hw, revision_of(hw)))
+            split, _ = recover_split(r, CostModel(thesis_graph(r.family, r.size), hw, revision=3))
             if split in ((3, 1, 2), (2, 1, 1, 2)):
                 runs[(r.source_file.split("-seg")[0], r.size, r.segments)] = r
     out = []
     for (prefix, size, k), r3 in sorted(runs.items()):
         r4 = runs.get((prefix, size, 4))
         if k == 3 and r4 is not None:
-            out.append((size, r3.ms, r4.ms, float(row_report(r3, hw, revision_of(hw)).stage_ms.max()),
-                        float(row_report(r4, hw, revision_of(hw)).stage_ms.max())))
+            out.append((size, r3.ms, r4.ms, float(row_report(r3, hw, revision=3).stage_ms.max()),
+                        float(row_report(r4, hw, revision=3).stage_ms.max())))
     return out
 
 
@@ -284,7 +254,7 @@ def coral_tradeoff(hw: EdgeTPU3) -> tuple[float, float, float]:
     parts = []
     for model, _, ms in PUBLISHED:
         graph = calibration_graph(model)
-        rep = CostModel(graph, hw, revision_of(hw)).evaluate(np.zeros(graph.num_nodes, dtype=np.int64), 1)
+        rep = CostModel(graph, hw, revision=3).evaluate(np.zeros(graph.num_nodes, dtype=np.int64), 1)
         compute, stream = float(rep.stage_compute_ms.sum()), float(rep.stage_stream_ms.sum())
         parts.append((compute, stream, float(rep.stage_ms.sum()) - compute - stream, ms))
     grid = np.exp(np.linspace(np.log(0.5), np.log(2.0), 201))

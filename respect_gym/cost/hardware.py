@@ -201,65 +201,10 @@ PCIE_R3 = EdgeTPU3(
     }
 )
 
-
-@dataclass(frozen=True)
-class EdgeTPU4(EdgeTPU3):
-    """The constants of cost-model revision 4: revision 3's fields, formulas and meanings, fitted
-    with a loss that bounds each row's pull (``calibration.robust_loss``) instead of squared log
-    errors. A class of its own so that a constants object names the revision it was fitted for:
-    :func:`get_hardware` refuses revision-3 constants for revision 4 and the other way round.
-    docs/cost_model.md lists the mechanisms tried for revision 4 and why none was kept.
-    """
-
-
-# Fitted literals (3 significant digits): `python scripts/calibrate_cost_model.py --revision 4 --fit`
-# run from revision 3's constants (calibration.fit with calibration.robust_loss, 8 rounds).
-USB3_R4 = EdgeTPU4(
-    name="usb3",
-    cache_bytes=int(7.68 * MiB),
-    activation_reserve=0.0,
-    peak_macs_per_s=2e12,
-    conv_efficiency=0.405,
-    depthwise_efficiency=0.405,  # tied to conv_efficiency (calibration.TIED)
-    dense_efficiency=0.125,
-    elementwise_bytes_per_s=2.53e9,
-    op_overhead_ms=0.0,
-    invoke_overhead_ms=0.138,
-    link_bytes_per_s=185e6,
-    conv_stream_bytes_per_s=1.62e9,
-    array_side=64,
-    max_layer_bytes=int(6.9 * MiB),
-    dense_stream_bytes_per_s=404e6,
-    activation_ms_per_mb=0.0754,
-    host_stage_ms=0.242,
-    handoff_ms=0.256,
-    stream_tile_bytes=317_000,
-)
-
-# PCIe module, revision 4: revision 3's assumption (25% more bandwidth on every host transfer, half
-# the per-invoke and per-stage host costs).
-PCIE_R4 = EdgeTPU4(
-    **{
-        **USB3_R4.to_dict(),
-        "name": "pcie",
-        "link_bytes_per_s": USB3_R4.link_bytes_per_s * 1.25,
-        "conv_stream_bytes_per_s": USB3_R4.conv_stream_bytes_per_s * 1.25,
-        "dense_stream_bytes_per_s": USB3_R4.dense_stream_bytes_per_s * 1.25,
-        "invoke_overhead_ms": USB3_R4.invoke_overhead_ms * 0.5,
-        "host_stage_ms": USB3_R4.host_stage_ms * 0.5,
-        "handoff_ms": USB3_R4.handoff_ms * 0.5,
-    }
-)
-
-REVISIONS = (2, 3, 4)
-# the default revision; revision 4 is selectable by number until the v2 env and suites adopt it
+REVISIONS = (2, 3)
 LATEST_REVISION = 3
 # revision -> preset name -> constants
-HARDWARE_BY_REVISION: dict[int, dict[str, EdgeTPU]] = {
-    2: HARDWARE, 3: {"usb3": USB3_R3, "pcie": PCIE_R3}, 4: {"usb3": USB3_R4, "pcie": PCIE_R4},
-}
-# the constants class each revision's formulas read
-HARDWARE_CLASS: dict[int, type] = {2: EdgeTPU, 3: EdgeTPU3, 4: EdgeTPU4}
+HARDWARE_BY_REVISION: dict[int, dict[str, EdgeTPU]] = {2: HARDWARE, 3: {"usb3": USB3_R3, "pcie": PCIE_R3}}
 
 
 def check_revision(revision: int | None) -> int:
@@ -273,16 +218,11 @@ def check_revision(revision: int | None) -> int:
 
 def get_hardware(name_or_obj: str | EdgeTPU, revision: int | None = None) -> EdgeTPU:
     """Resolve a preset name (``"usb3"``, ``"pcie"``) of a revision (default: the latest), or pass
-    an :class:`EdgeTPU` through; revision 3 needs an :class:`EdgeTPU3`, revision 4 an
-    :class:`EdgeTPU4` (a revision never silently ignores or lacks a constant)."""
+    an :class:`EdgeTPU` through; revision 3 needs an :class:`EdgeTPU3`."""
     revision = check_revision(revision)
     if isinstance(name_or_obj, EdgeTPU):
-        need = HARDWARE_CLASS[revision].__name__
         if revision >= 3 and not isinstance(name_or_obj, EdgeTPU3):
-            raise HardwareError(f"EdgeTPU {name_or_obj.name!r} has revision-2 constants; revision {revision} needs an {need}")
-        if revision >= 3 and type(name_or_obj) is not HARDWARE_CLASS[revision]:
-            raise HardwareError(f"EdgeTPU {name_or_obj.name!r} is an {type(name_or_obj).__name__}; revision {revision} "
-                                f"needs an {need}")
+            raise HardwareError(f"EdgeTPU {name_or_obj.name!r} has revision-2 constants; revision {revision} needs an EdgeTPU3")
         return name_or_obj
     presets = HARDWARE_BY_REVISION[revision]
     if isinstance(name_or_obj, str) and name_or_obj in presets:

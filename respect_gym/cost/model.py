@@ -1,11 +1,7 @@
 """The Edge TPU pipeline cost model: the one place where every cost formula lives.
 
-Three formula revisions are kept (``revision=2``, ``3`` or ``4``, default :data:`LATEST_REVISION`);
-a revision never changes once published, so numbers reported on it stay reproducible.
-
-Revision 4 is revision 3's formulas (below) with constants refitted under a bounded-influence loss
-(``calibration.robust_loss``; docs/cost_model.md says which mechanisms were tried and why none was
-kept). Its stage and pipeline formulas are revision 3's, so every evaluator and solver serves it.
+Two formula revisions are kept (``revision=2`` or ``3``, default :data:`LATEST_REVISION`); a
+revision never changes once published, so numbers reported on it stay reproducible.
 
 Revision 3 (calibrated on 1,177 thesis pipeline timings + the six Coral rows, docs/cost_model.md).
 With ``c(x, a) = ceil(x / a) * a``, a stage costs, in milliseconds::
@@ -316,8 +312,8 @@ class CostModel:
 
     :param graph: the DNN graph.
     :param hardware: a preset name (``"usb3"``, ``"pcie"``) or an :class:`EdgeTPU`
-        (:class:`EdgeTPU3` for revision 3, :class:`EdgeTPU4` for revision 4).
-    :param revision: formula revision, 2, 3 or 4 (``None``: :data:`LATEST_REVISION`).
+        (:class:`EdgeTPU3` for revision 3).
+    :param revision: formula revision, 2 or 3 (``None``: :data:`LATEST_REVISION`).
     """
 
     def __init__(self, graph: Graph, hardware: str | EdgeTPU = "usb3", revision: int | None = None) -> None:
@@ -333,7 +329,7 @@ class CostModel:
         np.add.at(in_act, graph.edges[:, 1], graph.out_bytes[graph.edges[:, 0]])
         if self.revision == 2:
             compute, streamed, params = _rev2_node_costs(graph, hw, classes, is_op)
-        else:  # revision 4: revision 3's formulas with its own constants
+        else:
             compute, stream, stored = _rev3_node_costs(graph, hw, classes, is_op, in_act)
             streamed, params = compute + stream, np.where(is_op, stored, 0).astype(np.int64)
         self.constants = constants = PipelineConstants.of(hw, self.revision)
