@@ -69,10 +69,10 @@ def solve_exact(problem: Problem) -> SolverOutput:
             return solve_dp(problem, ideals, fixed)
         if segmentable:
             try:
-                segments = segment_ideals(problem.graph, limit=MAX_SEGMENT_IDEALS)
+                segments = segment_ideals(problem.graph, limit=MAX_SEGMENT_IDEALS, local_limit=MAX_LOCAL_IDEALS)
             except TooManyIdealsError:
                 segments = None
-            if segments is not None and np.bincount(segments.ideal_segment).max() <= MAX_LOCAL_IDEALS:
+            if segments is not None:
                 from respect_gym.solvers.exact_segments import WORK_PER_SECOND, solve_segments
 
                 limit_s = problem.time_limit

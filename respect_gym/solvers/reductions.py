@@ -96,8 +96,11 @@ class Segments:
         return mask
 
 
-def segment_ideals(graph: Graph, limit: int | None = None) -> Segments:
+def segment_ideals(graph: Graph, limit: int | None = None, local_limit: int | None = None) -> Segments:
     """Cut ``graph`` at its waists and enumerate every segment's ideals.
+
+    :param local_limit: raise :class:`TooManyIdealsError` as soon as one segment has more ideals
+        (enumeration stops there: a graph without waists is one segment with up to ``2^n``).
 
     :param limit: raise :class:`TooManyIdealsError` once the ideals of all segments together
         exceed ``limit`` (a branchy segment, e.g. NASNet's two-input cells, can have millions), or
@@ -119,8 +122,8 @@ def segment_ideals(graph: Graph, limit: int | None = None) -> Segments:
         local = {int(v): t for t, v in enumerate(nodes.tolist())}
         preds = [[local[u] for u in graph.predecessors[v].tolist() if seg_of_pos[pos[u]] == s] for v in nodes.tolist()]
         succs = [[local[w] for w in graph.successors[v].tolist() if seg_of_pos[pos[w]] == s] for v in nodes.tolist()]
-        room = None if limit is None else limit - total
-        found = ideal_bitsets(preds, succs, None if room is None else room + 1)
+        room = [r for r in (None if limit is None else limit - total + 1, local_limit) if r is not None]
+        found = ideal_bitsets(preds, succs, min(room) if room else None)
         if s < m:
             found = [b for b in found if not (b >> (hi - lo - 1)) & 1]  # proper: without the waist
         total += len(found)
