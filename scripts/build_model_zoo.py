@@ -159,24 +159,31 @@ def graph_from_keras(model, zoo_name: str, keras_name: str) -> Graph:
     return Graph(names, types, macs, params, out_bytes, sorted(edges), out_shapes, meta)
 
 
-def build(zoo_name: str) -> Graph:
+def build(zoo_name: str, input_size: int | None = None) -> Graph:
+    """The zoo model's graph; ``input_size``: at that input resolution instead, named
+    ``<zoo_name>_<input_size>`` (graphs the zoo does not ship, e.g. for generalisation tests)."""
     keras_name, size = MODELS[zoo_name]
+    size = input_size or size
     kwargs = {"weights": None}
     if size is not None:
         kwargs["input_shape"] = (size, size, 3)
     model = getattr(keras.applications, keras_name)(**kwargs)
-    return graph_from_keras(model, zoo_name, keras_name)
+    return graph_from_keras(model, f"{zoo_name}_{input_size}" if input_size else zoo_name, keras_name)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="*", default=list(MODELS), help="zoo names (default: all)")
     parser.add_argument("--out", type=Path, default=DATA_DIR, help="output folder")
+    parser.add_argument("--input-size", type=int, default=None,
+                        help="build at this input resolution (files named <model>_<size>; not the shipped zoo)")
     args = parser.parse_args()
+    if args.input_size and args.out.resolve() == DATA_DIR.resolve():
+        parser.error("--input-size builds graphs the zoo does not ship: pass --out")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.models:
-        graph = build(name)
-        graph.to_json(args.out / f"{name}.json.gz")
+        graph = build(name, args.input_size)
+        graph.to_json(args.out / f"{graph.meta.model}.json.gz")
         print(f"{name:22s} nodes={graph.num_nodes:4d} edges={graph.num_edges:4d} "
               f"params={graph.total_param_bytes / 1e6:7.2f}MB macs={graph.total_macs / 1e9:6.2f}G")
         keras.backend.clear_session()

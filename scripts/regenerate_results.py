@@ -29,7 +29,8 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 SOLVERS_JSON = "benchmarks/results/solvers_fused.json"
-CHECKPOINTS = ("imitation", "imitation_paper", "ppo")  # training order: ppo warm-starts from imitation
+# training order: ppo warm-starts from imitation; the cut policies train from scratch
+CHECKPOINTS = ("imitation", "imitation_paper", "ppo", "cut_imitation", "cut_ppo")
 
 
 class RegenerateError(RuntimeError):
@@ -136,6 +137,30 @@ def agent_commands() -> list[list[str]]:
     return commands
 
 
+# the shipped agents on the leaderboards: (method name, how the harness runs it, suites it can run, description)
+AGENT_ENTRIES = (
+    ("cut_imitation", ["--solver", "cut_imitation"], ("zoo-v1", "layers-v1", "synthetic-v1"),
+     "cut policy (MLP on the decision view) trained by DAgger with the exact cut expert; the policy alone"),
+    ("cut_ppo", ["--solver", "cut_ppo"], ("zoo-v1", "layers-v1", "synthetic-v1"),
+     "cut policy trained by MaskablePPO from scratch; the policy alone"),
+    ("imitation_raw", ["--policy", "respect_gym_agents.leaderboard_policies:imitation_raw"],
+     ("zoo-v1", "layers-v1", "synthetic-v1", "paper-v0"), "graph policy (BC + DAgger), its greedy schedule alone"),
+    ("ppo_raw", ["--policy", "respect_gym_agents.leaderboard_policies:ppo_raw"], ("zoo-v1", "layers-v1", "synthetic-v1"),
+     "graph policy (DAgger + MaskablePPO), its greedy schedule alone"),
+    ("imitation_recut", ["--solver", "imitation"], ("zoo-v1", "layers-v1", "synthetic-v1", "paper-v0"),
+     "graph policy (BC + DAgger) + exact re-cut of its node order (post-processing)"),
+    ("ppo_recut", ["--solver", "ppo"], ("zoo-v1", "layers-v1", "synthetic-v1"),
+     "graph policy (DAgger + MaskablePPO) + exact re-cut of its node order (post-processing)"),
+)
+
+
+def agent_entry_commands() -> list[list[str]]:
+    """``respect-gym leaderboard run`` for every shipped agent on every suite it can run, one entry each."""
+    return [["respect-gym", "leaderboard", "run", "--suite", suite, *how, "--not-trained-on-suite", "--method", name,
+             "--description", description, "--force", "--out", f"leaderboards/submissions/{suite}/{name}.json"]
+            for name, how, suites, description in AGENT_ENTRIES for suite in suites]
+
+
 def _latest_revision() -> int:
     from respect_gym.cost.hardware import LATEST_REVISION
 
@@ -158,6 +183,9 @@ STEPS = (
     Step("leaderboards", "leaderboards/: the latest revision's suites, built-in entries, README tables", 30,
          lambda: [[sys.executable, "scripts/build_leaderboards.py", "--suites", *_latest_suites()]]),
     Step("agents", "agents/respect_gym_agents/checkpoints/*.pt, agents/results/", 120, agent_commands),
+    Step("agents-leaderboards", "leaderboards/submissions/*/{cut_imitation,cut_ppo,imitation_raw,ppo_raw,"
+         "imitation_recut,ppo_recut}.json, leaderboards/README.md", 15,
+         lambda: [*agent_entry_commands(), ["respect-gym", "leaderboard", "render"]]),
     Step("order", "benchmarks/results/order_vs_exact.json (where the order of RespectOrder-v1 matters)", 18,
          lambda: [[sys.executable, "benchmarks/order_vs_exact.py", "--json", "benchmarks/results/order_vs_exact.json"]]),
     Step("agents-eval", f"{AGENTS_JSON}, README agents table, printed tables for agents/RESULTS.md", 20,

@@ -57,9 +57,10 @@ def test_expert_values_equal_brute_force_over_every_continuation(seed, k) -> Non
 
 def test_numpy_scorer_plays_what_the_torch_net_plays_in_the_env() -> None:
     torch.manual_seed(0)
-    net = CutPolicyNet(CutNetConfig(hidden=16, layers=2))
+    net = CutPolicyNet(CutNetConfig(hidden=16, layers=2, members=2))
     with torch.no_grad():  # make cuts likely, so the episode is not all "stay"
-        net.body[-1].bias[1] += 2.0
+        for member in net.members:
+            member[-1].bias[1] += 2.0
     for model, k in (("resnet50", 4), ("mobilenet_v2", 8)):
         env = gym.make("RespectPipeline-v1", model=model, num_tpus=k, observation="decision", action="cut")
         obs, info = env.reset(seed=0)
@@ -74,13 +75,14 @@ def test_numpy_scorer_plays_what_the_torch_net_plays_in_the_env() -> None:
 
 
 def test_training_smoke_learns_and_checkpoint_round_trips(tmp_path) -> None:
-    config = CutTrainConfig(graphs=12, rounds=1, epochs=2, hidden=16, envs=8)
+    config = CutTrainConfig(graphs=12, rounds=1, epochs=2, hidden=16, envs=8, members=2, stay_noise=0.05)
     net, log = train(config)
-    assert len(log["loss"]) == 2 and all(np.isfinite(log["loss"])) and log["states"][1] > log["states"][0]
+    assert len(log["loss"]) == 4 and all(np.isfinite(log["loss"])) and log["states"][1] > log["states"][0]
+    assert not torch.equal(net.members[0][0].weight, net.members[1][0].weight)  # two seeds, two members
     path = tmp_path / "cut.pt"
     checkpoints.save(net, path, command="test", env_id=checkpoints.ENV_ID)
     loaded, meta = checkpoints.load(path)
-    assert isinstance(loaded, CutPolicyNet) and meta["net"] == {"kind": "cut", "hidden": 16, "layers": 2}
+    assert isinstance(loaded, CutPolicyNet) and meta["net"] == {"kind": "cut", "hidden": 16, "layers": 2, "members": 2}
     register()
     graph = respect_gym.load_graph("resnet50")
     result = respect_gym.solve(graph, 4, "cut_imitation", checkpoint=str(path))
@@ -92,3 +94,10 @@ def test_training_smoke_learns_and_checkpoint_round_trips(tmp_path) -> None:
         respect_gym.solve(graph, 4, "cut_imitation", checkpoint=str(path), revision=2)
     with pytest.raises(SolverError, match="not a cut policy"):
         respect_gym.solve(graph, 4, "cut_imitation", checkpoint=str(checkpoints.shipped("imitation")))
+
+
+def test_training_is_deterministic() -> None:
+    config = CutTrainConfig(graphs=8, rounds=1, epochs=1, hidden=8, envs=4, members=1, stay_noise=0.05, seed=3)
+    first, _ = train(config)
+    second, _ = train(config)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))

@@ -39,15 +39,12 @@ def test_quickstart_trains_a_little_and_schedules_resnet50(capsys):
     assert "beats the compiler" in capsys.readouterr().out
 
 
-def test_stay_or_next_maps_to_the_current_stage_and_masks_next_on_the_last():
-    quickstart = load_quickstart()
-    env = quickstart.make_env("resnet50", 2)
-    env.reset(seed=0)
-    assert env.action_masks().tolist() == [True, True]
-    _, _, _, _, info = env.step(1)  # first node opens stage 1, the last of K = 2
-    assert info["action_mask"].tolist() == [0, 1]
-    assert env.action_masks().tolist() == [True, False]
-    terminated = False
-    while not terminated:
-        _, _, terminated, _, info = env.step(0)
-    assert set(info["schedule"]) == {1}
+def test_quickstart_env_is_the_cut_env_with_the_decision_view():
+    import gymnasium as gym
+
+    from respect_gym.problem.features import NUM_DECISION_FEATURES
+
+    env = load_quickstart().make_env("resnet50", 2)
+    obs, info = env.reset(seed=0)
+    assert env.action_space == gym.spaces.Discrete(2) and obs.shape == (NUM_DECISION_FEATURES,)
+    assert info["action_mask"].tolist() == [1, 0]  # nothing on the open stage: no cut yet

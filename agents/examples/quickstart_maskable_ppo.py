@@ -1,17 +1,17 @@
 """Quick start: MaskablePPO with an MLP learns to beat the vendor compiler on ResNet50 (4 TPUs).
 
-``RespectPipeline-v1`` visits the nodes in topological order and asks for each node's stage. Two
-choices make this learnable in a minute or two by a plain MLP:
+``RespectPipeline-v1`` visits the nodes in topological order and asks for each node's stage. Two of
+its options make this learnable in seconds by a plain MLP:
 
-- ``observation="compact"``: one flat vector of what the decision depends on (the current node
-  and a 4-node look-ahead, each stage's running latency and parameters, the work left);
-- :class:`StayOrNext`, an action wrapper: a schedule of a visit order is where it opens the next
-  stage, so the action is "stay on the current stage" (0) or "open the next one" (1), and the
-  policy starts out staying with probability ``1 - (K - 1) / n`` (the initial bias of the action
-  head), so its first episodes already spread the graph over the K stages. On the env's own
-  ``Discrete(K)`` stages, the same PPO from the default initialisation puts every node on stage 0
-  (score -0.668) and stays there for 40k steps (measured, dense and terminal rewards); so does
-  the stay-or-next action without the staying bias, for 60k steps.
+- ``action="cut"``: a schedule of a visit order is where it opens the next stage, so the action is
+  "stay on the open stage" (0) or "open the next one" (1); the policy starts out staying with
+  probability ``1 - (K - 1) / n`` (the initial bias of the action head), so its first episodes
+  already spread the graph over the K stages. On the env's own ``Discrete(K)`` stages, the same PPO
+  from the default initialisation puts every node on stage 0 (score -0.668) and stays there for
+  40k steps (measured, dense and terminal rewards);
+- ``observation="decision"``: one flat vector of what that choice depends on (the open stage's
+  latency with and without the node, the work left per stage left, the transfers a cut would pay,
+  and greedy-probe estimates of the best period after each choice).
 
 Run (31-58 s wall on this project's shared 2-core machine, one torch thread, other work beside
 it; seeds 0 to 4 each end at period 8.090 ms against the compiler's 9.313 ms, score +0.151, and
@@ -36,27 +36,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 import respect_gym  # registers RespectPipeline-v1
 
 
-class StayOrNext(gym.ActionWrapper):
-    """``Discrete(2)`` actions: 0 puts the current node on the current stage (the smallest legal
-    one), 1 on the stage after it. "Next" is masked out on the last stage."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.action_space = gym.spaces.Discrete(2)
-
-    def current_stage(self) -> int:
-        return int(np.argmax(self.env.unwrapped.action_masks()))  # legal stages are current..K-1
-
-    def action(self, action) -> int:
-        return self.current_stage() + int(action)
-
-    def action_masks(self) -> np.ndarray:
-        return np.array([True, self.current_stage() < self.env.unwrapped.num_tpus - 1])
-
-
 def make_env(model: str = "resnet50", num_tpus: int = 4) -> gym.Env:
-    return StayOrNext(gym.make("RespectPipeline-v1", model=model, num_tpus=num_tpus, observation="compact",
-                               reward_mode="dense"))
+    return gym.make("RespectPipeline-v1", model=model, num_tpus=num_tpus, observation="decision", action="cut",
+                    reward_mode="dense")
 
 
 def greedy_episode(model: MaskablePPO, env: gym.Env, seed: int) -> dict:
@@ -64,7 +46,7 @@ def greedy_episode(model: MaskablePPO, env: gym.Env, seed: int) -> dict:
     obs, info = env.reset(seed=seed)
     terminated = False
     while not terminated:
-        action, _ = model.predict(obs, action_masks=env.action_masks(), deterministic=True)
+        action, _ = model.predict(obs, action_masks=env.unwrapped.action_masks(), deterministic=True)
         obs, _, terminated, _, info = env.step(int(action))
     return info
 

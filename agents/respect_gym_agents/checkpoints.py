@@ -37,7 +37,7 @@ _META_TEXT = ("env_id", "cost_model_version", "objective", "command")
 _OPTIONAL = ("objective", "command")  # absent from early checkpoints
 # meta["net"]["kind"] (absent: "graph", the early checkpoints): the net class, its config and the config's keys
 NETS = {"graph": (GraphPolicyNet, NetConfig, ("hidden", "rounds")),
-        "cut": (CutPolicyNet, CutNetConfig, ("hidden", "layers"))}
+        "cut": (CutPolicyNet, CutNetConfig, ("hidden", "layers", "members"))}
 Net = GraphPolicyNet | CutPolicyNet
 
 

@@ -1,10 +1,12 @@
-"""Learning curves of PPO runs: validation score against environment steps, as one PNG.
+"""Learning curves of training runs: validation score against environment steps (and wall time), as one PNG.
 
 Reads each run folder written by :func:`respect_gym_agents.ppo.train` (``validation.csv``,
 ``references.json``) and draws the greedy policy's mean validation score (speed-up over the
 compiler minus one, on held-out synthetic graphs) with the compiler (score 0), the ``random``
 solver and the proven optimum (``exact``) as reference lines, and beside it the share of
-validation graphs on which the policy beats the compiler.
+validation graphs on which the policy beats the compiler; runs that log wall time (``seconds``:
+every run since the cut policies) also get the score against wall time. The cut policies' runs
+(``train cut`` / ``train cut-ppo --logdir``) write the same two files.
 
     respect-gym-agents plot --runs agents/results/ppo_dense agents/results/ppo_terminal \\
         --out agents/results/ppo_learning_curve.png
@@ -46,14 +48,24 @@ def plot(runs: Sequence[str | os.PathLike], out: str | os.PathLike, labels: Sequ
     for (_, other), label in zip(data[1:], labels[1:]):
         if other.get("per_graph", {}).get("exact") != refs.get("per_graph", {}).get("exact"):
             raise ValueError(f"run {label!r} was validated on other graphs than {labels[0]!r}: curves not comparable")
-    fig, (ax_score, ax_better) = plt.subplots(1, 2, figsize=(12, 4.5))
+    timed = all("seconds" in rows[0] for rows, _ in data)
+    fig, axes = plt.subplots(1, 3 if timed else 2, figsize=(18 if timed else 12, 4.5))
+    ax_score, ax_better = axes[0], axes[1]
     for (rows, _), label in zip(data, labels):
         steps = [r["steps"] for r in rows]
         ax_score.plot(steps, [r["score_mean"] for r in rows], marker=".", label=label)
         ax_better.plot(steps, [r["better_pct"] for r in rows], marker=".", label=label)
+        if timed:
+            axes[2].plot([r["seconds"] for r in rows], [r["score_mean"] for r in rows], marker=".", label=label)
     for value, name, style in ((refs["exact_mean"], "proven optimum (exact)", "--"),
                                (0.0, "compiler (score 0)", "-"), (refs["random_mean"], "random solver", ":")):
-        ax_score.axhline(value, color="black", linestyle=style, linewidth=1, label=f"{name}: {value:+.3f}")
+        for ax in (ax_score, axes[2]) if timed else (ax_score,):
+            ax.axhline(value, color="black", linestyle=style, linewidth=1, label=f"{name}: {value:+.3f}")
+    if timed:
+        axes[2].set_xlabel("wall time of the run (s, one process)")
+        axes[2].set_ylabel("mean validation score")
+        axes[2].legend(fontsize=8)
+        axes[2].grid(alpha=0.3)
     ax_score.set_xlabel("environment steps (policy decisions)")
     ax_score.set_ylabel("mean validation score (speed-up over compiler - 1)")
     ax_score.legend(fontsize=8)
@@ -64,8 +76,7 @@ def plot(runs: Sequence[str | os.PathLike], out: str | os.PathLike, labels: Sequ
     ax_better.set_ylim(0, 105)
     ax_better.legend(fontsize=8)
     ax_better.grid(alpha=0.3)
-    fig.suptitle(title or f"MaskablePPO on {refs['env_id']}: greedy policy on {refs['graphs']} held-out synthetic "
-                          f"graphs (K 2..8)")
+    fig.suptitle(title or f"{refs['env_id']}: greedy policy on {refs['graphs']} held-out synthetic graphs (K 2..8)")
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,26 +34,35 @@ class CutNetConfig:
 
     hidden: int = 64
     layers: int = 2
+    members: int = 1
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
 class CutPolicyNet(nn.Module):
-    """Decision features -> two logits (stay, cut): ``layers`` ReLU layers of ``hidden`` units."""
+    """Decision features -> two logits (stay, cut): the mean of ``members`` MLPs of ``layers`` ReLU
+    layers of ``hidden`` units (members trained from different seeds: an ensemble's mean logit
+    flips on fewer states than any one member's, and a flipped cut decision is what derails a
+    greedy episode)."""
 
     def __init__(self, config: CutNetConfig = CutNetConfig()) -> None:
         super().__init__()
         self.config = config
         sizes = [NUM_DECISION_FEATURES] + [config.hidden] * config.layers
-        blocks: list[nn.Module] = []
-        for a, b in zip(sizes, sizes[1:]):
-            blocks += [nn.Linear(a, b), nn.ReLU()]
-        self.body = nn.Sequential(*blocks, nn.Linear(sizes[-1], 2))
+
+        def body() -> nn.Sequential:
+            blocks: list[nn.Module] = []
+            for a, b in zip(sizes, sizes[1:]):
+                blocks += [nn.Linear(a, b), nn.ReLU()]
+            return nn.Sequential(*blocks, nn.Linear(sizes[-1], 2))
+
+        self.members = nn.ModuleList(body() for _ in range(config.members))
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Masked logits ``(B, 2)`` of ``(B, NUM_DECISION_FEATURES)`` features and ``(B, 2)`` bool masks."""
-        return self.body(features).masked_fill(~mask, MASKED_LOGIT)
+        logits = torch.stack([member(features) for member in self.members]).mean(0)
+        return logits.masked_fill(~mask, MASKED_LOGIT)
 
 
 class NumpyCutPolicy:
@@ -61,27 +70,31 @@ class NumpyCutPolicy:
     without torch's (or numpy's) per-call overhead, which dominates at one state per call."""
 
     def __init__(self, net: CutPolicyNet) -> None:
-        linears = [m for m in net.body if isinstance(m, nn.Linear)]
-        self.weights = tuple(np.ascontiguousarray(m.weight.detach().numpy().T, dtype=np.float64) for m in linears)
-        self.biases = tuple(m.bias.detach().numpy().astype(np.float64) for m in linears)
+        self.members = []
+        for member in net.members:
+            linears = [m for m in member if isinstance(m, nn.Linear)]
+            self.members.append((tuple(np.ascontiguousarray(m.weight.detach().numpy().T, dtype=np.float64)
+                                       for m in linears),
+                                 tuple(m.bias.detach().numpy().astype(np.float64) for m in linears)))
 
     def logits(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Masked logits ``(B, 2)`` (``MASKED_LOGIT`` where masked out)."""
-        return _mlp(features, mask, self.weights, self.biases)
+        x = features.astype(np.float64)
+        total = sum(_mlp(x, weights, biases) for weights, biases in self.members) / len(self.members)
+        return np.where(mask, total, MASKED_LOGIT)
 
 
 @numba.njit(cache=True)
-def _mlp(features, mask, weights, biases):
+def _mlp(features, weights, biases):
     out = np.empty((features.shape[0], 2))
+    last = len(weights) - 1
     for i in range(features.shape[0]):
-        x = features[i].astype(np.float64)
-        last = len(weights) - 1
+        x = features[i]
         for layer in numba.literal_unroll(range(len(weights))):
             x = x @ weights[layer] + biases[layer]
             if layer < last:
                 x = np.maximum(x, 0.0)
-        for a in range(2):
-            out[i, a] = x[a] if mask[i, a] else MASKED_LOGIT
+        out[i, 0], out[i, 1] = x[0], x[1]
     return out
 
 

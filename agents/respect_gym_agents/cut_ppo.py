@@ -32,7 +32,7 @@ from respect_gym_agents.vecenv import KernelVecEnv, StackedVecEnv
 class CutPPOConfig:
     """Everything a run depends on (recorded in the checkpoint)."""
 
-    steps: int = 1_000_000
+    steps: int = 3_000_000
     envs_per_k: int = 16
     ks: str = "2,3,4,5,6,7,8"
     model: str = "dnn"  # the training graphs: the env's generator name
@@ -61,7 +61,7 @@ def to_cut_net(policy: Any, hidden: int) -> CutPolicyNet:
     """The :class:`CutPolicyNet` with the weights of a MaskablePPO ``MlpPolicy``'s actor."""
     net = CutPolicyNet(CutNetConfig(hidden, 2))
     actor = [m for m in policy.mlp_extractor.policy_net if isinstance(m, nn.Linear)] + [policy.action_net]
-    mine = [m for m in net.body if isinstance(m, nn.Linear)]
+    mine = [m for m in net.members[0] if isinstance(m, nn.Linear)]
     with torch.no_grad():
         for dst, src in zip(mine, actor, strict=True):
             dst.weight.copy_(src.weight)

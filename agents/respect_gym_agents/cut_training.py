@@ -9,8 +9,8 @@ time on the problem kernel with one batched forward pass per step.
 
 The loss is the negative log-probability of the set of optimal actions (where both actions lead
 to the same optimum the state teaches nothing), weighted by how much the other action would cost
-(``regret / regret_scale``, clipped to [``min_weight``, 1]): a cut that loses 0.1% matters less
-than one that loses 30%.
+(``regret / regret_scale``, clipped to [``min_weight``, ``max_weight``]): a cut that loses 0.1%
+matters less than one that loses 30%.
 
 Training graphs are synthetic (``respect`` and ``dnn`` generators, 20-400 nodes, K in 2..8),
 never a zoo model: the zoo is the test set.
@@ -50,17 +50,20 @@ DISTRIBUTION = (
 class CutTrainConfig:
     """Everything a training run depends on (recorded in the checkpoint)."""
 
-    graphs: int = 600  # training (graph, K) instances
+    graphs: int = 1000  # training (graph, K) instances
     rounds: int = 5  # DAgger rounds after the behaviour-cloning round
     expert_mix: float = 0.5  # in round r the expert acts with probability expert_mix ** r
-    epochs: int = 6  # passes over the aggregated data after each round
+    epochs: int = 8  # passes over the aggregated data after each round
     batch_size: int = 1024
     lr: float = 2e-3
     hidden: int = 64
     layers: int = 2
     envs: int = 64  # episodes stepped together in rollouts
-    regret_scale: float = 0.05  # a relative regret of this much gets full weight
+    stay_noise: float = 0.01  # DAgger rounds: per-step probability of a forced-stay streak (see rollouts)
+    members: int = 3  # ensemble members, each trained from its own seed on the same instances
+    regret_scale: float = 0.05  # a relative regret of this much gets weight 1
     min_weight: float = 0.05
+    max_weight: float = 1.0
     seed: int = 0
     ks: str = "2,3,4,5,6,7,8"
 
@@ -95,19 +98,23 @@ class Dataset:
 
 
 def rollouts(instances: list[Instance], experts: list[CutExpert], net: CutPolicyNet | None, expert_prob: float,
-             rng: np.random.Generator, data: Dataset, envs: int) -> None:
+             rng: np.random.Generator, data: Dataset, envs: int, stay_noise: float = 0.0) -> None:
     """Play every instance once (``net`` greedy, the expert with probability ``expert_prob`` per
-    step; the expert only when ``net`` is None) and add every visited state to ``data``."""
+    step; the expert only when ``net`` is None) and add every visited state to ``data``.
+
+    ``stay_noise``: per step, the probability that the episode starts a streak of forced "stay"
+    actions (up to ``n / K`` steps), so the data holds over-full open stages, the states a policy
+    reaches after missing a cut, labelled like any other (noise injection, Laskey et al. 2017)."""
     by_k: dict[int, list[int]] = {}
     for i, inst in enumerate(instances):
         by_k.setdefault(inst.num_stages, []).append(i)
     for ids in by_k.values():
         for lo in range(0, len(ids), envs):
             chunk = ids[lo : lo + envs]
-            _play(instances, experts, chunk, net, expert_prob, rng, data)
+            _play(instances, experts, chunk, net, expert_prob, rng, data, stay_noise)
 
 
-def _play(instances, experts, chunk, net, expert_prob, rng, data) -> None:
+def _play(instances, experts, chunk, net, expert_prob, rng, data, stay_noise) -> None:
     batch = [instances[i] for i in chunk]
     state = State.for_instance(batch[0], len(batch), max(i.graph.num_nodes for i in batch))
     rows = np.arange(len(batch))
@@ -117,6 +124,7 @@ def _play(instances, experts, chunk, net, expert_prob, rng, data) -> None:
     start = np.zeros(len(batch), dtype=np.int64)
     open_stage = np.zeros(len(batch), dtype=np.int64)
     closed = np.zeros(len(batch))
+    streak = np.zeros(len(batch), dtype=np.int64)
     live = rows
     while live.size:
         x = view.observe(live)
@@ -132,6 +140,12 @@ def _play(instances, experts, chunk, net, expert_prob, rng, data) -> None:
             with torch.no_grad():
                 actions = net(torch.from_numpy(x), torch.from_numpy(mask)).argmax(1).numpy()
             actions = np.where(rng.random(live.size) < expert_prob, expert_action, actions)
+        if stay_noise > 0:
+            nodes = state.num_nodes(live)
+            start_streak = (streak[live] == 0) & (rng.random(live.size) < stay_noise)
+            streak[live[start_streak]] = rng.integers(1, np.maximum(nodes[start_streak] // state.num_stages, 1) + 1)
+            actions = np.where(streak[live] > 0, 0, actions)
+            streak[live] = np.maximum(streak[live] - 1, 0)
         for i in np.flatnonzero(actions == 1).tolist():
             r = int(live[i])
             closed[r] = max(closed[r], experts[chunk[r]].seg[start[r], t[i]])
@@ -143,7 +157,7 @@ def _play(instances, experts, chunk, net, expert_prob, rng, data) -> None:
 def fit(net: CutPolicyNet, data: Dataset, config: CutTrainConfig, generator: torch.Generator) -> float:
     """``config.epochs`` passes of the weighted set-likelihood loss; returns the last epoch's mean loss."""
     x, mask, target, regret = data.tensors()
-    weight = (regret / config.regret_scale).clamp(config.min_weight, 1.0)
+    weight = (regret / config.regret_scale).clamp(config.min_weight, config.max_weight)
     informative = (target.sum(1) < mask.sum(1))  # states where some legal action is not optimal
     x, mask, target, weight = x[informative], mask[informative], target[informative], weight[informative]
     optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
@@ -205,11 +219,13 @@ class CutValidator:
             "env_id": env_id, "graphs": len(self.instances), "exact_mean": float(np.mean(per["exact"])),
             "random_mean": float(np.mean(per["random"])), "per_graph": per}, indent=1))
 
-    def log(self, net: CutPolicyNet, steps: int, seconds: float, logdir: Path) -> dict[str, float]:
-        """Score ``net``, append the row and rewrite ``validation.csv``."""
+    def log(self, net: CutPolicyNet, steps: int, seconds: float, logdir: Path, member: int = 0) -> dict[str, float]:
+        """Score ``net``, append the row and rewrite ``validation.csv`` (``member``: which ensemble
+        member the row scores, -1 for the whole ensemble)."""
         from respect_gym_agents.ppo import summarise
 
-        row = {"steps": int(steps), "seconds": round(seconds, 1), **summarise(self.scores(net), self.exact)}
+        row = {"steps": int(steps), "seconds": round(seconds, 1), "member": member,
+               **summarise(self.scores(net), self.exact)}
         self.rows.append(row)
         with open(logdir / "validation.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(row))
@@ -222,11 +238,11 @@ class CutValidator:
 
 def train(config: CutTrainConfig, logdir: str | Path | None = None,
           validation_graphs: int = 42) -> tuple[CutPolicyNet, dict]:
-    """Build the training instances and their experts, then BC + ``config.rounds`` DAgger rounds.
-    With ``logdir``: the greedy policy's validation score after every round (learning curve)."""
+    """Build the training instances and their experts once, then train ``config.members`` members
+    (seeds ``seed``, ``seed + 1``, ...), each by BC + ``config.rounds`` DAgger rounds, and return
+    their ensemble. With ``logdir``: the greedy validation score of each member after every round
+    and of the ensemble at the end (learning curve; held-out synthetic graphs, never the zoo)."""
     seed_everything(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    rng = np.random.default_rng(config.seed)
     validator = None
     if logdir is not None:
         logdir = Path(logdir)
@@ -239,19 +255,29 @@ def train(config: CutTrainConfig, logdir: str | Path | None = None,
     experts = [CutExpert(inst) for inst in track(instances, description="experts")]
     log: dict = {"setup_seconds": round(time.perf_counter() - start, 1), "loss": [], "states": [],
                  "round_seconds": []}
-    net = CutPolicyNet(CutNetConfig(config.hidden, config.layers))
-    data = Dataset([], [], [])
-    for r in range(config.rounds + 1):
-        tick = time.perf_counter()
-        rollouts(instances, experts, None if r == 0 else net, config.expert_mix ** r, rng, data, config.envs)
-        log["loss"].append(round(fit(net, data, config, generator), 5))
-        log["states"].append(int(sum(len(f) for f in data.features)))
-        log["round_seconds"].append(round(time.perf_counter() - tick, 1))
-        print(f"round {r}: {log['states'][-1]} states, loss {log['loss'][-1]}, {log['round_seconds'][-1]} s")
-        if validator is not None:
-            validator.log(net, log["states"][-1], time.perf_counter() - start, logdir)
+    net = CutPolicyNet(CutNetConfig(config.hidden, config.layers, config.members))
+    steps = 0
+    for m, member in enumerate(net.members):
+        seed_everything(config.seed + m)
+        generator = torch.Generator().manual_seed(config.seed + m)
+        rng = np.random.default_rng(config.seed + m)
+        single = CutPolicyNet(CutNetConfig(config.hidden, config.layers))
+        data = Dataset([], [], [])
+        for r in range(config.rounds + 1):
+            tick = time.perf_counter()
+            before = sum(len(f) for f in data.features)
+            rollouts(instances, experts, None if r == 0 else single, config.expert_mix ** r, rng, data, config.envs,
+                     config.stay_noise if r > 0 else 0.0)
+            steps += sum(len(f) for f in data.features) - before
+            log["loss"].append(round(fit(single, data, config, generator), 5))
+            log["states"].append(steps)
+            log["round_seconds"].append(round(time.perf_counter() - tick, 1))
+            print(f"member {m} round {r}: {steps} states, loss {log['loss'][-1]}, {log['round_seconds'][-1]} s")
+            if validator is not None:
+                validator.log(single, steps, time.perf_counter() - start, logdir, member=m)
+        member.load_state_dict(single.members[0].state_dict())
+    if validator is not None and config.members > 1:
+        validator.log(net, steps, time.perf_counter() - start, logdir, member=-1)
     log["train_seconds"] = round(time.perf_counter() - start, 1)
-    log["env_steps_per_s"] = round(log["states"][-1] / sum(log["round_seconds"]))
+    log["env_steps_per_s"] = round(steps / sum(log["round_seconds"]))
     return net.eval(), log
-
-

@@ -4,9 +4,11 @@ Every Keras zoo model (fused) x K in {2, 4, 6, 8}, and the ``layers`` graphs at 
 agent's objective value (the period in ms, the quantity ``exact`` minimises and the env rewards;
 the ``*_ms`` columns), the ``exact`` value (proven, or best with its proven bound under the time
 limit), the gap on that objective, the speed-up over ``compiler`` on it, the agent's wall time per graph on one CPU thread, and the
-same for ``slicegraph`` and ``profiling``. ``*_raw`` columns are the greedy policy alone;
-``ppo_sampled`` is the best of the greedy and :data:`SAMPLES` episodes drawn from the PPO policy
-(no re-cut, no solver: what the learned policy finds by itself). None of these graphs is ever used in training.
+same for ``slicegraph`` and ``profiling``. ``cut_imitation`` and ``cut_ppo`` are the cut policies'
+greedy schedules (always the policy alone, :mod:`respect_gym_agents.cut_solver`); ``*_raw``
+columns are the graph policies' greedy schedules alone; ``ppo_sampled`` is the best of the greedy
+and :data:`SAMPLES` episodes drawn from the PPO policy (no re-cut, no solver: what the learned
+policy finds by itself). None of these graphs is ever used in training.
 Instances run one per task (:mod:`respect_gym.parallel`): one at a time by default, in
 ``workers`` processes or as Ray tasks; rows come back in instance order whatever runs them.
 """
@@ -20,13 +22,14 @@ from typing import Any
 
 import respect_gym
 from respect_gym.parallel import map_tasks
-from respect_gym_agents import checkpoints
+from respect_gym_agents import checkpoints, cut_solver
 from respect_gym_agents import solver as agent_solver
 
 BASELINES = ("slicegraph", "profiling")
 CONTROL = "visit_order_recut"  # no learning: the exact cut of the env's own visit order
 # what the policies do alone first, then the policies plus the exact re-cut beside the control
-AGENTS = ("imitation_raw", "ppo_raw", "ppo_sampled", "imitation", "ppo", CONTROL, *BASELINES)
+CUT_POLICIES = ("cut_imitation", "cut_ppo")  # solvers that are the policy alone
+AGENTS = (*CUT_POLICIES, "imitation_raw", "ppo_raw", "ppo_sampled", "imitation", "ppo", CONTROL, *BASELINES)
 SAMPLES = 16  # episodes drawn from the policy for ppo_sampled
 FUSED_KS = (2, 4, 6, 8)
 LAYERS_K = 4
@@ -40,12 +43,18 @@ def instances() -> list[tuple[str, str, int]]:
 
 def evaluate_instance(model: str, granularity: str, k: int, checkpoint: str, time_limit: float,
                       ppo_checkpoint: str | None = None, agents: tuple[str, ...] = AGENTS) -> dict[str, Any]:
-    """One row: values, gaps and speed-ups of the agent and the baselines on one instance."""
+    """One row: values, gaps and speed-ups of the agent and the baselines on one zoo instance."""
     graph = respect_gym.load_graph(model, granularity)
+    return {"model": model, "granularity": granularity,
+            **evaluate_graph(graph, k, checkpoint, time_limit, ppo_checkpoint, agents)}
+
+
+def evaluate_graph(graph, k: int, checkpoint: str, time_limit: float, ppo_checkpoint: str | None = None,
+                   agents: tuple[str, ...] = AGENTS) -> dict[str, Any]:
+    """One row of any graph (:func:`evaluate_instance` without the zoo name)."""
     exact = respect_gym.solve(graph, k, "exact", time_limit=time_limit)
     compiler = respect_gym.solve(graph, k, "compiler").objective_value
-    row: dict[str, Any] = {"model": model, "granularity": granularity, "k": k, "nodes": graph.num_nodes,
-                           "objective": exact.objective, "exact_ms": exact.objective_value,
+    row: dict[str, Any] = {"k": k, "nodes": graph.num_nodes, "objective": exact.objective, "exact_ms": exact.objective_value,
                            "exact_bound_ms": exact.objective_bound, "exact_proven": exact.optimal,
                            "compiler_ms": compiler}
     ppo = ppo_checkpoint or str(checkpoints.shipped("ppo"))
@@ -54,7 +63,7 @@ def evaluate_instance(model: str, granularity: str, k: int, checkpoint: str, tim
             "ppo": ("ppo", {"checkpoint": ppo}),
             "ppo_raw": ("ppo", {"checkpoint": ppo, "refine": False}),
             "ppo_sampled": ("ppo", {"checkpoint": ppo, "refine": False, "samples": SAMPLES}),
-            **{name: (name, {}) for name in BASELINES}}
+            **{name: (name, {}) for name in (*CUT_POLICIES, *BASELINES)}}
     for name in (a for a in AGENTS if a in agents):
         if name == CONTROL:
             value, seconds = visit_order_recut(graph, k)
@@ -95,6 +104,7 @@ def summary(rows: list[dict[str, Any]], name: str) -> dict[str, float]:
 
 def _row(task: tuple[str, str, int, str, float, str, tuple[str, ...]]) -> dict[str, Any]:
     agent_solver.register()  # a Ray worker has not imported the agents' solvers yet
+    cut_solver.register()
     return evaluate_instance(*task)
 
 

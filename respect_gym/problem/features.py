@@ -29,10 +29,11 @@ exceed the stages' caches), and what a cut here or a little further would transf
 ``*_probe_ms`` columns estimate the DP's own values of the two actions: the smallest period for
 which a greedy cut covers the rest of the order with the stages left, each segment priced by an
 additive estimate of the stage formula (compute, plus streaming for parameters beyond the cache,
-plus half the transfers of its two boundaries), found by bisection: ``O(n log(1/eps))`` per step.
-Latencies are divided by the combinatorial lower bound of the graph on K stages, clipped to
-``[-1, CONTEXT_CLIP]``; the other values are O(1) per step from suffix sums and per-position
-tables.
+plus half the transfers of its two boundaries), found by bisection. Latencies are divided by the
+*scale*, the same probe's estimate of the whole instance's best period at reset (it counts
+transfers, which the combinatorial bound does not, so a transfer-heavy graph reads like any other),
+clipped to ``[-1, CONTEXT_CLIP]``; the probes take ``O(K log(n) PROBE_ROUNDS)`` per step, the other
+values O(1) from suffix sums and per-position tables.
 """
 
 from __future__ import annotations
@@ -131,34 +132,35 @@ GLOBAL_CONTEXT = (
 NUM_GLOBAL_CONTEXT = len(GLOBAL_CONTEXT)
 CONTEXT_CLIP = 16.0
 DECISION_FEATURES = (
-    "open_ms",  # the open stage's running latency / bound
+    "open_ms",  # the open stage's running latency / scale
     "open_with_node_ms",  # ... plus the current node's compute and, if its weights miss the cache left, streaming
-    "closed_max_ms",  # the slowest stage before the open one / bound
-    "host_ms",  # the host's serial work for the stages used so far / bound
-    "node_ms",  # the current node's compute / bound
-    "node_stream_ms",  # its streaming time if it joins the open stage (0 when its weights fit) / bound
+    "closed_max_ms",  # the slowest stage before the open one / scale
+    "host_ms",  # the host's serial work for the stages used so far / scale
+    "node_ms",  # the current node's compute / scale
+    "node_stream_ms",  # its streaming time if it joins the open stage (0 when its weights fit) / scale
     "node_param_vs_cache",  # its parameter bytes / cache bytes
     "cache_left",  # the open stage's cache bytes left / cache bytes
-    "rest_ms",  # compute of the nodes after the current one / bound
-    "rest_share_ms",  # their estimated latency (compute + forced streaming) per stage left / bound
+    "rest_ms",  # compute of the nodes after the current one / scale
+    "rest_share_ms",  # their estimated latency (compute + forced streaming) per stage left / scale
     "rest_share_with_node_ms",  # the same with the current node (if a cut opens the next stage here)
     "stages_left",  # stages after the open one / max(K - 1, 1)
-    "cut_here_ms",  # transfer time of the tensors a cut before the current node would cross / bound
+    "cut_here_ms",  # transfer time of the tensors a cut before the current node would cross / scale
     "cut_next_ms",  # the same for a cut after it
     "cut_min_ahead_ms",  # the cheapest cut among the next DECISION_LOOKAHEAD positions
-    "next_node_ms",  # the next node's compute / bound
+    "next_node_ms",  # the next node's compute / scale
     "placed_share",  # nodes placed / n
     "open_empty",  # 1 when the open stage holds no node yet
     "can_cut",  # 1 when opening the next stage is legal
-    "compiler_vs_bound",  # the compiler split's bottleneck / bound
+    "compiler_vs_scale",  # the compiler split's bottleneck / the scale
     "num_stages",  # K / 8
-    "stay_estimate_ms",  # max(open_with_node, rest_share, closed_max) / bound
-    "cut_estimate_ms",  # max(open + cut_here, rest_share_with_node, closed_max) / bound
+    "stay_estimate_ms",  # max(open_with_node, rest_share, closed_max) / scale
+    "cut_estimate_ms",  # max(open + cut_here, rest_share_with_node, closed_max) / scale
     "open_stage",  # open stage / max(K - 1, 1)
     "stay_probe_ms",  # estimated best period if the current node stays: a greedy cut of the rest, bisected
     "cut_probe_ms",  # the same if a cut opens the next stage here (see the module docstring)
     "probe_advantage",  # 10 * (stay_probe - cut_probe) / stay_probe: > 0 when the probes favour a cut (-1 if none)
     "estimate_advantage",  # 10 * (stay_estimate - cut_estimate) / stay_estimate, likewise
+    "bound_vs_scale",  # the combinatorial lower bound / the scale
 )
 NUM_DECISION_FEATURES = len(DECISION_FEATURES)
 DECISION_LOOKAHEAD = 8

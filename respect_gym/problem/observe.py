@@ -271,14 +271,22 @@ class DecisionView(View):
         super().__init__(state)
         self.space = spaces.Box(-1.0, CONTEXT_CLIP, (NUM_DECISION_FEATURES,), np.float32)
         b = state.num_envs
-        self.bound, self.compiler, self.stream_rate = np.ones(b), np.ones(b), np.zeros(b)
+        self.bound, self.compiler, self.stream_rate, self.lower = np.ones(b), np.ones(b), np.zeros(b), np.ones(b)
         state.pool.attach("positions", position_rows, 4, np.float64)
 
     def reset(self, rows: np.ndarray) -> None:
+        s, c = self.state, self.state.constants
         for instance, t, sel in _groups(self.state, rows):
-            self.bound[sel], self.compiler[sel] = t.bound_ms, t.compiler_ms
             params = float(np.asarray(instance.cost_model.param_bytes, dtype=np.float64).sum())
-            self.stream_rate[sel] = float(np.asarray(instance.cost_model.extra_ms).sum()) / params if params else 0.0
+            rate = float(np.asarray(instance.cost_model.extra_ms).sum()) / params if params else 0.0
+            g = int(s.instance_id[sel[0]])
+            # the scale of every latency: the probe's estimate of the whole instance's best period
+            # (transfers included, unlike the combinatorial bound, so transfer-heavy graphs read alike)
+            scale = _probe(s.pool.remaining, s.pool.extra["positions"], int(s.pool.offset[g]), 0,
+                           int(s.pool.num_nodes[g]), 0.0, 0.0, s.num_stages, float(c.cache_bytes), rate,
+                           t.bound_ms, PROBE_ROUNDS)
+            self.bound[sel], self.compiler[sel], self.stream_rate[sel] = scale, t.compiler_ms, rate
+            self.lower[sel] = t.bound_ms
 
     def observe(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
         s, c = self.state, self.state.constants
@@ -286,14 +294,15 @@ class DecisionView(View):
         out = np.zeros((rows.shape[0], NUM_DECISION_FEATURES), dtype=np.float32)
         _decision(rows, out, s.stage_ms, s.stage_nodes, s.remaining, s.stage_param_bytes, s.step, s.instance_id,
                   s.pool.num_nodes, s.pool.offset, s.pool.remaining, s.pool.extra["positions"], self.bound,
-                  self.compiler, self.stream_rate, float(c.cache_bytes), float(c.host_stage_ms),
+                  self.compiler, self.lower, self.stream_rate, float(c.cache_bytes), float(c.host_stage_ms),
                   int(c.max_layer_bytes), DECISION_LOOKAHEAD, PROBE_ROUNDS, CONTEXT_CLIP)
         return out
 
 
 @numba.njit(cache=True)
 def _decision(rows, out, stage_ms, stage_nodes, cache_left, stage_params, step, instance_id, num_nodes, offset,
-              remaining, positions, bound, compiler, stream_rate, cache, host_ms, max_layer, lookahead, rounds, high):
+              remaining, positions, bound, compiler, lower, stream_rate, cache, host_ms, max_layer, lookahead, rounds,
+              high):
     num_stages = stage_ms.shape[1]
     scale = 1.0 / max(num_stages - 1, 1)
     for i in range(rows.shape[0]):
@@ -347,7 +356,8 @@ def _decision(rows, out, stage_ms, stage_nodes, cache_left, stage_params, step, 
                   num_stages / 8.0, stay_estimate * inv,
                   cut_estimate * inv, f * scale, stay_probe * inv, cut_probe * inv if can_cut else high,
                   10.0 * (stay_probe - cut_probe) / stay_probe if can_cut and stay_probe > 0 else -1.0,
-                  10.0 * (stay_estimate - cut_estimate) / stay_estimate if can_cut and stay_estimate > 0 else -1.0)
+                  10.0 * (stay_estimate - cut_estimate) / stay_estimate if can_cut and stay_estimate > 0 else -1.0,
+                  lower[b] * inv)
         for j in range(len(values)):
             out[i, j] = _clip(values[j], high)
 

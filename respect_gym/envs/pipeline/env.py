@@ -185,12 +185,13 @@ class RespectPipelineEnv(gym.Env[dict, np.int64]):
       numbers), for MLPs on any graph size; the same as the ``CompactObservation`` wrapper.
     - ``"context"``: the padded graph with static node context plus the stage and global context,
       for message-passing policies; the same as the ``GraphContextObservation`` wrapper.
-    - ``"decision"``: ``Box(-1, 16, (28,), float32)``, what the choice between staying on the open
+    - ``"decision"``: ``Box(-1, 16, (29,), float32)``, what the choice between staying on the open
       stage and opening the next one depends on (``respect_gym.problem.features.DECISION_FEATURES``:
       the open stage's latency with and without the node, the slowest closed stage, the work left
       per stage left, the transfers a cut here or further on would pay, and greedy-probe estimates
-      of the best period after each choice), normalised by the graph's lower bound on K stages:
-      the same numbers on any graph and K, for MLPs with ``action="cut"``.
+      of the best period after each choice), latencies divided by the same probe's estimate of the
+      whole instance's best period at reset: the same numbers on any graph and K, for MLPs with
+      ``action="cut"``.
 
     ``action_mask_key="action_mask"`` (TorchRL, PufferLib) or ``"mask"`` (Tianshou) adds the bool
     mask ``Box(0, 1, (K,), bool)`` to the observation under that key: a ``Dict`` view gains the key,
