@@ -23,7 +23,7 @@ from torch import nn
 from respect_gym.problem.features import NUM_DECISION_FEATURES
 from respect_gym.problem.instance import Instance
 from respect_gym.problem.observe import DecisionView
-from respect_gym.problem.state import State, cut_legal, cut_stages, reset, step
+from respect_gym.problem.state import State, cut_choices, reset, step
 
 MASKED_LOGIT = -1e9
 
@@ -70,31 +70,38 @@ class NumpyCutPolicy:
     without torch's (or numpy's) per-call overhead, which dominates at one state per call."""
 
     def __init__(self, net: CutPolicyNet) -> None:
-        self.members = []
-        for member in net.members:
-            linears = [m for m in member if isinstance(m, nn.Linear)]
-            self.members.append((tuple(np.ascontiguousarray(m.weight.detach().numpy().T, dtype=np.float64)
-                                       for m in linears),
-                                 tuple(m.bias.detach().numpy().astype(np.float64) for m in linears)))
+        def stacked(index: int, part: str) -> np.ndarray:  # one layer's weights (transposed) or biases, per member
+            arrays = [getattr([m for m in member if isinstance(m, nn.Linear)][index], part).detach().numpy()
+                      for member in net.members]
+            return np.ascontiguousarray([a.T if part == "weight" else a for a in arrays], dtype=np.float64)
+
+        layers = net.config.layers
+        self.first, self.first_bias = stacked(0, "weight"), stacked(0, "bias")
+        hidden = [(stacked(i, "weight"), stacked(i, "bias")) for i in range(1, layers)]
+        h, m = net.config.hidden, net.config.members
+        self.hidden = np.stack([w for w, _ in hidden], 1) if hidden else np.zeros((m, 0, h, h))
+        self.hidden_bias = np.stack([b for _, b in hidden], 1) if hidden else np.zeros((m, 0, h))
+        self.last, self.last_bias = stacked(layers, "weight"), stacked(layers, "bias")
 
     def logits(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Masked logits ``(B, 2)`` (``MASKED_LOGIT`` where masked out)."""
-        x = features.astype(np.float64)
-        total = sum(_mlp(x, weights, biases) for weights, biases in self.members) / len(self.members)
-        return np.where(mask, total, MASKED_LOGIT)
+        """Masked logits ``(B, 2)``, the members' mean (``MASKED_LOGIT`` where masked out)."""
+        return _mlp(features, mask, self.first, self.first_bias, self.hidden, self.hidden_bias, self.last,
+                    self.last_bias, MASKED_LOGIT)
 
 
 @numba.njit(cache=True)
-def _mlp(features, weights, biases):
+def _mlp(features, mask, first, first_bias, hidden, hidden_bias, last, last_bias, masked):
+    members = first.shape[0]
     out = np.empty((features.shape[0], 2))
-    last = len(weights) - 1
     for i in range(features.shape[0]):
-        x = features[i]
-        for layer in numba.literal_unroll(range(len(weights))):
-            x = x @ weights[layer] + biases[layer]
-            if layer < last:
-                x = np.maximum(x, 0.0)
-        out[i, 0], out[i, 1] = x[0], x[1]
+        total = np.zeros(2)
+        for m in range(members):
+            x = np.maximum(features[i].astype(np.float64) @ first[m] + first_bias[m], 0.0)
+            for layer in range(hidden.shape[1]):
+                x = np.maximum(x @ hidden[m, layer] + hidden_bias[m, layer], 0.0)
+            total += x @ last[m] + last_bias[m]
+        for a in range(2):
+            out[i, a] = total[a] / members if mask[i, a] else masked
     return out
 
 
@@ -110,8 +117,8 @@ def greedy_schedules(policy: NumpyCutPolicy, instances: list[Instance]) -> list[
     view.reset(rows)
     live = rows
     while live.size:
-        mask = cut_legal(state, live)
+        open_stage, mask = cut_choices(state, live)
         actions = policy.logits(view.observe(live), mask).argmax(axis=1)
-        transition = step(state, live, cut_stages(state, live, actions))
+        transition = step(state, live, open_stage + actions)
         live = live[~transition.done]
     return [state.schedule(r) for r in rows.tolist()]

@@ -173,7 +173,12 @@ def frontier(state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarray
 def cut_legal(state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
     """``(len(rows), 2)`` bool mask of the ``action="cut"`` actions: 0 (stay on the open stage) is
     always legal, 1 (open the next stage) when the open stage holds a node and is not the last."""
-    return _frontier(state.stage_nodes, np.arange(state.num_envs)[rows])[1]
+    return cut_choices(state, rows)[1]
+
+
+def cut_choices(state: State, rows: np.ndarray | slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`frontier` and :func:`cut_legal` in one pass (a cut policy's step needs both)."""
+    return _frontier(state.stage_nodes, np.arange(state.num_envs)[rows])
 
 
 def cut_stages(state: State, rows: np.ndarray, cuts: np.ndarray) -> np.ndarray:
