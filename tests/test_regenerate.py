@@ -84,5 +84,5 @@ def test_agents_block_from_a_hand_made_record(tmp_path: Path) -> None:
     path.write_text(json.dumps([row("fused", 2.0, 4.0, 2.2, 0.010), row("fused", 1.0, 1.0, 1.0, 0.030),
                                 row("fused", 5.0, 6.0, 5.0, 0.020), row("layers", 1.0, 9.0, 8.0, 9.0)]))
     lines = regen.agents_block(path).splitlines()
-    # fused only: gaps 10%, 0%, 0% -> mean 3.33%, max 10%; better than compiler 2 of 3; median 20 ms
-    assert lines[2:] == ["| `imitation` + exact re-cut of its order (post-processing) | 3.33% / 10.0% | 66.7% | 20 ms |"]
+    # fused only: gaps 10%, 0%, 0% -> mean 3.33%, max 10%; better than compiler 2 of 3; median 20 ms, max 30 ms
+    assert lines[2:] == ["| `imitation` + exact re-cut of its order (post-processing) | 3.33% / 10.0% | 66.7% | 20 / 30 ms |"]
