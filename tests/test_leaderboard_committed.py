@@ -39,7 +39,25 @@ def test_every_builtin_solver_has_a_verified_entry_on_every_suite_it_runs_on(ver
     entries = {(v.suite.name, v.submission.method) for v in verified}
     for name, spec in SPECS.items():
         expected = BUILTIN - PERIOD_ONLY if spec.objective == "paper" else BUILTIN
+        if spec.budgets_s:  # an anytime tier: one entry per solver and budget
+            expected = {f"{solver} ({budget:g} s)" for solver in expected for budget in spec.budgets_s}
         assert {m for s, m in entries if s == name} >= expected, name
+
+
+def test_an_anytime_tier_refuses_an_entry_run_at_another_budget(tmp_path) -> None:
+    import json
+
+    from respect_gym.leaderboard import LeaderboardError
+    from respect_gym.leaderboard.verify import verify_submission
+
+    name = next(n for n, spec in SPECS.items() if spec.budgets_s)
+    data = json.loads((ROOT / "submissions" / name / "greedy-1s.json").read_text())
+    verify_submission(ROOT / "submissions" / name / "greedy-1s.json")
+    data["harness"]["time_limit_s"] = 5.0
+    path = tmp_path / "greedy-5s.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(LeaderboardError, match="budgets"):
+        verify_submission(path)
 
 
 def test_exact_entries_reach_the_proven_optima(verified) -> None:

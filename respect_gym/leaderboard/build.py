@@ -5,8 +5,12 @@ Building solves every instance with ``exact`` under the spec's time limit; where
 prove its schedule optimal and the objective is ``period``, ``slicegraph`` gets the same limit and
 the better of the two is the best known value, with exact's proven lower bound. The synthetic
 suite's graphs are generated once and committed beside the manifest, so later generator changes
-cannot alter it. Published suites are frozen: a new revision of the cost model gets new specs
-(``zoo-v1``, ...), and the old manifests keep naming the revision they are scored with.
+cannot alter it. Published suites are frozen (``frozen=True``: the one-command pipeline,
+``scripts/build_leaderboards.py``, keeps their manifests): a new revision of the cost model, or
+references a better solver proves, gets new specs (``zoo-v1``, ``zoo-v2``, ...), and the old
+manifests keep naming the revision they are scored with. A spec with ``budgets_s`` is an anytime
+tier: its references come from long runs (``time_limit_s``) and the built-in solvers' entries run
+at each budget.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Callable
 
 import respect_gym
 from respect_gym.cost.paper import MEMORY_UNIT_BYTES, MEMORY_WEIGHT
-from respect_gym.generators import DnnGraphGenerator
+from respect_gym.generators import DnnGraphGenerator, RespectLayeredGenerator
 from respect_gym.graph import Graph
 from respect_gym.leaderboard.costs import score_schedule, solve_instance
 from respect_gym.leaderboard.errors import LeaderboardError
@@ -37,6 +41,9 @@ PAPER_MODELS = tuple(PAPER_PREFIX + m for m in (
 ))
 SYNTHETIC_SEED = 2024
 SYNTHETIC_NODES = (50, 100, 200, 350, 500, 750, 1000, 1500, 2000)  # graph i has SYNTHETIC_NODES[i] nodes
+HARD_SEED = 7
+HARD_NODES = (300, 1000)  # RespectLayeredGenerator graphs, levels n / 5 to n / 2.5
+HARD_GRAPHS = ("nasnet_mobile",) + tuple(f"hard-v1/respect-{HARD_SEED}-{n}.json.gz" for n in HARD_NODES)
 
 
 @dataclass(frozen=True)
@@ -52,38 +59,63 @@ class SuiteSpec:
     objective: str = "period"
     revision: int = 2
     time_limit_s: float = 20.0
+    budgets_s: tuple[float, ...] = ()  # anytime tiers: the built-in solvers' entries run at each of these limits
+    frozen: bool = False  # published and superseded: the pipeline keeps its manifest as committed
 
 
 SPECS = {spec.name: spec for spec in (
     SuiteSpec("zoo-v0", "Every Keras zoo model, fused as the Edge TPU runs it, K in {2, 4, 6, 8}, USB 3",
-              KERAS_MODELS, (2, 4, 6, 8)),
+              KERAS_MODELS, (2, 4, 6, 8), frozen=True),
     SuiteSpec("layers-v0", "Every Keras zoo model, one node per Keras layer (larger, branchier), K in {4, 6}, USB 3",
-              KERAS_MODELS, (4, 6), granularity="layers"),
+              KERAS_MODELS, (4, 6), granularity="layers", frozen=True),
     SuiteSpec("synthetic-v0", f"{len(SYNTHETIC_NODES)} seeded CNN-like `dnn` generator graphs of "
               f"{SYNTHETIC_NODES[0]} to {SYNTHETIC_NODES[-1]:,} nodes (committed graph files), K in {{4, 8}}, USB 3",
-              tuple(f"synthetic-v0/dnn-{SYNTHETIC_SEED}-{i}.json.gz" for i in range(len(SYNTHETIC_NODES))), (4, 8)),
+              tuple(f"synthetic-v0/dnn-{SYNTHETIC_SEED}-{i}.json.gz" for i in range(len(SYNTHETIC_NODES))), (4, 8),
+              frozen=True),
     SuiteSpec("paper-v0", "The RESPECT authors' 16 evaluation graphs with their objective (memory + edge "
-              "crossings), K in {4, 5, 6}", PAPER_MODELS, (4, 5, 6), granularity="layers", objective="paper"),
+              "crossings), K in {4, 5, 6}", PAPER_MODELS, (4, 5, 6), granularity="layers", objective="paper",
+              frozen=True),
     # cost-model revision 3: the same instances scored by their period (the paper objective does
     # not use the cost model, so paper-v0 stays the paper suite)
     SuiteSpec("zoo-v1", "zoo-v0's instances, period under cost-model revision 3", KERAS_MODELS, (2, 4, 6, 8),
-              revision=3),
+              revision=3, frozen=True),
     SuiteSpec("layers-v1", "layers-v0's instances, period under cost-model revision 3", KERAS_MODELS, (4, 6),
-              granularity="layers", revision=3),
+              granularity="layers", revision=3, frozen=True),
     SuiteSpec("synthetic-v1", "synthetic-v0's graphs, period under cost-model revision 3",
               tuple(f"synthetic-v0/dnn-{SYNTHETIC_SEED}-{i}.json.gz" for i in range(len(SYNTHETIC_NODES))), (4, 8),
-              revision=3),
+              revision=3, frozen=True),
+    # the same instances again, references from the segment DP (exact_segments), which proves the
+    # optima the -v1 manifests carried as best known values (nasnet_mobile fused, the inception
+    # layers graphs, the 1,500 / 2,000-node synthetic graphs); the -v1 manifests stay as published
+    SuiteSpec("zoo-v2", "zoo-v1's instances, references proven by the segment DP", KERAS_MODELS, (2, 4, 6, 8),
+              revision=3, time_limit_s=60.0),
+    SuiteSpec("layers-v2", "layers-v1's instances, references proven by the segment DP", KERAS_MODELS, (4, 6),
+              granularity="layers", revision=3, time_limit_s=60.0),
+    SuiteSpec("synthetic-v2", "synthetic-v1's graphs, references proven by the segment DP",
+              tuple(f"synthetic-v0/dnn-{SYNTHETIC_SEED}-{i}.json.gz" for i in range(len(SYNTHETIC_NODES))), (4, 8),
+              revision=3, time_limit_s=60.0),
+    SuiteSpec("hard-v1", "instances `exact` does not prove in 60 s: nasnet_mobile at layer granularity (two-input "
+              "cells, no waists) and RESPECT-style layered random DAGs of 300 and 1,000 nodes (committed graph "
+              "files), K in {6, 8}; best known values from 120 s runs, entries at 1 / 10 / 60 s per instance",
+              HARD_GRAPHS, (6, 8), granularity="layers", revision=3, time_limit_s=120.0, budgets_s=(1.0, 10.0, 60.0)),
 )}
 
 
 def write_synthetic_graphs(spec: SuiteSpec, root: Path = ROOT) -> None:
-    """Generate the spec's missing graph files (existing ones are never rewritten)."""
+    """Generate the spec's missing graph files (existing ones are never rewritten): ``dnn-<seed>-<i>``
+    is ``DnnGraphGenerator`` graph ``i`` of ``SYNTHETIC_NODES[i]`` nodes, ``respect-<seed>-<n>``
+    ``RespectLayeredGenerator`` graph ``n`` (so its model name, the instance id, is the file's) of
+    ``n`` nodes with ``n / 5`` to ``n / 2.5`` levels."""
     for graph in spec.graphs:
         path = root / "suites" / graph
         if is_graph_file(graph) and not path.exists():
-            seed, index = (int(x) for x in path.name.removesuffix(".json.gz").split("-")[1:])
+            family, seed, index = path.name.removesuffix(".json.gz").split("-")
+            seed, index = int(seed), int(index)
             path.parent.mkdir(parents=True, exist_ok=True)
-            DnnGraphGenerator(seed=seed, num_nodes=SYNTHETIC_NODES[index])(index).to_json(path)
+            if family == "respect":
+                RespectLayeredGenerator(seed=seed, num_nodes=index, levels=(index // 5, index * 2 // 5))(index).to_json(path)
+            else:
+                DnnGraphGenerator(seed=seed, num_nodes=SYNTHETIC_NODES[index])(index).to_json(path)
 
 
 def build_suite(spec: SuiteSpec, root: Path = ROOT, time_limit_s: float | None = None,
@@ -97,7 +129,7 @@ def build_suite(spec: SuiteSpec, root: Path = ROOT, time_limit_s: float | None =
     write_synthetic_graphs(spec, root)
     instances = [_build_instance(spec, graph, k, limit, root, progress) for graph in spec.graphs for k in spec.ks]
     built_with = {"package_version": respect_gym.__version__, "solvers": list(_reference_solvers(spec)),
-                  "time_limit_s": limit}
+                  "time_limit_s": limit, **({"budgets_s": list(spec.budgets_s)} if spec.budgets_s else {})}
     path = root / "suites" / f"{spec.name}.json"
     suite = Suite(spec.name, spec.description, built_with, tuple(instances), path)
     write_text(path, suite.to_json())

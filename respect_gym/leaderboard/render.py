@@ -70,7 +70,9 @@ def suite_table(name: str, entries: list[Verified], root: Path = ROOT) -> str:
         f"### {name}", "",
         f"{suite.description}. {n} instances, {proven} with a proven optimum, {n - proven} with a best known value "
         f"({', '.join(f'`{s}`' for s in built['solvers'])}, {built['time_limit_s']:g} s per solve). Objective `{first.objective}`, "
-        f"cost-model revision {suite.revision} (`{first.cost_model_version}`).", "",
+        f"cost-model revision {suite.revision} (`{first.cost_model_version}`)."
+        + (f" Anytime tier: the built-in solvers run at each budget ({', '.join(f'{b:g}' for b in built['budgets_s'])} "
+           "s per instance), one entry per budget." if built.get("budgets_s") else ""), "",
         "| rank | method | score | optimal | speed-up over compiler | median solve time (claimed) | trained on suite "
         "| deterministic |",
         "|---:|---|---:|---:|---:|---:|:---:|:---:|",

@@ -124,6 +124,11 @@ def _verify(path: Path, root: Path) -> Verified:
     seen: dict[str, int] = {}
     scores: dict[str, InstanceScore] = {}
     problems = []
+    budgets = suite.built_with.get("budgets_s")
+    limit = submission.meta["harness"].get("time_limit_s")
+    if budgets and limit is not None and float(limit) not in budgets:
+        problems.append(f"{submission.path}: ran with a {limit!r} s limit; suite {suite.name} is scored at the "
+                        f"budgets {budgets} s")
     for i, entry in enumerate(submission.results):
         if len(problems) >= MAX_PROBLEMS:
             problems.append(f"{submission.path}: results[{i}:] not checked (stopped after {MAX_PROBLEMS} problems)")
