@@ -15,9 +15,9 @@ stages a boundary's ``omega`` lies in ``[omega(V) - (K - k)(target + sigma), k (
 with a target near the optimum these bands are narrow and the DP touches a few percent of the
 pairs. For a target ``T`` the DP returns the best period among schedules whose stages all cost
 ``<= T`` (or none), so a run proves either the optimum (when its value is ``<= T``) or that the
-optimum exceeds ``T``: :func:`solve_segments` bisects ``T`` between the proven bound and the best
-schedule, which makes it anytime. Work (first-fit steps and pair evaluations) is counted and
-capped, so a run stops at the same point on any machine.
+optimum exceeds ``T``: :func:`solve_segments` raises ``T`` from the proven bound until a run
+returns the optimum, which makes it anytime. Work (first-fit steps and pair evaluations) is
+counted and capped, so a run stops at the same point on any machine.
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from respect_gym.solvers.base import Problem, SolverOutput
 from respect_gym.solvers.reductions import Segments
 from respect_gym.solvers.stagecost import BatchStageCost
 
-_MAX_TRACKED = 16
-_HUGE = 1e30
-_CHUNK_CELLS = 20_000_000
-# work units (first-fit steps, pair evaluations) per second of a time limit, measured here on one core
+_MAX_TRACKED = 16  # cache capacities followed at once from one start (more: recomputed from scratch)
+_HUGE = 1e30  # the target of an unbounded run
+_CHUNK_CELLS = 20_000_000  # bool cells of one temporary in segment_tables
+# work units (first-fit steps, pair evaluations) per second of a time limit: the kernel ran ~45
+# million a second on one idle core here, so this leaves room for the Python around it
 WORK_PER_SECOND = 20_000_000
-FIRST_MARGIN = 0.01  # the first target: 1% above the combinatorial bound  # cache capacities followed at once from one start (more: recomputed from scratch)
+FIRST_MARGIN = 0.01  # the first target: 1% above the combinatorial bound
 
 
 @dataclass(frozen=True)
