@@ -111,6 +111,7 @@ def agents_block(path: Path = ROOT / AGENTS_JSON) -> str:
 
     labels = {"cut_imitation": "`cut_imitation`, the policy alone (greedy; DAgger, 3 members)",
               "cut_ppo": "`cut_ppo`, the policy alone (greedy; MaskablePPO from scratch)",
+              "probe_rule": "no learning: the cut policies' features read by a fixed rule (cut when the probes favour it)",
               "imitation_raw": "`imitation`, the policy alone (greedy)", "ppo_raw": "`ppo`, the policy alone (greedy)",
               "ppo_sampled": f"`ppo`, the policy alone: best of greedy + {SAMPLES} sampled episodes",
               "imitation": "`imitation` + exact re-cut of its order (post-processing)",

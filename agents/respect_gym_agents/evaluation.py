@@ -5,7 +5,8 @@ agent's objective value (the period in ms, the quantity ``exact`` minimises and 
 the ``*_ms`` columns), the ``exact`` value (proven, or best with its proven bound under the time
 limit), the gap on that objective, the speed-up over ``compiler`` on it, the agent's wall time per graph on one CPU thread, and the
 same for ``slicegraph`` and ``profiling``. ``cut_imitation`` and ``cut_ppo`` are the cut policies'
-greedy schedules (always the policy alone, :mod:`respect_gym_agents.cut_solver`); ``*_raw``
+greedy schedules (always the policy alone, :mod:`respect_gym_agents.cut_solver`), and
+``probe_rule`` the same features read by a fixed rule (no learning); ``*_raw``
 columns are the graph policies' greedy schedules alone; ``ppo_sampled`` is the best of the greedy
 and :data:`SAMPLES` episodes drawn from the PPO policy (no re-cut, no solver: what the learned
 policy finds by itself). None of these graphs is ever used in training.
@@ -29,7 +30,9 @@ BASELINES = ("slicegraph", "profiling")
 CONTROL = "visit_order_recut"  # no learning: the exact cut of the env's own visit order
 # what the policies do alone first, then the policies plus the exact re-cut beside the control
 CUT_POLICIES = ("cut_imitation", "cut_ppo")  # solvers that are the policy alone
-AGENTS = (*CUT_POLICIES, "imitation_raw", "ppo_raw", "ppo_sampled", "imitation", "ppo", CONTROL, *BASELINES)
+PROBE_RULE = "probe_rule"  # no learning: the cut policies' own features read by a fixed rule
+AGENTS = (*CUT_POLICIES, PROBE_RULE, "imitation_raw", "ppo_raw", "ppo_sampled", "imitation", "ppo", CONTROL,
+          *BASELINES)
 SAMPLES = 16  # episodes drawn from the policy for ppo_sampled
 FUSED_KS = (2, 4, 6, 8)
 LAYERS_K = 4
@@ -67,6 +70,8 @@ def evaluate_graph(graph, k: int, checkpoint: str, time_limit: float, ppo_checkp
     for name in (a for a in AGENTS if a in agents):
         if name == CONTROL:
             value, seconds = visit_order_recut(graph, k)
+        elif name == PROBE_RULE:
+            value, seconds = probe_rule(graph, k)
         else:
             solver, options = runs[name]
             result = respect_gym.solve(graph, k, solver, **options)
@@ -90,6 +95,31 @@ def visit_order_recut(graph, k: int) -> tuple[float, float]:
     cost_model = CostModel(graph)
     value, _ = Period().best_cut(cost_model, BatchStageCost(cost_model), graph.topological_order, k)
     return value, time.perf_counter() - start
+
+
+def probe_rule(graph, k: int) -> tuple[float, float]:
+    """The control for the cut policies' features: their episode when a fixed rule reads the
+    decision view (open the next stage when ``cut_probe_ms < stay_probe_ms``), and its seconds."""
+    import numpy as np
+
+    from respect_gym.problem.features import DECISION_FEATURES
+    from respect_gym.problem.instance import Instance
+    from respect_gym.problem.observe import DecisionView
+    from respect_gym.problem.state import State, cut_choices, reset, step
+
+    start = time.perf_counter()
+    instance = Instance.build(graph, k)
+    state = State.for_instance(instance, 1, graph.num_nodes)
+    live = np.zeros(1, dtype=np.int64)
+    reset(state, live, [instance])
+    view = DecisionView(state)
+    view.reset(live)
+    stay, cut = DECISION_FEATURES.index("stay_probe_ms"), DECISION_FEATURES.index("cut_probe_ms")
+    while live.size:
+        x = view.observe(live)
+        open_stage, mask = cut_choices(state, live)
+        live = live[~step(state, live, open_stage + (mask[:, 1] & (x[:, cut] < x[:, stay]))).done]
+    return instance.evaluate(state.schedule(0))[0], time.perf_counter() - start
 
 
 def summary(rows: list[dict[str, Any]], name: str) -> dict[str, float]:
