@@ -326,3 +326,14 @@ def test_agents_cli_refuses_a_bad_checkpoint_in_one_line(tmp_path, capsys):
     assert main(["evaluate", "imitation", "--checkpoint", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(bad) in err and "Traceback" not in err
+
+
+@pytest.mark.skipif(not checkpoints.shipped("imitation").exists(), reason="no shipped checkpoint yet")
+def test_leaderboard_raw_policies_are_the_solvers_without_the_recut():
+    from respect_gym_agents.leaderboard_policies import imitation_raw, ppo_raw
+
+    register()
+    graph = respect_gym.load_graph("mobilenet_v2")
+    for name, policy in (("imitation", imitation_raw), ("ppo", ppo_raw)):
+        expected = respect_gym.solve(graph, 4, name, refine=False).stages.tolist()
+        assert list(policy(graph, 4, hardware="usb3", objective="period", revision=3)) == expected
