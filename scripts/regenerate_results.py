@@ -161,11 +161,22 @@ AGENT_ENTRIES = (
 )
 
 
+HARD_BUDGET_S = {"imitation_recut": 10, "ppo_recut": 10}  # hard-v1 budget per agent (default 1 s): within it
+
+
 def agent_entry_commands() -> list[list[str]]:
-    """``respect-gym leaderboard run`` for every shipped agent on every suite it can run, one entry each."""
-    return [["respect-gym", "leaderboard", "run", "--suite", suite, *how, "--not-trained-on-suite", "--method", name,
-             "--description", description, "--force", "--out", f"leaderboards/submissions/{suite}/{name}.json"]
-            for name, how, suites, description in AGENT_ENTRIES for suite in suites]
+    """``respect-gym leaderboard run`` for every shipped agent on every suite it can run, one entry each;
+    on the anytime tier ``hard-v1`` at the smallest budget the agent finishes within (its result does not
+    depend on the budget)."""
+    commands = [["respect-gym", "leaderboard", "run", "--suite", suite, *how, "--not-trained-on-suite", "--method",
+                 name, "--description", description, "--force", "--out", f"leaderboards/submissions/{suite}/{name}.json"]
+                for name, how, suites, description in AGENT_ENTRIES for suite in suites]
+    for name, how, _, description in AGENT_ENTRIES:
+        budget = HARD_BUDGET_S.get(name, 1)
+        commands.append(["respect-gym", "leaderboard", "run", "--suite", "hard-v1", *how, "--not-trained-on-suite",
+                         "--method", f"{name} ({budget} s)", "--description", description, "--time-limit",
+                         str(budget), "--force", "--out", f"leaderboards/submissions/hard-v1/{name}-{budget}s.json"])
+    return commands
 
 
 def _latest_revision() -> int:
@@ -191,7 +202,7 @@ STEPS = (
          lambda: [[sys.executable, "scripts/build_leaderboards.py", "--suites", *_latest_suites()]]),
     Step("agents", "agents/respect_gym_agents/checkpoints/*.pt, agents/results/", 120, agent_commands),
     Step("agents-leaderboards", "leaderboards/submissions/*/{cut_imitation,cut_ppo,imitation_raw,ppo_raw,"
-         "imitation_recut,ppo_recut}.json, leaderboards/README.md", 15,
+         "imitation_recut,ppo_recut}*.json, leaderboards/README.md", 20,
          lambda: [*agent_entry_commands(), ["respect-gym", "leaderboard", "render"]]),
     Step("order", "benchmarks/results/order_vs_exact.json (where the order of RespectOrder-v1 matters)", 18,
          lambda: [[sys.executable, "benchmarks/order_vs_exact.py", "--json", "benchmarks/results/order_vs_exact.json"]]),
