@@ -50,3 +50,36 @@ def test_maskable_ppo_trains_on_the_kernel_vec_env() -> None:
     obs = venv.reset()
     actions, _ = model.predict(obs, action_masks=get_action_masks(venv), deterministic=True)
     assert actions.shape == (8,) and get_action_masks(venv)[np.arange(8), actions].all()
+
+
+def test_stacked_vec_env_is_its_parts_side_by_side() -> None:
+    from respect_gym_agents.vecenv import StackedVecEnv
+
+    kwargs = dict(model="dnn", observation="decision", action="cut", reward_mode="dense")
+    stacked = StackedVecEnv([KernelVecEnv(2, seed=1, num_tpus=2, **kwargs), KernelVecEnv(3, seed=5, num_tpus=4, **kwargs)])
+    parts = [KernelVecEnv(2, seed=1, num_tpus=2, **kwargs), KernelVecEnv(3, seed=5, num_tpus=4, **kwargs)]
+    assert stacked.num_envs == 5 and stacked.action_space == gym.spaces.Discrete(2)
+    obs = stacked.reset()
+    assert np.array_equal(obs, np.concatenate([p.reset() for p in parts]))
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        masks = get_action_masks(stacked)
+        assert np.array_equal(masks, np.concatenate([p.action_masks() for p in parts]))
+        actions = (masks[:, 1] & (rng.random(5) < 0.05)).astype(np.int64)
+        obs, reward, done, infos = stacked.step(actions)
+        expected = [p.step(actions[lo:hi]) for p, lo, hi in zip(parts, (0, 2), (2, 5))]
+        assert np.array_equal(obs, np.concatenate([e[0] for e in expected]))
+        assert np.array_equal(reward, np.concatenate([e[1] for e in expected]))
+        assert np.array_equal(done, np.concatenate([e[2] for e in expected]))
+    assert len(infos) == 5
+
+
+def test_cut_ppo_smoke_run_writes_a_cut_policy(tmp_path) -> None:
+    from respect_gym_agents.cut_policy import CutPolicyNet
+    from respect_gym_agents.cut_ppo import CutPPOConfig, train
+
+    config = CutPPOConfig(steps=1024, envs_per_k=2, ks="2,4", n_steps=128, batch_size=256, n_epochs=1, eval_every=512,
+                          validation_graphs=2)
+    net, log = train(config, tmp_path)
+    assert isinstance(net, CutPolicyNet) and log["best_steps"] in {row["steps"] for row in log["validation"]}
+    assert (tmp_path / "validation.csv").read_text().count("\n") == len(log["validation"]) + 1
