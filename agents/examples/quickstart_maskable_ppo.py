@@ -13,9 +13,9 @@ its options make this learnable in seconds by a plain MLP:
   latency with and without the node, the work left per stage left, the transfers a cut would pay,
   and greedy-probe estimates of the best period after each choice).
 
-Run (58-69 s wall on this project's 2-core machine, one torch thread, with other jobs running
-beside it; seeds 0, 1, 3 and 4 end at the optimum, period 7.126 ms, seed 2 at 8.121 ms, against
-the compiler's 9.313 ms; a rerun with the same seed repeats the run exactly):
+Run (16-23 s wall on this project's 2-core machine, one torch thread; seeds 0 to 4 each end at
+the optimum, period 7.126 ms, against the compiler's 9.313 ms, score +0.307; a rerun with the same
+seed repeats the run exactly):
 
     python agents/examples/quickstart_maskable_ppo.py            # 60k steps
     python agents/examples/quickstart_maskable_ppo.py --steps 100000 --seed 1

@@ -28,11 +28,12 @@ closed stage, the work left per stage left (with the streaming its parameters fo
 exceed the stages' caches), and what a cut here or a little further would transfer. The two
 ``*_probe_ms`` columns estimate the DP's own values of the two actions: the smallest period for
 which a greedy cut covers the rest of the order with the stages left, each segment priced by an
-additive estimate of the stage formula (compute, plus streaming for parameters beyond the cache,
-plus half the transfers of its two boundaries), found by bisection. Latencies are divided by the
+estimate of the stage formula from suffix sums (compute; the streaming time of its layers from the
+first whose weights overflow the cache on, each at its own streaming cost, as first fit in
+execution order does; half the transfers of its two boundaries), found by bisection. Latencies are divided by the
 *scale*, the same probe's estimate of the whole instance's best period at reset (it counts
 transfers, which the combinatorial bound does not, so a transfer-heavy graph reads like any other),
-clipped to ``[-1, CONTEXT_CLIP]``; the probes take ``O(K log(n) PROBE_ROUNDS)`` per step, the other
+clipped to ``[-1, CONTEXT_CLIP]``; the probes take ``O(K log(n)^2 PROBE_ROUNDS)`` per step, the other
 values O(1) from suffix sums and per-position tables.
 """
 

@@ -238,9 +238,10 @@ def _upcoming(rows, out, width, step, instance_id, num_nodes, offset, order, con
 
 
 def position_rows(instance: Instance) -> np.ndarray:
-    """``(n, 4)`` per visit position ``t`` (not per node): the transfer ms of a cut before position
+    """``(n, 5)`` per visit position ``t`` (not per node): the transfer ms of a cut before position
     ``t`` (each op's tensor produced before ``t`` and read at or after it leaves one TPU and
-    enters the next), and the compute ms, streaming ms and parameter bytes of ``order[t]``."""
+    enters the next), the compute ms, streaming ms and parameter bytes of ``order[t]``, and the
+    streaming ms of ``order[t:]`` (a suffix sum: what the layers from ``t`` on cost when streamed)."""
     cm, graph = instance.cost_model, instance.graph
     order = np.asarray(instance.order)
     n = order.shape[0]
@@ -256,11 +257,12 @@ def position_rows(instance: Instance) -> np.ndarray:
         out = np.asarray(cm.out_bytes, dtype=np.float64)[producers]
         np.add.at(live, pos[producers] + 1, out)  # live across cuts at positions pos+1 .. last
         np.add.at(live, last[producers] + 1, -out)
-    rows = np.empty((n, 4))
+    rows = np.empty((n, 5))
     rows[:, 0] = np.cumsum(live)[:n] * 2.0 * cm.constants.ms_per_link_byte
     rows[:, 1] = np.asarray(cm.compute_ms)[order]
     rows[:, 2] = np.asarray(cm.extra_ms)[order]
     rows[:, 3] = np.asarray(cm.param_bytes, dtype=np.float64)[order]
+    rows[:, 4] = np.cumsum(rows[::-1, 2])[::-1]
     return rows
 
 
@@ -272,7 +274,7 @@ class DecisionView(View):
         self.space = spaces.Box(-1.0, CONTEXT_CLIP, (NUM_DECISION_FEATURES,), np.float32)
         b = state.num_envs
         self.bound, self.compiler, self.stream_rate, self.lower = np.ones(b), np.ones(b), np.zeros(b), np.ones(b)
-        state.pool.attach("positions", position_rows, 4, np.float64)
+        state.pool.attach("positions", position_rows, 5, np.float64)
 
     def reset(self, rows: np.ndarray) -> None:
         s, c = self.state, self.state.constants
@@ -283,8 +285,8 @@ class DecisionView(View):
             # the scale of every latency: the probe's estimate of the whole instance's best period
             # (transfers included, unlike the combinatorial bound, so transfer-heavy graphs read alike)
             scale = _probe(s.pool.remaining, s.pool.extra["positions"], int(s.pool.offset[g]), 0,
-                           int(s.pool.num_nodes[g]), 0.0, 0.0, s.num_stages, float(c.cache_bytes), rate,
-                           t.bound_ms, PROBE_ROUNDS)
+                           int(s.pool.num_nodes[g]), 0.0, 0.0, s.num_stages, float(c.cache_bytes), t.bound_ms,
+                           PROBE_ROUNDS)
             self.bound[sel], self.compiler[sel], self.stream_rate[sel] = scale, t.compiler_ms, rate
             self.lower[sel] = t.bound_ms
 
@@ -337,14 +339,13 @@ def _decision(rows, out, stage_ms, stage_nodes, cache_left, stage_params, step, 
                 cut_min = min(cut_min, positions[row + d, 0])
         next_ms = positions[row + 1, 1] if t + 1 < n else 0.0
         can_cut = stage_nodes[b, f] > 0 and f < num_stages - 1
-        rate = stream_rate[b]
         # the probes: the open stage (cost so far, its parameters) continues from t with the node (stay),
         # or closes before it and the rest starts fresh on the stages left (cut)
-        stay_probe = _probe(remaining, positions, off, t, n, open_ms, stage_params[b, f], left + 1, cache, rate,
-                            closed, rounds)
+        stay_probe = _probe(remaining, positions, off, t, n, open_ms, stage_params[b, f], left + 1, cache, closed,
+                            rounds)
         cut_probe = np.inf
         if can_cut:
-            cut_probe = max(_probe(remaining, positions, off, t, n, 0.0, 0.0, left, cache, rate, closed, rounds),
+            cut_probe = max(_probe(remaining, positions, off, t, n, 0.0, 0.0, left, cache, closed, rounds),
                             open_ms + cut_here / 2)
         stay_estimate = max(with_node, rest_share, closed)
         cut_estimate = max(open_ms + cut_here, rest_with, closed)
@@ -363,21 +364,31 @@ def _decision(rows, out, stage_ms, stage_nodes, cache_left, stage_params, step, 
 
 
 @numba.njit(cache=True)
-def _segment(remaining, positions, off, a, e, n, pre_ms, pre_params, cache, rate):
-    """Additive estimate of a stage holding positions ``a..e-1`` after ``pre_ms`` / ``pre_params``
-    already on it: compute, streaming of the parameters beyond the cache, and half the transfers
-    of the cut that ends it (the cut that starts it is in ``pre_ms`` or added by the caller)."""
+def _segment(remaining, positions, off, a, e, n, pre_ms, pre_params, cache):
+    """Estimate of a stage holding positions ``a..e-1`` after ``pre_ms`` / ``pre_params`` already
+    on it: compute, the streaming time of its layers from the first whose weights no longer fit the
+    cache on (first fit in execution order, which the visit order approximates: each layer at its
+    own streaming cost, found by binary search on the suffix sums), and half the transfers of the
+    cut that ends it (the cut that starts it is in ``pre_ms`` or added by the caller)."""
     head_ms = remaining[off + a, 0] if a < n else 0.0
     head_p = remaining[off + a, 1] if a < n else 0.0
     tail_ms = remaining[off + e, 0] if e < n else 0.0
     tail_p = remaining[off + e, 1] if e < n else 0.0
-    params = head_p - tail_p
-    extra = max(pre_params + params - cache, 0.0) - max(pre_params - cache, 0.0)
-    return pre_ms + head_ms - tail_ms + extra * rate + _closing(positions, off, e, n)
+    extra = 0.0
+    if pre_params + head_p - tail_p > cache:  # some layer streams: the first x whose prefix overflows
+        lo, hi = a, e - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if pre_params + head_p - (remaining[off + mid + 1, 1] if mid + 1 < n else 0.0) > cache:
+                hi = mid
+            else:
+                lo = mid + 1
+        extra = positions[off + lo, 4] - (positions[off + e, 4] if e < n else 0.0)
+    return pre_ms + head_ms - tail_ms + extra + _closing(positions, off, e, n)
 
 
 @numba.njit(cache=True)
-def _covers(remaining, positions, off, t, n, pre_ms, pre_params, stages, cache, rate, target):
+def _covers(remaining, positions, off, t, n, pre_ms, pre_params, stages, cache, target):
     """Whether a greedy cut covers positions ``t..n-1`` with ``stages`` segments of estimated
     latency <= ``target``, the first one starting with ``pre_ms`` / ``pre_params`` on it."""
     a = t
@@ -386,19 +397,19 @@ def _covers(remaining, positions, off, t, n, pre_ms, pre_params, stages, cache, 
         p_params = pre_params if s == 0 else 0.0
         # compute and streaming only grow with the end e: binary search for the last end whose
         # estimate without the closing transfer fits, then step back to the last one that fits with it
-        if _segment(remaining, positions, off, a, a + 1, n, p_ms, p_params, cache, rate) - \
+        if _segment(remaining, positions, off, a, a + 1, n, p_ms, p_params, cache) - \
                 _closing(positions, off, a + 1, n) > target:
             return False
         lo, hi = a + 1, n
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if _segment(remaining, positions, off, a, mid, n, p_ms, p_params, cache, rate) - \
+            if _segment(remaining, positions, off, a, mid, n, p_ms, p_params, cache) - \
                     _closing(positions, off, mid, n) <= target:
                 lo = mid
             else:
                 hi = mid - 1
         e = lo
-        while e > a and _segment(remaining, positions, off, a, e, n, p_ms, p_params, cache, rate) > target:
+        while e > a and _segment(remaining, positions, off, a, e, n, p_ms, p_params, cache) > target:
             e -= 1
         if e == a:
             return False
@@ -415,18 +426,18 @@ def _closing(positions, off, e, n):
 
 
 @numba.njit(cache=True)
-def _probe(remaining, positions, off, t, n, pre_ms, pre_params, stages, cache, rate, floor, rounds):
+def _probe(remaining, positions, off, t, n, pre_ms, pre_params, stages, cache, floor, rounds):
     """The smallest target (>= ``floor``) :func:`_covers` accepts, by bisection (``inf`` with no stage)."""
     if stages <= 0:
         return np.inf
-    high = _segment(remaining, positions, off, t, n, n, pre_ms, pre_params, cache, rate)
+    high = _segment(remaining, positions, off, t, n, n, pre_ms, pre_params, cache)
     high = max(high, floor)
     low = floor
     for _ in range(rounds):
         if high - low <= 1e-4 * high:
             break
         mid = (low + high) / 2
-        if _covers(remaining, positions, off, t, n, pre_ms, pre_params, stages, cache, rate, mid):
+        if _covers(remaining, positions, off, t, n, pre_ms, pre_params, stages, cache, mid):
             high = mid
         else:
             low = mid
