@@ -14,6 +14,7 @@ node (the torch net and the numpy scorer give the same actions: tested).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numba
 import numpy as np
@@ -110,6 +111,15 @@ def greedy_schedules(policy: NumpyCutPolicy, instances: list[Instance]) -> list[
 
     Instances must share K, hardware and revision (one kernel state).
     """
+    return cut_schedules(lambda features, mask: policy.logits(features, mask).argmax(axis=1), instances)
+
+
+def cut_schedules(choose: Callable[[np.ndarray, np.ndarray], np.ndarray], instances: list[Instance]) -> list[np.ndarray]:
+    """The schedule of each instance when ``choose(features, mask)`` picks the cut actions of a
+    batch of live episodes from their decision views and masks (it must pick legal ones).
+
+    Instances must share K, hardware and revision (one kernel state).
+    """
     state = State.for_instance(instances[0], len(instances), max(i.graph.num_nodes for i in instances))
     rows = np.arange(len(instances))
     reset(state, rows, instances)
@@ -118,7 +128,7 @@ def greedy_schedules(policy: NumpyCutPolicy, instances: list[Instance]) -> list[
     live = rows
     while live.size:
         open_stage, mask = cut_choices(state, live)
-        actions = policy.logits(view.observe(live), mask).argmax(axis=1)
+        actions = np.asarray(choose(view.observe(live), mask), dtype=np.int64)
         transition = step(state, live, open_stage + actions)
         live = live[~transition.done]
     return [state.schedule(r) for r in rows.tolist()]

@@ -30,7 +30,7 @@ from rich.progress import track
 
 from respect_gym.problem.instance import Instance
 from respect_gym.problem.observe import DecisionView
-from respect_gym.problem.state import State, cut_legal, cut_stages, reset, step
+from respect_gym.problem.state import State, cut_choices, reset, step
 
 from respect_gym_agents.cut_expert import CutExpert
 from respect_gym_agents.cut_policy import CutNetConfig, CutPolicyNet, NumpyCutPolicy, greedy_schedules
@@ -122,15 +122,14 @@ def _play(instances, experts, chunk, net, expert_prob, rng, data, stay_noise) ->
     view = DecisionView(state)
     view.reset(rows)
     start = np.zeros(len(batch), dtype=np.int64)
-    open_stage = np.zeros(len(batch), dtype=np.int64)
     closed = np.zeros(len(batch))
     streak = np.zeros(len(batch), dtype=np.int64)
     live = rows
     while live.size:
         x = view.observe(live)
-        mask = cut_legal(state, live)
+        open_stage, mask = cut_choices(state, live)
         t = state.step[live]
-        q = np.array([experts[chunk[r]].values(int(t[i]), int(start[r]), int(open_stage[r]), float(closed[r]))
+        q = np.array([experts[chunk[r]].values(int(t[i]), int(start[r]), int(open_stage[i]), float(closed[r]))
                       for i, r in enumerate(live.tolist())])
         data.add(x, mask, q)
         expert_action = (q[:, 1] < q[:, 0]).astype(np.int64)
@@ -149,8 +148,8 @@ def _play(instances, experts, chunk, net, expert_prob, rng, data, stay_noise) ->
         for i in np.flatnonzero(actions == 1).tolist():
             r = int(live[i])
             closed[r] = max(closed[r], experts[chunk[r]].seg[start[r], t[i]])
-            start[r], open_stage[r] = t[i], open_stage[r] + 1
-        transition = step(state, live, cut_stages(state, live, actions))
+            start[r] = t[i]
+        transition = step(state, live, open_stage + actions)
         live = live[~transition.done]
 
 

@@ -100,26 +100,15 @@ def visit_order_recut(graph, k: int) -> tuple[float, float]:
 def probe_rule(graph, k: int) -> tuple[float, float]:
     """The control for the cut policies' features: their episode when a fixed rule reads the
     decision view (open the next stage when ``cut_probe_ms < stay_probe_ms``), and its seconds."""
-    import numpy as np
-
     from respect_gym.problem.features import DECISION_FEATURES
     from respect_gym.problem.instance import Instance
-    from respect_gym.problem.observe import DecisionView
-    from respect_gym.problem.state import State, cut_choices, reset, step
+    from respect_gym_agents.cut_policy import cut_schedules
 
     start = time.perf_counter()
     instance = Instance.build(graph, k)
-    state = State.for_instance(instance, 1, graph.num_nodes)
-    live = np.zeros(1, dtype=np.int64)
-    reset(state, live, [instance])
-    view = DecisionView(state)
-    view.reset(live)
     stay, cut = DECISION_FEATURES.index("stay_probe_ms"), DECISION_FEATURES.index("cut_probe_ms")
-    while live.size:
-        x = view.observe(live)
-        open_stage, mask = cut_choices(state, live)
-        live = live[~step(state, live, open_stage + (mask[:, 1] & (x[:, cut] < x[:, stay]))).done]
-    return instance.evaluate(state.schedule(0))[0], time.perf_counter() - start
+    stages = cut_schedules(lambda x, mask: mask[:, 1] & (x[:, cut] < x[:, stay]), [instance])[0]
+    return instance.evaluate(stages)[0], time.perf_counter() - start
 
 
 def summary(rows: list[dict[str, Any]], name: str) -> dict[str, float]:

@@ -160,30 +160,21 @@ def legal(state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
     return np.arange(state.num_stages) >= state.min_stage[rows, None]
 
 
-def frontier(state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-    """``(len(rows),)`` the open stage of each episode: the largest stage holding a node (0 when none).
-
-    A schedule of the visit order is where it opens the next stage; the ``action="cut"`` env
-    asks only that (:func:`cut_stages`). The open stage is always legal: it is at or after the
-    stage of every placed node, the current node's predecessors included.
-    """
-    return _frontier(state.stage_nodes, np.arange(state.num_envs)[rows])[0]
-
-
-def cut_legal(state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-    """``(len(rows), 2)`` bool mask of the ``action="cut"`` actions: 0 (stay on the open stage) is
-    always legal, 1 (open the next stage) when the open stage holds a node and is not the last."""
-    return cut_choices(state, rows)[1]
-
-
 def cut_choices(state: State, rows: np.ndarray | slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`frontier` and :func:`cut_legal` in one pass (a cut policy's step needs both)."""
+    """The ``action="cut"`` view of each episode, in one pass: ``(len(rows),)`` the open stage (the
+    largest stage holding a node, 0 when none) and the ``(len(rows), 2)`` bool mask of the actions.
+
+    A schedule of the visit order is where it opens the next stage: action 0 puts the current node
+    on the open stage (always legal: it is at or after the stage of every placed node, the current
+    node's predecessors included), action 1 on the next one (legal when the open stage holds a
+    node and is not the last). The stage an action names is ``open_stage + action``.
+    """
     return _frontier(state.stage_nodes, np.arange(state.num_envs)[rows])
 
 
-def cut_stages(state: State, rows: np.ndarray, cuts: np.ndarray) -> np.ndarray:
-    """The stage each ``action="cut"`` action names: the open stage plus ``cuts`` (0 or 1)."""
-    return frontier(state, rows) + np.asarray(cuts, dtype=np.int64)
+def cut_legal(state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
+    """``(len(rows), 2)`` bool mask of the ``action="cut"`` actions (:func:`cut_choices`)."""
+    return cut_choices(state, rows)[1]
 
 
 @numba.njit(cache=True)

@@ -15,7 +15,7 @@ from respect_gym.envs.pipeline.spec import EnvConfigError, PipelineSpec
 from respect_gym.envs.pipeline.viewer import render_ansi, render_rgb
 from respect_gym.problem.observe import View, make_view
 from respect_gym.problem.reward import Reward, beats_compiler, final_values, normalised_score
-from respect_gym.problem.state import Episode, State, Transition, cut_legal, cut_stages, legal, reset, step
+from respect_gym.problem.state import Episode, State, Transition, cut_choices, cut_legal, legal, reset, step
 
 _ROW = np.zeros(1, dtype=np.int64)  # the single env is row 0 of a one-episode kernel state
 
@@ -77,7 +77,7 @@ class Actions:
     """What an env's actions name (``action``): ``"stage"``, the current node's stage
     (``Discrete(K)``); or ``"cut"``, ``Discrete(2)``: 0 puts it on the open stage (the largest stage
     holding a node), 1 opens the next stage with it, so an episode is a cut of the visit order
-    (:func:`respect_gym.problem.state.cut_stages`). One definition for the single and vector envs."""
+    (:func:`respect_gym.problem.state.cut_choices`). One definition for the single and vector envs."""
 
     def __init__(self, mode: str, num_tpus: int) -> None:
         if mode not in ACTIONS:
@@ -95,9 +95,10 @@ class Actions:
         left for the kernel to repair; a masked-out cut is repaired here to "stay" (and counted)."""
         if self.mode == "stage":
             return actions, actions < state.min_stage[rows]
-        bad = (actions == 1) & ~cut_legal(state, rows)[:, 1]
+        open_stage, mask = cut_choices(state, rows)
+        bad = (actions == 1) & ~mask[:, 1]
         state.illegal_actions[rows[bad]] += 1
-        return cut_stages(state, rows, np.where(bad, 0, actions)), bad
+        return open_stage + np.where(bad, 0, actions), bad
 
 
 def check_action(action: Any, size: int, what: str) -> int:
