@@ -55,9 +55,10 @@ def test_expert_values_equal_brute_force_over_every_continuation(seed, k) -> Non
     assert expert.optimum() == pytest.approx(min(value.values()), rel=1e-9)
 
 
-def test_numpy_scorer_plays_what_the_torch_net_plays_in_the_env() -> None:
+@pytest.mark.parametrize("squash", [False, True])
+def test_numpy_scorer_plays_what_the_torch_net_plays_in_the_env(squash) -> None:
     torch.manual_seed(0)
-    net = CutPolicyNet(CutNetConfig(hidden=16, layers=2, members=2))
+    net = CutPolicyNet(CutNetConfig(hidden=16, layers=2, members=2, squash=squash))
     with torch.no_grad():  # make cuts likely, so the episode is not all "stay"
         for member in net.members:
             member[-1].bias[1] += 2.0
@@ -72,6 +73,10 @@ def test_numpy_scorer_plays_what_the_torch_net_plays_in_the_env() -> None:
         batch = greedy_schedules(NumpyCutPolicy(net), [Instance.build(respect_gym.load_graph(model), k)])
         assert batch[0].tolist() == info["schedule"]
         assert len(set(info["schedule"])) > 1
+        features = np.random.default_rng(0).normal(0, 20, (64, obs.shape[0])).astype(np.float32)
+        masks = np.ones((64, 2), dtype=bool)
+        assert NumpyCutPolicy(net).logits(features, masks) == pytest.approx(
+            net(torch.as_tensor(features), torch.as_tensor(masks)).detach().numpy(), rel=1e-4, abs=1e-4)
 
 
 def test_training_smoke_learns_and_checkpoint_round_trips(tmp_path) -> None:
@@ -82,7 +87,8 @@ def test_training_smoke_learns_and_checkpoint_round_trips(tmp_path) -> None:
     path = tmp_path / "cut.pt"
     checkpoints.save(net, path, command="test", env_id=checkpoints.ENV_ID)
     loaded, meta = checkpoints.load(path)
-    assert isinstance(loaded, CutPolicyNet) and meta["net"] == {"kind": "cut", "hidden": 16, "layers": 2, "members": 2}
+    assert isinstance(loaded, CutPolicyNet) and meta["net"] == {"kind": "cut", "hidden": 16, "layers": 2, "members": 2,
+                                                                   "squash": True}
     register()
     graph = respect_gym.load_graph("resnet50")
     result = respect_gym.solve(graph, 4, "cut_imitation", checkpoint=str(path))

@@ -174,7 +174,8 @@ def check_shapes(g: Graph) -> None:
         elif op == "GlobalAveragePooling2D":
             assert shape == (ins[0][2],)
         elif op == "Dense":
-            assert g.param_bytes[v] == ins[0][0] * shape[0] + 4 * shape[0] and g.macs[v] == ins[0][0] * shape[0]
+            flat = int(np.prod(ins[0]))  # Dense reads its input flattened
+            assert g.param_bytes[v] == flat * shape[0] + 4 * shape[0] and g.macs[v] == flat * shape[0]
         else:
             assert op in ("MaxPooling2D", "AveragePooling2D"), op
         if op not in ("Conv2D", "DepthwiseConv2D", "Dense"):
@@ -218,6 +219,18 @@ def test_dnn_size_range_and_downsampling():
 def test_dnn_block_kinds(block, motif):
     gen = DnnGraphGenerator(seed=1, num_nodes=(40, 80), blocks=(block,))
     assert all(motif(gen(i)) for i in range(10))
+
+
+def test_fc_head_is_vggs_classifier_on_the_flattened_map():
+    for g in (DnnGraphGenerator(seed=3, num_nodes=(20, 60), input_size=224, head="fc")(i) for i in range(5)):
+        assert "GlobalAveragePooling2D" not in g.op_types and list(g.op_types[-3:]) == ["Dense"] * 3
+        fc1, fc2, out = range(g.num_nodes - 3, g.num_nodes)
+        last_map = g.out_shapes[int(g.predecessors[fc1][0])]
+        assert last_map[:2] == (7, 7)  # 224 / 32, flattened into fc1 as in VGG16 (7 * 7 * 512 * 4096 weights)
+        assert g.param_bytes[fc1] == last_map[0] * last_map[1] * last_map[2] * 4096 + 4 * 4096
+        assert g.param_bytes[fc2] == 4096 * 4096 + 4 * 4096 and g.param_bytes[out] == 4096 * 1000 + 4 * 1000
+        check_shapes(g)
+    assert "head" not in DnnGraphGenerator(seed=3).config()  # gap graphs keep the names they had
 
 
 def test_hand_computed_conv_sizes():
@@ -290,6 +303,7 @@ def test_statistics_within_zoo_ranges(zoo_graphs):
         (lambda: DnnGraphGenerator(num_nodes=3), "num_nodes"),
         (lambda: DnnGraphGenerator(blocks=("resnet",)), "blocks"),
         (lambda: DnnGraphGenerator(input_size=(200, 220)), "input_size"),
+        (lambda: DnnGraphGenerator(head="avg"), "head"),
         (lambda: RespectLayeredGenerator(num_nodes=8, levels=(10, 12)), "levels"),
         (lambda: RespectLayeredGenerator(weight_range=(3, 1)), "weight_range"),
         (lambda: RespectLayeredGenerator(seed=-1), "seed"),

@@ -436,6 +436,7 @@ def test_traceback_checkpoints_fail_in_one_line_and_never_unpickle(tmp_path):
     for name, meta in (("no-version", {k: v for k, v in good_meta.items() if k != "cost_model_version"}),
                        ("huge-net", {**good_meta, "net": {"hidden": 10**9, "rounds": 1}}),
                        ("net-keys", {**good_meta, "net": {"evil": 1}}),
+                       ("net-flag", {**good_meta, "net": {"kind": "cut", "hidden": 8, "squash": "yes"}}),
                        ("ansi-version", {**good_meta, "cost_model_version": "\x1b[2J"}),
                        ("not-a-dict", "meta")):
         cases[name] = tmp_path / f"{name}.pt"

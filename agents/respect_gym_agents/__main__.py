@@ -91,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
                                      ("cut-ppo", CutPPOConfig, "the cut policy: MaskablePPO from scratch")):
         cut_p = train_sub.add_parser(agent, help=help_text)
         for f in fields(config):
-            cut_p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+            if isinstance(f.default, bool):  # type=bool would read "False" as True
+                cut_p.add_argument(f"--{f.name.replace('_', '-')}", action=argparse.BooleanOptionalAction,
+                                   default=f.default)
+            else:
+                cut_p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
         cut_p.add_argument("--logdir", default=f"runs/{agent}", help="validation.csv and references.json")
         cut_p.add_argument("--out", default=None, help="checkpoint path (default: the shipped one)")
         cut_p.set_defaults(run=_train_cut)

@@ -35,9 +35,10 @@ MAX_HIDDEN = 4096
 MAX_ROUNDS = 64
 _META_TEXT = ("env_id", "cost_model_version", "objective", "command")
 _OPTIONAL = ("objective", "command")  # absent from early checkpoints
-# meta["net"]["kind"] (absent: "graph", the early checkpoints): the net class, its config and the config's keys
-NETS = {"graph": (GraphPolicyNet, NetConfig, ("hidden", "rounds")),
-        "cut": (CutPolicyNet, CutNetConfig, ("hidden", "layers", "members"))}
+# meta["net"]["kind"] (absent: "graph", the early checkpoints): the net class, its config, the config's
+# whole-number keys and its flags (absent from checkpoints older than the flag: the config's default)
+NETS = {"graph": (GraphPolicyNet, NetConfig, ("hidden", "rounds"), ()),
+        "cut": (CutPolicyNet, CutNetConfig, ("hidden", "layers", "members"), ("squash",))}
 Net = GraphPolicyNet | CutPolicyNet
 
 
@@ -116,9 +117,14 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     if kind not in NETS:
         raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'] must be a dict whose 'kind' is one of "
                               f"{sorted(NETS)}")
-    _, config, keys = NETS[kind]
-    if set(net) - {"kind", *keys}:
-        raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'] of a {kind} net takes only {keys}")
+    _, config, keys, flags = NETS[kind]
+    if set(net) - {"kind", *keys, *flags}:
+        raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'] of a {kind} net takes only "
+                              f"{keys + flags}")
+    for key in flags:
+        if type(net.get(key, False)) is not bool:
+            raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'][{key!r}] must be true or false, "
+                                  f"got {excerpt(net[key])}")
     for key in keys:
         value, bound = net.get(key, getattr(config(), key)), MAX_HIDDEN if key == "hidden" else MAX_ROUNDS
         if type(value) is not int or not 1 <= value <= bound:
@@ -130,7 +136,7 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
 def build_net(path: str | os.PathLike, data: dict[str, Any]) -> Net:
     """The eval-mode net of checked checkpoint ``data`` (:func:`read`); refuses weights of another shape."""
     sizes = dict(data["meta"]["net"])
-    net_class, config, _ = NETS[sizes.pop("kind", "graph")]
+    net_class, config, _, _ = NETS[sizes.pop("kind", "graph")]
     net = net_class(config(**sizes))
     try:
         net.load_state_dict(data["state_dict"])

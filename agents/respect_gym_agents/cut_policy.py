@@ -31,13 +31,21 @@ MASKED_LOGIT = -1e9
 
 @dataclass(frozen=True)
 class CutNetConfig:
-    """Sizes of :class:`CutPolicyNet` (stored in every checkpoint)."""
+    """Sizes of :class:`CutPolicyNet` (stored in every checkpoint).
+
+    ``squash``: the net reads ``symlog(x) = sign(x) log(1 + |x|)`` of each feature, not ``x``. A
+    ReLU net extrapolates linearly, and a real model can put a feature far outside anything the
+    training graphs showed (VGG's 102 MB ``fc1`` is 12.8 caches; no synthetic layer reached 0.3):
+    squashed, that is 2.6 against 0.26, and the decision stays where the net was trained.
+    Checkpoints written before it existed read ``False``.
+    """
 
     hidden: int = 64
     layers: int = 2
     members: int = 1
+    squash: bool = False
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | bool]:
         return asdict(self)
 
 
@@ -62,8 +70,15 @@ class CutPolicyNet(nn.Module):
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Masked logits ``(B, 2)`` of ``(B, NUM_DECISION_FEATURES)`` features and ``(B, 2)`` bool masks."""
+        if self.config.squash:
+            features = symlog(features)
         logits = torch.stack([member(features) for member in self.members]).mean(0)
         return logits.masked_fill(~mask, MASKED_LOGIT)
+
+
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) log(1 + |x|)``: the identity near 0, logarithmic far from it (:class:`CutNetConfig`)."""
+    return torch.sign(x) * torch.log1p(torch.abs(x))
 
 
 class NumpyCutPolicy:
@@ -83,21 +98,25 @@ class NumpyCutPolicy:
         self.hidden = np.stack([w for w, _ in hidden], 1) if hidden else np.zeros((m, 0, h, h))
         self.hidden_bias = np.stack([b for _, b in hidden], 1) if hidden else np.zeros((m, 0, h))
         self.last, self.last_bias = stacked(layers, "weight"), stacked(layers, "bias")
+        self.squash = net.config.squash
 
     def logits(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Masked logits ``(B, 2)``, the members' mean (``MASKED_LOGIT`` where masked out)."""
         return _mlp(features, mask, self.first, self.first_bias, self.hidden, self.hidden_bias, self.last,
-                    self.last_bias, MASKED_LOGIT)
+                    self.last_bias, self.squash, MASKED_LOGIT)
 
 
 @numba.njit(cache=True)
-def _mlp(features, mask, first, first_bias, hidden, hidden_bias, last, last_bias, masked):
+def _mlp(features, mask, first, first_bias, hidden, hidden_bias, last, last_bias, squash, masked):
     members = first.shape[0]
     out = np.empty((features.shape[0], 2))
     for i in range(features.shape[0]):
         total = np.zeros(2)
+        inputs = features[i].astype(np.float64)
+        if squash:
+            inputs = np.sign(inputs) * np.log1p(np.abs(inputs))
         for m in range(members):
-            x = np.maximum(features[i].astype(np.float64) @ first[m] + first_bias[m], 0.0)
+            x = np.maximum(inputs @ first[m] + first_bias[m], 0.0)
             for layer in range(hidden.shape[1]):
                 x = np.maximum(x @ hidden[m, layer] + hidden_bias[m, layer], 0.0)
             total += x @ last[m] + last_bias[m]

@@ -6,7 +6,8 @@ sb3-contrib's ``MaskablePPO`` with a plain ``MlpPolicy`` (two ReLU layers, the s
 :class:`~respect_gym_agents.vecenv.KernelVecEnv` per K, stacked, so a batch holds every K. No
 imitation warm start, no expert: the only prior is the action head's initial bias towards "stay"
 (``stay_bias``), so the first episodes spread a graph over its K stages instead of opening a new
-stage every other node. Every ``eval_every`` steps the greedy policy is scored on held-out
+stage every other node. The policy reads symlog features (``squash``, as the imitation net:
+:class:`~respect_gym_agents.cut_policy.CutNetConfig`). Every ``eval_every`` steps the greedy policy is scored on held-out
 synthetic graphs (:class:`~respect_gym_agents.cut_training.CutValidator`); the best weights are
 kept and written as an ordinary cut-policy checkpoint (``cut_ppo.pt``).
 """
@@ -20,9 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from gymnasium import spaces
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from respect_gym_agents.cut_policy import CutNetConfig, CutPolicyNet
+from respect_gym_agents.cut_policy import CutNetConfig, CutPolicyNet, symlog
 from respect_gym_agents.cut_training import CutValidator
 from respect_gym_agents.imitation import seed_everything
 from respect_gym_agents.vecenv import KernelVecEnv, StackedVecEnv
@@ -43,6 +47,7 @@ class CutPPOConfig:
     lr: float = 3e-4
     ent_coef: float = 0.003
     hidden: int = 64
+    squash: bool = True  # symlog features (CutNetConfig)
     stay_bias: float = 4.0  # initial logit of "stay" over "cut": about one cut per e^4 = 55 nodes
     eval_every: int = 100_000
     validation_graphs: int = 42
@@ -57,9 +62,19 @@ def make_vec_env(config: CutPPOConfig) -> StackedVecEnv:
                           for i, k in enumerate(config.ks.split(","))])
 
 
-def to_cut_net(policy: Any, hidden: int) -> CutPolicyNet:
+class SymlogExtractor(BaseFeaturesExtractor):
+    """SB3's flatten extractor followed by :func:`~respect_gym_agents.cut_policy.symlog`."""
+
+    def __init__(self, observation_space: spaces.Box) -> None:
+        super().__init__(observation_space, get_flattened_obs_dim(observation_space))
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return symlog(observations.flatten(1))
+
+
+def to_cut_net(policy: Any, hidden: int, squash: bool) -> CutPolicyNet:
     """The :class:`CutPolicyNet` with the weights of a MaskablePPO ``MlpPolicy``'s actor."""
-    net = CutPolicyNet(CutNetConfig(hidden, 2))
+    net = CutPolicyNet(CutNetConfig(hidden, 2, squash=squash))
     actor = [m for m in policy.mlp_extractor.policy_net if isinstance(m, nn.Linear)] + [policy.action_net]
     mine = [m for m in net.members[0] if isinstance(m, nn.Linear)]
     with torch.no_grad():
@@ -80,7 +95,8 @@ def train(config: CutPPOConfig, logdir: str | os.PathLike) -> tuple[CutPolicyNet
     venv = make_vec_env(config)
     model = MaskablePPO("MlpPolicy", venv, n_steps=config.n_steps, batch_size=config.batch_size,
                         n_epochs=config.n_epochs, learning_rate=config.lr, gamma=1.0, ent_coef=config.ent_coef,
-                        policy_kwargs={"net_arch": [config.hidden, config.hidden], "activation_fn": nn.ReLU},
+                        policy_kwargs={"net_arch": [config.hidden, config.hidden], "activation_fn": nn.ReLU,
+                                       **({"features_extractor_class": SymlogExtractor} if config.squash else {})},
                         seed=config.seed, verbose=0)
     with torch.no_grad():
         model.policy.action_net.bias[0] += config.stay_bias
@@ -90,7 +106,7 @@ def train(config: CutPPOConfig, logdir: str | os.PathLike) -> tuple[CutPolicyNet
     best: dict[str, Any] = {"gap": float("inf"), "net": None}
 
     def validate(steps: int) -> None:
-        net = to_cut_net(model.policy, config.hidden)
+        net = to_cut_net(model.policy, config.hidden, config.squash)
         row = validator.log(net, steps, time.perf_counter() - start, logdir)
         if row["gap_mean_pct"] < best["gap"]:
             best.update(gap=row["gap_mean_pct"], net=net, steps=steps)

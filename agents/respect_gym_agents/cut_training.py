@@ -12,8 +12,9 @@ to the same optimum the state teaches nothing), weighted by how much the other a
 (``regret / regret_scale``, clipped to [``min_weight``, ``max_weight``]): a cut that loses 0.1%
 matters less than one that loses 30%.
 
-Training graphs are synthetic (``respect`` and ``dnn`` generators, 20-400 nodes, K in 2..8),
-never a zoo model: the zoo is the test set.
+Training graphs are synthetic (``respect`` and ``dnn`` generators, 20-500 nodes, K in 2..8; a
+fifth of them with VGG's classifier head, ``head="fc"``), never a zoo model: the zoo is the test
+set.
 """
 
 from __future__ import annotations
@@ -37,10 +38,12 @@ from respect_gym_agents.cut_policy import CutNetConfig, CutPolicyNet, NumpyCutPo
 from respect_gym_agents.imitation import seed_everything
 from respect_gym_agents.labels import GraphSpec, training_specs
 
-# the training distribution: graph sizes up to those of the zoo's fused ImageNet models
+# the training distribution: graph sizes up to those of the zoo's fused ImageNet models, both
+# classifier heads of real CNNs (global pooling; VGG's dense layers of 100 MB and more)
 DISTRIBUTION = (
     ("respect", {"num_nodes": (20, 60), "levels": (8, 40)}),
     ("dnn", {"num_nodes": (20, 100)}),
+    ("dnn", {"num_nodes": (20, 100), "head": "fc"}),
     ("dnn", {"num_nodes": (100, 250)}),
     ("dnn", {"num_nodes": (250, 500)}),
 )
@@ -61,6 +64,7 @@ class CutTrainConfig:
     envs: int = 64  # episodes stepped together in rollouts
     stay_noise: float = 0.01  # DAgger rounds: per-step probability of a forced-stay streak (see rollouts)
     members: int = 3  # ensemble members, each trained from its own seed on the same instances
+    squash: bool = True  # the net reads symlog features (CutNetConfig)
     regret_scale: float = 0.05  # a relative regret of this much gets weight 1
     min_weight: float = 0.05
     max_weight: float = 1.0
@@ -254,13 +258,13 @@ def train(config: CutTrainConfig, logdir: str | Path | None = None,
     experts = [CutExpert(inst) for inst in track(instances, description="experts")]
     log: dict = {"setup_seconds": round(time.perf_counter() - start, 1), "loss": [], "states": [],
                  "round_seconds": []}
-    net = CutPolicyNet(CutNetConfig(config.hidden, config.layers, config.members))
+    net = CutPolicyNet(CutNetConfig(config.hidden, config.layers, config.members, config.squash))
     steps = 0
     for m, member in enumerate(net.members):
         seed_everything(config.seed + m)
         generator = torch.Generator().manual_seed(config.seed + m)
         rng = np.random.default_rng(config.seed + m)
-        single = CutPolicyNet(CutNetConfig(config.hidden, config.layers))
+        single = CutPolicyNet(CutNetConfig(config.hidden, config.layers, squash=config.squash))
         data = Dataset([], [], [])
         for r in range(config.rounds + 1):
             tick = time.perf_counter()

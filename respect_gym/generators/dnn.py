@@ -38,7 +38,8 @@ from respect_gym.graph import Graph, GraphMeta
 NUM_STAGES = 4
 STEM_WIDTHS = (16, 24, 32, 48, 64)
 DENSE_GROWTHS = (12, 16, 24, 32)  # DenseNet uses 32; smaller growths keep narrow stages narrow
-HEAD_NODES = 2  # GlobalAveragePooling2D + Dense
+HEADS = {"gap": 2, "fc": 3}  # classifier head -> its nodes: GlobalAveragePooling2D + Dense, or VGG's three Dense
+FC_UNITS = 4096  # the hidden Dense width of VGG's and AlexNet's classifier
 INPUT_STEP = 32  # drawn input sizes are multiples of the network's total stride
 
 
@@ -146,7 +147,10 @@ class DnnGraphGenerator(GraphGenerator):
 
     One graph: ``Input`` (``S x S x 3``, ``S`` a multiple of 32 in ``input_size``), a stride-2
     ``Conv2D`` stem (3x3 or 7x7, 16-64 channels), a stride-2 ``MaxPooling2D`` (when the size
-    allows), four stages of blocks, ``GlobalAveragePooling2D`` and ``Dense(num_classes)``. The
+    allows), four stages of blocks and a classifier head: ``head="gap"`` (``GlobalAveragePooling2D``
+    and ``Dense(num_classes)``, as in ResNet, Inception, MobileNet, DenseNet) or ``head="fc"``
+    (VGG's and AlexNet's ``Dense(4096)``, ``Dense(4096)``, ``Dense(num_classes)`` on the flattened
+    last feature map: one layer of 100 MB or more, ten times the on-chip cache). The
     node count is drawn uniformly from ``num_nodes`` and met exactly: each stage gets a share of
     the budget and fills it with blocks drawn from a per-graph mix of ``blocks`` (so graphs have a
     dominant style, like real families), topping up with single convs when no block fits.
@@ -156,6 +160,7 @@ class DnnGraphGenerator(GraphGenerator):
     :param input_size: input side, exact or an inclusive ``(lo, hi)`` range of multiples of 32.
     :param blocks: block kinds to draw from, a subset of :data:`BLOCKS`.
     :param num_classes: width of the final ``Dense``.
+    :param head: the classifier head, ``"gap"`` or ``"fc"`` (above).
     :param max_channels: widest tensor; stage widths are capped at a quarter of it.
     :param name: prefix of ``meta.model``.
     """
@@ -172,9 +177,13 @@ class DnnGraphGenerator(GraphGenerator):
         num_classes: int = 1000,
         max_channels: int = 2048,
         name: str | None = None,
+        head: str = "gap",
     ) -> None:
         super().__init__(seed, name)
-        self.num_nodes = int_range("num_nodes", num_nodes, minimum=2 + HEAD_NODES)
+        if head not in HEADS:
+            raise GeneratorConfigError(f"head must be one of {list(HEADS)}, got {head!r}")
+        self.head = head
+        self.num_nodes = int_range("num_nodes", num_nodes, minimum=2 + HEADS[head])
         if self.num_nodes[1] > 100_000:
             raise GeneratorConfigError(f"num_nodes must be <= 100000, got {self.num_nodes[1]}")
         self.input_size = int_range("input_size", input_size, minimum=INPUT_STEP)
@@ -195,6 +204,7 @@ class DnnGraphGenerator(GraphGenerator):
             "num_classes": self.num_classes,
             "max_channels": self.max_channels,
             "name": self.name,
+            **({"head": self.head} if self.head != "gap" else {}),  # configs of "gap" graphs read as before
         }
 
     def _input_choices(self) -> range:
@@ -210,7 +220,7 @@ class DnnGraphGenerator(GraphGenerator):
         x = b.input(side, side, 3)
         stem = STEM_WIDTHS[int(rng.integers(len(STEM_WIDTHS)))]
         x = b.conv("stem_conv", x, b.cap(stem), (3, 7)[int(rng.integers(2))], 2)
-        body = total - len(b) - HEAD_NODES
+        body = total - len(b) - HEADS[self.head]
         if body > NUM_STAGES:
             x = b.pool("stem_pool", x, 3, 2)
             body -= 1
@@ -221,8 +231,11 @@ class DnnGraphGenerator(GraphGenerator):
         for stage, budget in enumerate(self._stage_budgets(rng, body)):
             width = min(base << stage, self.max_channels // 4)
             x = self._fill_stage(b, rng, x, stage, width, budget, mix)
-        x = b.global_pool("gap", x)
-        b.dense("fc", x, self.num_classes)
+        if self.head == "gap":
+            x = b.dense("fc", b.global_pool("gap", x), self.num_classes)
+        else:
+            x = b.dense("fc2", b.dense("fc1", x, FC_UNITS), FC_UNITS)
+            b.dense("predictions", x, self.num_classes)
         return b.build(GraphMeta(model=model, input_shape=(side, side, 3), granularity="synthetic",
                                  source=f"respect_gym.generators.{self!r}"))
 

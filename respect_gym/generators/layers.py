@@ -103,7 +103,8 @@ class NetBuilder:
         return self._add(name, "GlobalAveragePooling2D", (x,), 0, 0, (self.channels(x),))
 
     def dense(self, name: str, x: int, units: int) -> int:
-        weights = self.channels(x) * units
+        """``Dense`` on ``x`` flattened (a feature map's every value is an input, as in VGG's head)."""
+        weights = _prod(self.shapes[x]) * units
         return self._add(name, "Dense", (x,), weights, weights + BIAS_BYTES * units, (units,))
 
     def build(self, meta: GraphMeta) -> Graph:
