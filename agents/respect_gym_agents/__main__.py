@@ -4,6 +4,7 @@
     respect-gym-agents train ppo --steps 200000                     # MaskablePPO (see agents/RESULTS.md)
     respect-gym-agents train cut                                    # the cut policy, DAgger (cut_imitation.pt)
     respect-gym-agents train cut-ppo                                # the cut policy, MaskablePPO from scratch
+    respect-gym-agents train order                                  # the order (pointer) policy, RespectOrder-v1
     respect-gym-agents evaluate imitation --json results.json
     respect-gym-agents evaluate imitation --ray                     # instances as Ray tasks (docs/distributed.md)
     respect-gym-agents plot --runs RUN_DIR... --out curve.png        # PPO learning curves
@@ -23,6 +24,7 @@ from respect_gym_agents import checkpoints, curves, ppo
 from respect_gym_agents.cut_ppo import CutPPOConfig
 from respect_gym_agents.cut_training import CutTrainConfig
 from respect_gym_agents.imitation import ImitationConfig, train
+from respect_gym_agents.order_training import OrderTrainConfig
 from respect_gym_agents.labels import label
 
 RAY_HELP = "on Ray: 'auto' (the default: the cluster joined with `ray start`), HOST:PORT or 'local'"
@@ -44,17 +46,22 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _train_cut(args: argparse.Namespace) -> None:
-    """``train cut`` (DAgger) and ``train cut-ppo`` (MaskablePPO from scratch): a cut-policy checkpoint."""
+    """``train cut`` (DAgger) and ``train cut-ppo`` (MaskablePPO from scratch): a cut-policy
+    checkpoint; ``train order`` (imitation of exact's orders, then REINFORCE): the order policy's."""
+    env_id = checkpoints.ENV_ID
     if args.agent == "cut":
         from respect_gym_agents.cut_training import train as run
         config, name = CutTrainConfig(**{f.name: getattr(args, f.name) for f in fields(CutTrainConfig)}), "cut_imitation"
+    elif args.agent == "order":
+        from respect_gym_agents.order_training import ENV_ID as env_id, train as run
+        config, name = OrderTrainConfig(**{f.name: getattr(args, f.name) for f in fields(OrderTrainConfig)}), "order_pointer"
     else:
         from respect_gym_agents.cut_ppo import train as run
         config, name = CutPPOConfig(**{f.name: getattr(args, f.name) for f in fields(CutPPOConfig)}), "cut_ppo"
-    net, log = run(config, args.logdir)
+    net, log = run(config, args.logdir, **({"cache": args.cache} if args.agent == "order" else {}))
     command = "respect-gym-agents " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = args.out or checkpoints.shipped(name)
-    checkpoints.save(net, out, command=command, env_id=checkpoints.ENV_ID,
+    checkpoints.save(net, out, command=command, env_id=env_id,
                      extra={"train_seconds": log["train_seconds"], "log": log})
     print(f"wrote {out} in {log['train_seconds']:.0f} s ({log['env_steps_per_s']} env steps/s)")
 
@@ -88,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
                          help="label the training graphs " + RAY_HELP)
     train_p.set_defaults(run=_train)
     for agent, config, help_text in (("cut", CutTrainConfig, "the cut policy: DAgger with the exact cut expert"),
-                                     ("cut-ppo", CutPPOConfig, "the cut policy: MaskablePPO from scratch")):
+                                     ("cut-ppo", CutPPOConfig, "the cut policy: MaskablePPO from scratch"),
+                                     ("order", OrderTrainConfig, "the order (pointer) policy on RespectOrder-v1: "
+                                                                 "imitation of exact's orders, then REINFORCE")):
         cut_p = train_sub.add_parser(agent, help=help_text)
         for f in fields(config):
             if isinstance(f.default, bool):  # type=bool would read "False" as True
@@ -98,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
                 cut_p.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
         cut_p.add_argument("--logdir", default=f"runs/{agent}", help="validation.csv and references.json")
         cut_p.add_argument("--out", default=None, help="checkpoint path (default: the shipped one)")
+        if agent == "order":
+            cut_p.add_argument("--cache", default=str(Path.home() / ".cache" / "respect-gym-agents"),
+                               help="exact's labels of the training graphs (JSON)")
         cut_p.set_defaults(run=_train_cut)
     ppo.add_train_parser(train_sub)
     curves.add_plot_parser(sub)

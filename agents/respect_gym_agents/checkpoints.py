@@ -26,6 +26,7 @@ from respect_gym.cost import COST_MODEL_VERSIONS, LATEST_REVISION
 from respect_gym.safe_io import excerpt, text_problem
 
 from respect_gym_agents.cut_policy import CutNetConfig, CutPolicyNet
+from respect_gym_agents.order_policy import OrderNetConfig, OrderPolicyNet
 from respect_gym_agents.policies import GraphPolicyNet, NetConfig
 
 ENV_ID = "RespectPipeline-v1"  # the env the imitation recipe's rollouts use (the latest revision's)
@@ -38,8 +39,9 @@ _OPTIONAL = ("objective", "command")  # absent from early checkpoints
 # meta["net"]["kind"] (absent: "graph", the early checkpoints): the net class, its config, the config's
 # whole-number keys and its flags (absent from checkpoints older than the flag: the config's default)
 NETS = {"graph": (GraphPolicyNet, NetConfig, ("hidden", "rounds"), ()),
-        "cut": (CutPolicyNet, CutNetConfig, ("hidden", "layers", "members"), ("squash",))}
-Net = GraphPolicyNet | CutPolicyNet
+        "cut": (CutPolicyNet, CutNetConfig, ("hidden", "layers", "members"), ("squash",)),
+        "order": (OrderPolicyNet, OrderNetConfig, ("hidden", "rounds"), ())}
+Net = GraphPolicyNet | CutPolicyNet | OrderPolicyNet
 
 
 class CheckpointError(ValueError):
@@ -53,9 +55,10 @@ def env_cost_model_version(env_id: str) -> str:
 
 def save(net: Net, path: str | os.PathLike, *, command: str, env_id: str, objective: str = "period",
          extra: dict[str, Any] | None = None) -> None:
-    """Write ``net`` with its config (and kind, for a cut net), the env id it was trained on and
-    that env's cost-model version, the objective and ``command``."""
-    config = net.config.to_dict() if isinstance(net, GraphPolicyNet) else {"kind": "cut", **net.config.to_dict()}
+    """Write ``net`` with its config (and kind, for a cut or order net), the env id it was trained on
+    and that env's cost-model version, the objective and ``command``."""
+    kind = next(name for name, (net_class, *_) in NETS.items() if isinstance(net, net_class))
+    config = net.config.to_dict() if kind == "graph" else {"kind": kind, **net.config.to_dict()}
     meta = {"env_id": env_id, "cost_model_version": env_cost_model_version(env_id), "objective": objective,
             "command": command, "net": config, **(extra or {})}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
