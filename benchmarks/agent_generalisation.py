@@ -14,8 +14,9 @@ Graphs (none in any training set, none in the zoo):
 Each at K in {2, 4, 6, 8}: the same row as the zoo table
 (:func:`respect_gym_agents.evaluation.evaluate_graph`): gap to ``exact``'s value (proven within the
 time limit, else its best, flagged), better than ``compiler``, time per solve; the policies alone
-(``cut_imitation``, ``cut_ppo``, the graph policies' greedy ``*_raw``) first, then the re-cut rows
-and the no-learning control.
+(``cut_imitation``, ``cut_ppo``, the order policy ``order_pointer`` beside its control
+``order_plain_cut``, the graph policies' greedy ``*_raw``) first, then the re-cut rows and the
+no-learning control. ``--agents`` picks rows, e.g. ``--agents order_pointer order_plain_cut``.
 """
 
 from __future__ import annotations
@@ -36,14 +37,16 @@ TFLITE = [ROOT / "tests" / "fixtures" / "tflite" / f for f in ("mobilenet_025_96
 KS = (2, 4, 6, 8)
 
 
-def _row(task: tuple[str, int, float]) -> dict:
-    from respect_gym_agents import cut_solver, solver
+def _row(task: tuple[str, int, float, tuple[str, ...]]) -> dict:
+    from respect_gym_agents import cut_solver, order_solver, solver
 
     solver.register()
     cut_solver.register()
-    path, k, limit = task
+    order_solver.register()
+    path, k, limit, agents = task
     graph = respect_gym.load_graph(path)
-    return {"graph": Path(path).name, **evaluate_graph(graph, k, str(checkpoints.shipped("imitation")), limit)}
+    return {"graph": Path(path).name,
+            **evaluate_graph(graph, k, str(checkpoints.shipped("imitation")), limit, agents=agents)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,16 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=10.0, help="exact's limit per instance (s)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--json", default=None, help="write the rows here")
+    parser.add_argument("--agents", nargs="+", choices=AGENTS, default=list(AGENTS), help="the rows (default: all)")
     args = parser.parse_args(argv)
-    tasks = [(str(p), k, args.time_limit) for p in [*GRAPHS, *TFLITE] for k in KS]
-    rows = map_tasks(_row, tasks, names=[f"{Path(p).name}/K={k}" for p, k, _ in tasks], workers=args.workers,
+    agents = tuple(args.agents)
+    tasks = [(str(p), k, args.time_limit, agents) for p in [*GRAPHS, *TFLITE] for k in KS]
+    rows = map_tasks(_row, tasks, names=[f"{Path(p).name}/K={k}" for p, k, *_ in tasks], workers=args.workers,
                      description="instances")
     unproven = [f"{r['graph']} K={r['k']}" for r in rows if not r["exact_proven"]]
     print(f"{len(rows)} instances ({len(GRAPHS)} rebuilt Keras graphs, {len(TFLITE)} imported .tflite models, "
           f"K in {KS}); exact proven on {len(rows) - len(unproven)}{': unproven ' + ', '.join(unproven) if unproven else ''}")
     print("| solver | mean / max gap % | better than compiler | median / max ms |")
     print("|---|---|---|---|")
-    for name in AGENTS:
+    for name in agents:
         s = summary(rows, name)
         print(f"| {name} | {s['mean_gap_pct']:.2f} / {s['max_gap_pct']:.1f} | {s['better_than_compiler_pct']:.1f}% | "
               f"{s['median_ms_per_graph']:.0f} / {s['max_ms_per_graph']:.0f} |")

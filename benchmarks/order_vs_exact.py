@@ -6,7 +6,9 @@ table shows how far the plain topological order (``graph.topological_order``: Ka
 smallest index first, what an agent playing the smallest ready index gets) is from it, per zoo
 model, granularity and K, and what the best of ``--random-orders`` random topological orders
 (random-key decoding, :func:`respect_gym.solvers.cuts.key_order`) reaches: the room an ordering
-policy has.
+policy has. With ``--pointer``, the order policy of ``respect_gym_agents`` (the ``order_pointer``
+solver's shipped checkpoint, or ``--checkpoint``) too: the cut of its greedy order, by the same rule
+as the plain order's (the ``agents`` extra).
 
 Columns: ``topo``: objective of the best cut of the plain order (``Objective.best_cut``, the exact
 DP for every size as ``RespectOrder-v1`` cuts by default; with ``--dp-max-nodes 500``, the solvers'
@@ -17,6 +19,7 @@ with a certificate; otherwise its best, and gaps against it can be negative); ga
     python benchmarks/order_vs_exact.py                                   # zoo, fused + layers, K = 4, 8
     python benchmarks/order_vs_exact.py --models resnet50 densenet121 --ks 2 4 8 --granularity layers
     python benchmarks/order_vs_exact.py --json order_vs_exact.json
+    python benchmarks/order_vs_exact.py --granularity layers --ks 8 --pointer   # + the pointer policy
 """
 
 from __future__ import annotations
@@ -38,8 +41,20 @@ from respect_gym.zoo import GRANULARITIES, PAPER_PREFIX, list_models, load_graph
 EXACT_TOL = 1e-6  # relative: "topo cuts to the optimum"
 
 
+def pointer_order(checkpoint: str, graph, k: int) -> tuple[np.ndarray, float]:
+    """The order policy's greedy order of ``(graph, k)`` and the seconds it took (encoder + decoding)."""
+    from respect_gym.problem.instance import Instance
+    from respect_gym_agents.order_policy import OrderGraph
+    from respect_gym_agents.order_solver import policy
+
+    numpy_policy, _ = policy(checkpoint)
+    start = time.perf_counter()
+    order, _ = numpy_policy.decode(OrderGraph.of(Instance.build(graph, k)))
+    return order, time.perf_counter() - start
+
+
 def run(model: str, granularity: str, k: int, objective: str, time_limit: float, random_orders: int,
-        seed: int, dp_max_nodes: int | None = None) -> dict:
+        seed: int, dp_max_nodes: int | None = None, checkpoint: str | None = None) -> dict:
     graph = load_graph(model, granularity=granularity)
     cm = CostModel(graph)
     batch, goal = BatchStageCost(cm), get_objective(objective)
@@ -54,7 +69,12 @@ def run(model: str, granularity: str, k: int, objective: str, time_limit: float,
         best_random = min(best_random, value)
     result = solve(graph, k, "exact", time_limit=time_limit, objective=objective)
     exact = float(result.objective_value)
-    return {"model": model, "granularity": granularity, "num_nodes": graph.num_nodes, "num_stages": k,
+    pointer = {}
+    if checkpoint is not None:
+        order, order_s = pointer_order(checkpoint, graph, k)
+        value, _ = goal.best_cut(cm, batch, order, k, dp_max_nodes=dp_max)
+        pointer = {"pointer": float(value), "pointer_gap_pct": 100 * (value / exact - 1), "pointer_order_seconds": order_s}
+    return {**pointer, "model": model, "granularity": granularity, "num_nodes": graph.num_nodes, "num_stages": k,
             "topo": float(topo), "topo_seconds": topo_s, "heuristic_cut": graph.num_nodes > dp_max,
             "random": float(best_random), "random_orders": random_orders, "exact": exact,
             "proven": bool(result.optimal), "exact_seconds": float(result.seconds),
@@ -72,25 +92,34 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dp-max-nodes", type=int, default=None,
                         help=f"cut larger orders by bisection (the solvers' re-cut: {DP_MAX_NODES}); default: always the DP")
+    parser.add_argument("--pointer", action="store_true", help="add the order policy's greedy order (agents extra)")
+    parser.add_argument("--checkpoint", default=None, help="its checkpoint (default: order_pointer's shipped one)")
     parser.add_argument("--json", default=None, help="also write the rows here")
     args = parser.parse_args()
+    checkpoint = None
+    if args.pointer:
+        from respect_gym_agents.checkpoints import shipped
+
+        checkpoint = args.checkpoint or str(shipped("order_pointer"))
     models = args.models or [m for m in list_models() if not m.startswith(PAPER_PREFIX)]
     rows = []
     print(f"{'model':<22} {'gran':<6} {'n':>4} {'K':>2} {'topo':>9} {'random':>9} {'exact':>9} {'proven':>6} "
-          f"{'topo gap%':>9} {'rand gap%':>9} {'exact s':>7}")
+          f"{'topo gap%':>9} {'rand gap%':>9} {'exact s':>7}" + (f" {'pointer':>9} {'ptr gap%':>8}" if checkpoint else ""))
     for granularity in args.granularity:
         for model in models:
             for k in args.ks:
                 r = run(model, granularity, k, args.objective, args.time_limit, args.random_orders, args.seed,
-                        args.dp_max_nodes)
+                        args.dp_max_nodes, checkpoint)
                 rows.append(r)
                 star = "*" if r["heuristic_cut"] else " "
                 print(f"{model:<22} {granularity:<6} {r['num_nodes']:>4} {k:>2} {r['topo']:>8.3f}{star} "
                       f"{r['random']:>9.3f} {r['exact']:>9.3f} {'yes' if r['proven'] else 'no':>6} "
-                      f"{r['topo_gap_pct']:>9.2f} {r['random_gap_pct']:>9.2f} {r['exact_seconds']:>7.2f}", flush=True)
+                      f"{r['topo_gap_pct']:>9.2f} {r['random_gap_pct']:>9.2f} {r['exact_seconds']:>7.2f}"
+                      + (f" {r['pointer']:>9.3f} {r['pointer_gap_pct']:>8.2f}" if checkpoint else ""), flush=True)
     print()
     print(f"{'granularity':<11} {'K':>2} {'instances':>9} {'topo exact':>10} {'mean gap%':>9} {'max gap%':>8} "
-          f"{'random mean gap%':>16}")
+          f"{'random mean gap%':>16}" + (f" {'pointer exact':>13} {'ptr mean gap%':>13} {'ptr max gap%':>12} "
+                                          f"{'ptr < topo':>10} {'ptr > topo':>10}" if checkpoint else ""))
     for granularity in args.granularity:
         for k in args.ks:
             group = [r for r in rows if r["granularity"] == granularity and r["num_stages"] == k]
@@ -98,8 +127,16 @@ def main() -> None:
                 continue
             hits = sum(r["topo"] <= r["exact"] * (1 + EXACT_TOL) for r in group)
             gaps = [r["topo_gap_pct"] for r in group]
-            print(f"{granularity:<11} {k:>2} {len(group):>9} {hits:>5}/{len(group):<4} {statistics.mean(gaps):>9.2f} "
-                  f"{max(gaps):>8.2f} {statistics.mean(r['random_gap_pct'] for r in group):>16.2f}")
+            line = (f"{granularity:<11} {k:>2} {len(group):>9} {hits:>5}/{len(group):<4} {statistics.mean(gaps):>9.2f} "
+                    f"{max(gaps):>8.2f} {statistics.mean(r['random_gap_pct'] for r in group):>16.2f}")
+            if checkpoint:
+                ptr = [r["pointer_gap_pct"] for r in group]
+                ptr_hits = sum(r["pointer"] <= r["exact"] * (1 + EXACT_TOL) for r in group)
+                better = sum(r["pointer"] < r["topo"] * (1 - EXACT_TOL) for r in group)
+                worse = sum(r["pointer"] > r["topo"] * (1 + EXACT_TOL) for r in group)
+                line += (f" {ptr_hits:>8}/{len(group):<4} {statistics.mean(ptr):>13.2f} {max(ptr):>12.2f} "
+                         f"{better:>10} {worse:>10}")
+            print(line)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)

@@ -70,9 +70,13 @@ def _evaluate(args: argparse.Namespace) -> None:
     from respect_gym_agents.evaluation import AGENTS, BASELINES, evaluate_zoo
 
     paths = {"imitation": checkpoints.shipped("imitation"), "ppo": checkpoints.shipped("ppo")}
-    paths[args.agent] = args.checkpoint or paths[args.agent]
-    for path in paths.values():  # a bad checkpoint is one line now, not a failed task per instance
-        checkpoints.load(path)
+    if args.agent in paths:
+        paths[args.agent] = args.checkpoint or paths[args.agent]
+    elif args.checkpoint:
+        raise checkpoints.CheckpointError("evaluate order runs the shipped order_pointer checkpoint; --checkpoint "
+                                          "is for imitation and ppo (solve with checkpoint= to try another)")
+    for path in [*paths.values(), checkpoints.shipped("order_pointer")]:  # a bad checkpoint: one line, not a
+        checkpoints.load(path)                                              # failed task per instance
     agents = tuple(a for a in AGENTS if a.split("_")[0] == args.agent or a in BASELINES) if args.only else AGENTS
     rows = evaluate_zoo(paths["imitation"], time_limit=args.time_limit, ppo_checkpoint=paths["ppo"],
                         workers=args.workers or (None if args.ray else 1), ray_address=args.ray, agents=agents)
@@ -114,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     ppo.add_train_parser(train_sub)
     curves.add_plot_parser(sub)
     eval_p = sub.add_parser("evaluate", help="zoo table: agent vs optimum, compiler, slicegraph, profiling")
-    eval_p.add_argument("agent", choices=["imitation", "ppo"], help="whose --checkpoint; both are in the table")
+    eval_p.add_argument("agent", choices=["imitation", "ppo", "order"],
+                        help="whose --checkpoint (order: with --only, the order policy and its control); all are in the table")
     eval_p.add_argument("--checkpoint", default=None)
     eval_p.add_argument("--only", action="store_true", help="only this agent's columns and the baselines")
     eval_p.add_argument("--time-limit", type=float, default=30.0, help="exact solver limit per instance (s)")

@@ -6,7 +6,10 @@ the ``*_ms`` columns), the ``exact`` value (proven, or best with its proven boun
 limit), the gap on that objective, the speed-up over ``compiler`` on it, the agent's wall time per graph on one CPU thread, and the
 same for ``slicegraph`` and ``profiling``. ``cut_imitation`` and ``cut_ppo`` are the cut policies'
 greedy schedules (always the policy alone, :mod:`respect_gym_agents.cut_solver`), and
-``probe_rule`` the same features read by a fixed rule (no learning); ``*_raw``
+``probe_rule`` the same features read by a fixed rule (no learning); ``order_pointer`` is the order
+policy alone in RESPECT's formulation (its greedy order, cut optimally as ``RespectOrder-v1`` cuts,
+:mod:`respect_gym_agents.order_solver`) and ``order_plain_cut`` its no-learning control (the same cut
+of the plain topological order, the env's ``topological_value``); ``*_raw``
 columns are the graph policies' greedy schedules alone; ``ppo_sampled`` is the best of the greedy
 and :data:`SAMPLES` episodes drawn from the PPO policy (no re-cut, no solver: what the learned
 policy finds by itself). None of these graphs is ever used in training.
@@ -23,7 +26,7 @@ from typing import Any
 
 import respect_gym
 from respect_gym.parallel import map_tasks
-from respect_gym_agents import checkpoints, cut_solver
+from respect_gym_agents import checkpoints, cut_solver, order_solver
 from respect_gym_agents import solver as agent_solver
 
 BASELINES = ("slicegraph", "profiling")
@@ -31,8 +34,10 @@ CONTROL = "visit_order_recut"  # no learning: the exact cut of the env's own vis
 # what the policies do alone first, then the policies plus the exact re-cut beside the control
 CUT_POLICIES = ("cut_imitation", "cut_ppo")  # solvers that are the policy alone
 PROBE_RULE = "probe_rule"  # no learning: the cut policies' own features read by a fixed rule
-AGENTS = (*CUT_POLICIES, PROBE_RULE, "imitation_raw", "ppo_raw", "ppo_sampled", "imitation", "ppo", CONTROL,
-          *BASELINES)
+ORDER_POLICY = order_solver.NAME  # RespectOrder-v1: the pointer policy's greedy order, cut optimally
+ORDER_CONTROL = "order_plain_cut"  # no learning: the same optimal cut of the plain topological order
+AGENTS = (*CUT_POLICIES, PROBE_RULE, ORDER_POLICY, ORDER_CONTROL, "imitation_raw", "ppo_raw", "ppo_sampled",
+          "imitation", "ppo", CONTROL, *BASELINES)
 SAMPLES = 16  # episodes drawn from the policy for ppo_sampled
 FUSED_KS = (2, 4, 6, 8)
 LAYERS_K = 4
@@ -66,12 +71,14 @@ def evaluate_graph(graph, k: int, checkpoint: str, time_limit: float, ppo_checkp
             "ppo": ("ppo", {"checkpoint": ppo}),
             "ppo_raw": ("ppo", {"checkpoint": ppo, "refine": False}),
             "ppo_sampled": ("ppo", {"checkpoint": ppo, "refine": False, "samples": SAMPLES}),
-            **{name: (name, {}) for name in (*CUT_POLICIES, *BASELINES)}}
+            **{name: (name, {}) for name in (*CUT_POLICIES, ORDER_POLICY, *BASELINES)}}
     for name in (a for a in AGENTS if a in agents):
         if name == CONTROL:
             value, seconds = visit_order_recut(graph, k)
         elif name == PROBE_RULE:
             value, seconds = probe_rule(graph, k)
+        elif name == ORDER_CONTROL:
+            value, seconds = plain_order_cut(graph, k)
         else:
             solver, options = runs[name]
             result = respect_gym.solve(graph, k, solver, **options)
@@ -94,6 +101,17 @@ def visit_order_recut(graph, k: int) -> tuple[float, float]:
     start = time.perf_counter()
     cost_model = CostModel(graph)
     value, _ = Period().best_cut(cost_model, BatchStageCost(cost_model), graph.topological_order, k)
+    return value, time.perf_counter() - start
+
+
+def plain_order_cut(graph, k: int) -> tuple[float, float]:
+    """The order policy's control that learns nothing: the value of ``RespectOrder-v1``'s cut (exact
+    at every size) of the plain topological order, what the env's repair plays, and its seconds."""
+    from respect_gym.problem.instance import Instance
+    from respect_gym_agents.order_policy import order_cut
+
+    start = time.perf_counter()
+    value, _ = order_cut(Instance.build(graph, k), graph.topological_order)
     return value, time.perf_counter() - start
 
 
@@ -124,6 +142,7 @@ def summary(rows: list[dict[str, Any]], name: str) -> dict[str, float]:
 def _row(task: tuple[str, str, int, str, float, str, tuple[str, ...]]) -> dict[str, Any]:
     agent_solver.register()  # a Ray worker has not imported the agents' solvers yet
     cut_solver.register()
+    order_solver.register()
     return evaluate_instance(*task)
 
 
