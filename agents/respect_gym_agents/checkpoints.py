@@ -23,7 +23,9 @@ import gymnasium as gym
 
 import respect_gym  # noqa: F401  (registers the env ids)
 from respect_gym.cost import COST_MODEL_VERSIONS, LATEST_REVISION
+from respect_gym.problem.instance import Instance
 from respect_gym.safe_io import excerpt, text_problem
+from respect_gym.solvers.base import Problem, SolverError
 
 from respect_gym_agents.cut_policy import CutNetConfig, CutPolicyNet
 from respect_gym_agents.order_policy import OrderNetConfig, OrderPolicyNet
@@ -163,3 +165,14 @@ def revision_of(meta: dict[str, Any]) -> int:
         raise CheckpointError(f"bad checkpoint metadata: cost_model_version {excerpt(meta['cost_model_version'])} "
                               "is not '<revision>.<hash>'")
     return int(head)
+
+
+def problem_instance(problem: Problem, solver: str, checkpoint: str, revision: int) -> Instance:
+    """The solver's problem as an :class:`~respect_gym.problem.instance.Instance` (its graph, K,
+    hardware and cost model), refused unless it uses the cost-model ``revision`` the checkpoint was
+    trained for: a policy's inputs and values mean nothing under another cost model."""
+    if problem.cost_model.revision != revision:
+        raise SolverError(f"{solver} checkpoint {checkpoint} was trained for cost-model revision {revision}, "
+                          f"this problem uses revision {problem.cost_model.revision}; solve with revision={revision}")
+    return Instance.build(problem.graph, problem.num_stages, problem.cost_model.hardware, revision,
+                          problem.objective, problem.cost_model)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import time
 
-from respect_gym.problem.instance import Instance
 from respect_gym.problem.objectives import Period
 from respect_gym.safe_io import excerpt
 from respect_gym.solvers.base import Problem, SolverError, SolverOutput
@@ -46,11 +45,7 @@ def solve_order_pointer(problem: Problem) -> SolverOutput:
     problem.refuse_unless(NAME, Period)
     opts = problem.take_options(NAME, checkpoint=str(checkpoints.shipped(NAME)))
     numpy_policy, revision = policy(str(opts["checkpoint"]))
-    if problem.cost_model.revision != revision:
-        raise SolverError(f"{NAME} checkpoint {opts['checkpoint']} was trained for cost-model revision {revision}, "
-                          f"this problem uses revision {problem.cost_model.revision}; solve with revision={revision}")
-    instance = Instance.build(problem.graph, problem.num_stages, problem.cost_model.hardware, revision,
-                              problem.objective, problem.cost_model)
+    instance = checkpoints.problem_instance(problem, NAME, opts["checkpoint"], revision)
     start = time.perf_counter()
     order, _ = numpy_policy.decode(OrderGraph.of(instance))
     decoded = time.perf_counter()
