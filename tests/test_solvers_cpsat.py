@@ -93,3 +93,36 @@ def test_exact_on_a_graph_too_large_to_model_returns_the_warm_start_with_a_bound
     compiler = respect_gym.solve(graph, 4, "compiler")
     assert result.objective_value <= compiler.objective_value  # the warm start includes the compiler split
     assert 4 * n <= exact_cpsat.MAX_MODEL_CELLS  # skipped for the time limit, not the memory limit
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_targets_refute_only_periods_below_the_optimum(seed: int) -> None:
+    # the targets alone, from the compiler's split and a zero bound: every refuted target lies below
+    # the brute-force optimum, and the last one proves it
+    import time
+
+    from respect_gym.cost.model import CostModel
+    from respect_gym.solvers.base import Problem
+    from respect_gym.solvers.compiler import compiler_schedule
+    from respect_gym.solvers.exact_cpsat import OPTIMALITY_RTOL, _StageTimeModel, _targets
+
+    graph = tiny_graph(300 + seed)
+    k = 2 + seed % 3
+    best, _ = brute_force(graph, k)
+    problem = Problem(graph, k, CostModel(graph), time_limit=40.0, deadline=time.perf_counter() + 40.0)
+    start = compiler_schedule(graph, k)
+    stages, value, bound, runs = _targets(problem, _StageTimeModel(problem), False, start,
+                                          problem.objective_value(start), lo=0.0, dtime=None)
+    assert value - bound <= OPTIMALITY_RTOL * value and bound <= best * (1 + 1e-9)
+    assert value == pytest.approx(best, rel=1e-6) and problem.objective_value(stages) == pytest.approx(value, rel=1e-12)
+    assert runs and all(r.target < best for r in runs if r.status_name == "INFEASIBLE")
+
+
+def test_a_limited_period_solve_raises_its_bound_by_targets() -> None:
+    graph = respect_gym.load_graph("nasnet_mobile", granularity="layers")
+    # deterministic seconds: the minimisation takes 80% of them, the first target (T <= 3.98 ms)
+    # needs about 1 of the rest
+    result = solve(graph, 6, method="cpsat", time_limit=60.0, deterministic=True, deterministic_time=10.0)
+    refuted = [t["target_ms"] for t in result.info["targets"] if t["status"] == "INFEASIBLE"]
+    assert refuted and result.lower_bound_ms >= max(refuted) > result.info["cpsat_bound"]
+    assert result.lower_bound_ms <= result.period_ms

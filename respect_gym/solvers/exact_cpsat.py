@@ -46,15 +46,27 @@ K=8 13 s against 29 s) and some slower (nasnet_mobile K=4 21 s against 13 s; rec
 ``benchmarks/results/solvers_layers_cpsat_*.json``). ``"portfolio"``: CP-SAT's parallel portfolio,
 ``max(4, os.cpu_count())`` workers with its default LP and probing, e.g. for many-core machines.
 
+Targets (the period under a time limit, single search). The minimisation's own bound stays at the
+root's until its search space is exhausted (nasnet_mobile layers K=6 and K=8: 3.48 ms after 30 s,
+gaps 22.5% / 14.8%), while the same search refutes "a schedule with period <= t" quickly for a
+``t`` well below the optimum. So the minimisation takes :data:`MINIMISE_SHARE` of the limit (a proof
+it completes within that share is the one it found before), and the rest goes to targets
+(:func:`_targets`) halfway between the proven bound and the incumbent: each refuted target becomes
+the bound, a schedule found within one improves the incumbent, and refuting a target just below
+the incumbent proves it optimal. ``info["targets"]`` lists them.
+
 Size. Memory grows with the number of (node, stage) cells (:data:`MAX_MODEL_CELLS`, about 0.5 GB
 at the limit) plus, up to :data:`CLOSURE_MAX_NODES` nodes, the closure of the prefix / suffix cuts;
 a larger problem, or one whose model would take more than half the time limit to build
-(:data:`BUILD_SECONDS_PER_CELL`), gets the warm start (the compiler split, and a slicegraph pass
-unless that too would take half the limit, :data:`WARM_START_SECONDS_PER_NODE`) and the
-combinatorial bound, ``info["method"] = "warm start only"`` with the reason: never a proof, always
-a schedule, within the limit (a 100,000-node ``DnnGraphGenerator(seed=0, num_nodes=100_000)(0)`` graph at
-``--time-limit 5``: solved in 1.1 s, the whole ``respect-gym schedule`` run 5.0 s and 1.0 GB peak here). Both decisions
-depend on the limit, not on the time left, so the same inputs take the same path on any machine.
+(:data:`BUILD_SECONDS_PER_CELL`), gets the warm start and the combinatorial bound,
+``info["method"] = "warm start only"`` with the reason: never a proof, always a schedule, within
+the limit (a 100,000-node ``DnnGraphGenerator(seed=0, num_nodes=100_000)(0)`` graph at
+``--time-limit 5``: solved in 1.1 s, the whole ``respect-gym schedule`` run 5.0 s and 1.0 GB peak
+here). The warm start's slicegraph search runs only when its estimate (:func:`slicegraph_seconds`:
+``O(n^3)`` DP cuts up to 500 nodes) fits in :data:`WARM_START_SHARE` of the limit, and without
+``deterministic`` it also stops at that deadline (the hard-v1 300-node graph at a 1 s budget took
+~6 s in it before). These decisions depend on the limit, not on the time left, so the same inputs
+take the same path on any machine; the searches themselves stop at the deadline.
 
 Determinism. A proven optimum's value never varies. The single search is deterministic: the same
 (graph, K, seed, options) give the same schedule, unless a wall-clock ``time_limit`` stops it,
@@ -75,6 +87,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import time
 
 import numpy as np
 from ortools.sat.python import cp_model, cp_model_helper
@@ -103,8 +116,22 @@ PORTFOLIO_MIN_WORKERS = 4
 # and descendant sums, n^2 bits of closure: only up to CLOSURE_MAX_NODES nodes (50 MB).
 MAX_MODEL_CELLS = 400_000
 CLOSURE_MAX_NODES = 20_000
+# the period under a time limit (single search): the share of the limit the minimisation takes (a
+# proof it finds within that share is the one it found before targets existed), then the targets
+# (:func:`_targets`): the point between bound and incumbent each takes, and the last one's distance
+# from the incumbent
+MINIMISE_SHARE = 0.8
+TARGET_POINT = 0.5
+LAST_STEP = 0.01
+MIN_TARGET_SECONDS = 0.05
 BUILD_SECONDS_PER_CELL = 3.5e-4  # building the model in Python, measured here (120k cells: ~40 s)
 WARM_START_SECONDS_PER_NODE = 6e-5  # the warm start's slicegraph pass on a large graph (100k nodes: ~6 s)
+# the warm start's slicegraph search: its options, the orders it cuts (6 + 2 generations of 4), and
+# one DP cut's seconds per n^3 (the hard-v1 300-node graph: 6.8 s for the search, 1.9 s per cut under load)
+QUICK_SLICEGRAPH = {"generations": 2, "population": 6}
+QUICK_SLICEGRAPH_ORDERS = 14
+DP_CUT_SECONDS_PER_NODE3 = 2e-8
+WARM_START_SHARE = 0.25  # of a time limit: the warm start's (the model's build and search take the rest)
 
 
 class _Core:
@@ -152,7 +179,7 @@ class _StageTimeModel(_Core):
         for v in np.flatnonzero(~is_op & (graph.in_degree == 0)).tolist():
             if fixed is None or fixed[v] < 0:
                 m.add(self.x[v][0] == 1)  # host-side inputs cost nothing anywhere
-        scale = UNITS_PER_MS
+        self.scale = scale = UNITS_PER_MS
         compute = np.rint(np.asarray(cm.compute_ms) * scale).astype(np.int64)
         extra = np.rint(np.asarray(cm.extra_ms) * scale).astype(np.int64)
         out_b = np.asarray(cm.out_bytes, dtype=np.int64)
@@ -339,21 +366,27 @@ class _PaperModel(_Core):
 
 
 def _warm_start(problem: Problem, fixed: np.ndarray | None = None,
-                warm_start: str | np.ndarray | None = None) -> tuple[np.ndarray, float]:
+                warm_start: str | np.ndarray | None = None, seconds: float | None = None,
+                deterministic: bool = True) -> tuple[np.ndarray, float]:
     """The best of the compiler split, a short slicegraph search and the ``warm_start`` solver's
     schedule (or the schedule itself), with its objective value. With ``fixed`` nodes only the
-    feasible completion of the partial schedule is a candidate (the others may violate it)."""
+    feasible completion of the partial schedule is a candidate (the others may violate it).
+
+    :param seconds: the time the slicegraph search may take (``None``: unlimited). It runs only
+        when its estimate (:func:`slicegraph_seconds`) fits, and, unless ``deterministic``, stops
+        its generations at that deadline (its first population always completes).
+    """
     if fixed is not None:
         stages = feasible_completion(problem.graph, fixed)
         return stages, problem.objective_value(stages)
     candidates = [compiler_schedule(problem.graph, problem.num_stages)]
-    limit = problem.time_limit  # a pass that would take most of the limit is skipped (same inputs, same path)
-    affordable = limit is None or problem.graph.num_nodes * WARM_START_SECONDS_PER_NODE <= limit / 2
+    affordable = seconds is None or slicegraph_seconds(problem.graph.num_nodes) <= seconds
     if problem.objective.separable and affordable:
         from respect_gym.solvers.slicegraph import solve_slicegraph
 
-        # exact's options stay out; no deadline, so the hint does not depend on timing
-        quick = dataclasses.replace(problem, options={"generations": 2, "population": 6}, deadline=None)
+        # exact's options stay out; the deadline only under a wall-clock limit
+        deadline = None if deterministic or seconds is None else time.perf_counter() + seconds
+        quick = dataclasses.replace(problem, options=dict(QUICK_SLICEGRAPH), deadline=deadline)
         candidates.append(solve_slicegraph(quick).stages)
     if isinstance(warm_start, str):
         from respect_gym.solvers.registry import get_solver
@@ -364,6 +397,16 @@ def _warm_start(problem: Problem, fixed: np.ndarray | None = None,
 
         candidates.append(validate_schedule(problem.graph, warm_start, problem.num_stages))
     return min(((c, problem.objective_value(c)) for c in candidates), key=lambda pair: pair[1])
+
+
+def slicegraph_seconds(num_nodes: int) -> float:
+    """Estimated seconds of the warm start's slicegraph search (:data:`QUICK_SLICEGRAPH`): its
+    orders are cut by the ``O(n^3)`` prefix DP up to ``DP_MAX_NODES`` nodes, by bisection above."""
+    from respect_gym.solvers.cuts import DP_MAX_NODES
+
+    if num_nodes <= DP_MAX_NODES:
+        return QUICK_SLICEGRAPH_ORDERS * DP_CUT_SECONDS_PER_NODE3 * num_nodes**3
+    return WARM_START_SECONDS_PER_NODE * num_nodes
 
 
 def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_time: float | None = None,
@@ -378,9 +421,10 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     :param warm_start: a solver name or a schedule added to the hint candidates.
     :param search: ``"single"`` or ``"portfolio"`` (module docstring).
     """
-    hint, hint_value = _warm_start(problem, fixed, warm_start)
-    cells = problem.graph.num_nodes * problem.num_stages
     limit = problem.time_limit  # not the time left: the same inputs take the same path on any machine
+    hint, hint_value = _warm_start(problem, fixed, warm_start, None if limit is None else WARM_START_SHARE * limit,
+                                   deterministic)
+    cells = problem.graph.num_nodes * problem.num_stages
     if cells > MAX_MODEL_CELLS or (limit is not None and cells * BUILD_SECONDS_PER_CELL > limit / 2):
         # too large to model in bounded memory, or too large to build and search in the time left:
         # the warm start and the combinatorial bound (the registry adds it), never a proof
@@ -394,49 +438,121 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     if fixed is not None:
         for v in np.flatnonzero(fixed >= 0).tolist():
             built.model.add(built.x[v][int(fixed[v])] == 1)
-    scale = UNITS_PER_MS if timed else built.scale
     built.hint_schedule(hint)
     if timed:
         built.bound_above(hint_value)
-    for var, value in built.hint_values.items():
-        built.model.add_hint(var, value)
-    solver = cp_model.CpSolver()
-    params = solver.parameters
-    params.random_seed = problem.seed % 2**31
-    if search == "single":
-        params.num_workers = 1
-        params.linearization_level = 0
-        params.cp_model_probing_level = 0
-    else:
-        params.num_workers = max(PORTFOLIO_MIN_WORKERS, os.cpu_count() or 1)
-        params.interleave_search = deterministic
+    for var, hinted in built.hint_values.items():
+        built.model.add_hint(var, hinted)
     left = problem.time_left()
-    if deterministic:
-        if deterministic_time is None and problem.time_limit is not None:
-            deterministic_time = problem.time_limit * DTIME_PER_SECOND[search]
-        if deterministic_time is not None:
-            params.max_deterministic_time = float(deterministic_time)
-    if left is not None:
-        params.max_time_in_seconds = max(0.01, (WALL_BACKSTOP if deterministic else 1.0) * left)
-    status = solver.solve(built.model)
-    wall_stopped = left is not None and solver.wall_time >= params.max_time_in_seconds * 0.99
+    dtime = deterministic_time
+    if deterministic and dtime is None and problem.time_limit is not None:
+        dtime = problem.time_limit * DTIME_PER_SECOND[search]
+    # the period with a limit and the single search: the minimisation takes most of the limit, then
+    # targets raise the proven bound with the rest (see the module docstring)
+    targeted = timed and not isinstance(problem.objective, Latency) and search == "single" and left is not None
+    share = MINIMISE_SHARE if targeted else 1.0
+    run = _Run(problem, built, search, deterministic, seconds=None if left is None else share * left,
+               dtime=None if dtime is None else share * dtime)
+    runs = [run]
     stages, value = hint, hint_value
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        found = np.asarray([[solver.value(built.x[v][s]) for s in range(problem.num_stages)]
-                            for v in range(problem.graph.num_nodes)]).argmax(axis=1).astype(np.int64)
-        found_value = problem.objective_value(found)
-        if found_value <= value:
-            stages, value = found, found_value
-    bound = max(0.0, (solver.best_objective_bound - built.slack) / scale) if status != cp_model.MODEL_INVALID else 0.0
+    if run.stages is not None and run.value <= value:
+        stages, value = run.stages, run.value
+    bound = run.bound
+    proven = run.status == cp_model.OPTIMAL and value - bound <= OPTIMALITY_RTOL * value
+    if targeted and not proven:
+        stages, value, bound, queries = _targets(problem, built, deterministic, stages, value, bound,
+                                                 None if dtime is None else dtime - run.dtime_used)
+        runs += queries
+        proven = value - bound <= OPTIMALITY_RTOL * value
     bound = min(bound, value)
-    proven = status == cp_model.OPTIMAL and value - bound <= OPTIMALITY_RTOL * value
+    info = {"method": "cpsat", "cpsat_status": run.status_name, "cpsat_bound": run.raw_bound,
+            "wall_seconds": sum(r.wall_time for r in runs), "deterministic_time": sum(r.dtime_used for r in runs),
+            "search": search,
+            "deterministic": (deterministic or search == "single") and not any(r.wall_stopped for r in runs)}
+    if targeted:
+        info["targets"] = [{"target_ms": r.target, "status": r.status_name, "seconds": r.wall_time,
+                            "deterministic_time": r.dtime_used} for r in runs if r.target is not None]
     return SolverOutput(
         stages=stages,
         optimal=bool(proven),
         objective_bound=bound,
         status="optimal" if proven else "feasible",
-        info={"method": "cpsat", "cpsat_status": solver.status_name(status),
-              "cpsat_bound": float(solver.best_objective_bound) / scale, "wall_seconds": solver.wall_time,
-              "deterministic_time": solver.deterministic_time, "search": search,
-              "deterministic": (deterministic or search == "single") and not wall_stopped},
+        info=info,
     )
+
+
+class _Run:
+    """One CP-SAT solve of ``model`` (the built model, or a clone with a target) and what it found."""
+
+    def __init__(self, problem: Problem, built: _Core, search: str, deterministic: bool, seconds: float | None,
+                 dtime: float | None, model: cp_model.CpModel | None = None, target: float | None = None) -> None:
+        solver = cp_model.CpSolver()
+        params = solver.parameters
+        params.random_seed = problem.seed % 2**31
+        if search == "single":
+            params.num_workers = 1
+            params.linearization_level = 0
+            params.cp_model_probing_level = 0
+        else:
+            params.num_workers = max(PORTFOLIO_MIN_WORKERS, os.cpu_count() or 1)
+            params.interleave_search = deterministic
+        if deterministic and dtime is not None:
+            params.max_deterministic_time = float(dtime)
+        if seconds is not None:
+            params.max_time_in_seconds = max(0.01, (WALL_BACKSTOP if deterministic else 1.0) * seconds)
+        status = solver.solve(built.model if model is None else model)
+        self.status, self.status_name, self.target = status, solver.status_name(status), target
+        self.wall_time, self.dtime_used = solver.wall_time, solver.deterministic_time
+        self.wall_stopped = seconds is not None and solver.wall_time >= params.max_time_in_seconds * 0.99
+        self.stages, self.value = None, math.inf
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            self.stages = np.asarray([[solver.value(built.x[v][s]) for s in range(problem.num_stages)]
+                                      for v in range(problem.graph.num_nodes)]).argmax(axis=1).astype(np.int64)
+            self.value = problem.objective_value(self.stages)
+        self.raw_bound = float(solver.best_objective_bound) / built.scale
+        # CP-SAT's bound on the scaled objective, less the rounding slack (see the module docstring)
+        self.bound = (max(0.0, (solver.best_objective_bound - built.slack) / built.scale)
+                      if status not in (cp_model.MODEL_INVALID, cp_model.INFEASIBLE) else 0.0)
+
+
+def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stages: np.ndarray, value: float,
+             lo: float, dtime: float | None) -> tuple[np.ndarray, float, float, list[_Run]]:
+    """Raise the proven bound ``lo`` on the period towards the incumbent ``value`` by targets, until
+    the time left (or ``dtime``, deterministic seconds) is spent or the first target runs out of it.
+
+    Each target ``t`` asks CP-SAT for the best schedule with period ``<= t`` (scaled: ``T <= t`` plus
+    the rounding slack, so no such schedule is cut off). INFEASIBLE proves the optimum exceeds ``t``;
+    a schedule found improves the incumbent, and OPTIMAL proves it (the optimum among schedules
+    within the target is the optimum). The single search refutes a target well below the optimum
+    far faster than it raises its own bound while minimising, where the bound stays at the root's
+    until the search space is exhausted (nasnet_mobile layers K=6: ``T <= 3.92`` refuted in 1.6 s,
+    where 30 s of minimisation left the bound at 3.48); targets near the optimum cost about as
+    much as the proof. Each target lies :data:`TARGET_POINT` of the way from the bound to the
+    incumbent; the last one just below the incumbent, so refuting it proves the incumbent optimal.
+
+    :returns: the best schedule, its period, the proven bound and the runs.
+    """
+    runs: list[_Run] = []
+    while value - lo > OPTIMALITY_RTOL * value:
+        budget_s = problem.time_left()
+        budget_d = None if dtime is None else dtime - sum(r.dtime_used for r in runs)
+        if budget_s is None or budget_s <= MIN_TARGET_SECONDS or (budget_d is not None and budget_d <= 0):
+            break
+        target = lo + TARGET_POINT * (value - lo)
+        if value - target < LAST_STEP * value:
+            target = value * (1 - OPTIMALITY_RTOL / 2)
+        model = built.model.clone()
+        model.clear_hints()  # the incumbent lies above the target
+        model.add(model.get_int_var_from_proto_index(built.T.index)
+                  <= math.ceil(target * UNITS_PER_MS + built.slack))
+        query = _Run(problem, built, "single", deterministic, budget_s, budget_d, model, target)
+        runs.append(query)
+        if query.stages is not None and query.value < value:
+            stages, value = query.stages, query.value
+        if query.status == cp_model.INFEASIBLE:
+            lo = max(lo, target)
+        elif query.status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            lo = max(lo, query.bound)  # a schedule within the target exists: its optimum is the optimum
+        else:
+            break
+    return stages, value, min(lo, value), runs

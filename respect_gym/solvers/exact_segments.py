@@ -412,8 +412,8 @@ def solve_segments(problem: Problem, segments: Segments, budget: int | None = No
         proven = run.value <= target * (1 + 1e-9) or target >= hi
         lo = max(lo, min(target, run.value))
         margin *= 2
-    if not proven:
-        hint, value = _warm_start(problem)
+    if not proven:  # the slicegraph search only if it fits in the time left
+        hint, value = _warm_start(problem, seconds=problem.time_left(), deterministic=False)
         if value < hi:
             best, hi = hint, value
     info = {"method": "segment dp", "num_segments": segments.num_segments, "num_ideals": segments.num_ideals,
