@@ -87,7 +87,7 @@ def test_training_smoke_learns_and_checkpoint_round_trips(tmp_path) -> None:
     path = tmp_path / "cut.pt"
     checkpoints.save(net, path, command="test", env_id=checkpoints.ENV_ID)
     loaded, meta = checkpoints.load(path)
-    assert isinstance(loaded, CutPolicyNet) and meta["net"] == {"kind": "cut", "hidden": 16, "layers": 2, "members": 2,
+    assert isinstance(loaded, CutPolicyNet) and meta["net"] == {"kind": "cut", "hidden": 16, "layers": 2, "members": 2, "view": 2,
                                                                    "squash": True}
     register()
     graph = respect_gym.load_graph("resnet50")

@@ -9,7 +9,7 @@ its options make this learnable in seconds by a plain MLP:
   already spread the graph over the K stages. On the env's own ``Discrete(K)`` stages, the same PPO
   from the default initialisation puts every node on stage 0 (score -0.668) and stays there for
   40k steps (measured, dense and terminal rewards);
-- ``observation="decision"``: one flat vector of what that choice depends on (the open stage's
+- ``observation="decision-v2"``: one flat vector of what that choice depends on (the open stage's
   latency with and without the node, the work left per stage left, the transfers a cut would pay,
   and greedy-probe estimates of the best period after each choice).
 
@@ -37,7 +37,7 @@ import respect_gym  # registers RespectPipeline-v1
 
 
 def make_env(model: str = "resnet50", num_tpus: int = 4) -> gym.Env:
-    return gym.make("RespectPipeline-v1", model=model, num_tpus=num_tpus, observation="decision", action="cut",
+    return gym.make("RespectPipeline-v1", model=model, num_tpus=num_tpus, observation="decision-v2", action="cut",
                     reward_mode="dense")
 
 

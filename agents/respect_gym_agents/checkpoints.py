@@ -24,6 +24,7 @@ import gymnasium as gym
 import respect_gym  # noqa: F401  (registers the env ids)
 from respect_gym.cost import COST_MODEL_VERSIONS, LATEST_REVISION
 from respect_gym.problem.instance import Instance
+from respect_gym.problem.observe import DECISION_VERSIONS
 from respect_gym.safe_io import excerpt, text_problem
 from respect_gym.solvers.base import Problem, SolverError
 
@@ -41,9 +42,10 @@ _OPTIONAL = ("objective", "command")  # absent from early checkpoints
 # meta["net"]["kind"] (absent: "graph", the early checkpoints): the net class, its config, the config's
 # whole-number keys and its flags (absent from checkpoints older than the flag: the config's default)
 NETS = {"graph": (GraphPolicyNet, NetConfig, ("hidden", "rounds"), ()),
-        "cut": (CutPolicyNet, CutNetConfig, ("hidden", "layers", "members"), ("squash",)),
+        "cut": (CutPolicyNet, CutNetConfig, ("hidden", "layers", "members", "view"), ("squash",)),
         "order": (OrderPolicyNet, OrderNetConfig, ("hidden", "rounds"), ())}
 Net = GraphPolicyNet | CutPolicyNet | OrderPolicyNet
+BOUNDS = {"hidden": MAX_HIDDEN, "view": max(DECISION_VERSIONS.values())}  # other whole-number keys: MAX_ROUNDS
 
 
 class CheckpointError(ValueError):
@@ -131,7 +133,7 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
             raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'][{key!r}] must be true or false, "
                                   f"got {excerpt(net[key])}")
     for key in keys:
-        value, bound = net.get(key, getattr(config(), key)), MAX_HIDDEN if key == "hidden" else MAX_ROUNDS
+        value, bound = net.get(key, getattr(config(), key)), BOUNDS.get(key, MAX_ROUNDS)
         if type(value) is not int or not 1 <= value <= bound:
             raise CheckpointError(f"{path}: bad checkpoint metadata: meta['net'][{key!r}] must be a whole number "
                                   f"from 1 to {bound}, got {excerpt(value)}")

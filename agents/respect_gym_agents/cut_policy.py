@@ -38,11 +38,15 @@ class CutNetConfig:
     training graphs showed (VGG's 102 MB ``fc1`` is 12.8 caches; no synthetic layer reached 0.3):
     squashed, that is 2.6 against 0.26, and the decision stays where the net was trained.
     Checkpoints written before it existed read ``False``.
+
+    ``view``: the version of the decision view the net reads
+    (:data:`respect_gym.problem.observe.DECISION_VERSIONS`; checkpoints before version 2 read 1).
     """
 
     hidden: int = 64
     layers: int = 2
     members: int = 1
+    view: int = 1
     squash: bool = False
 
     def to_dict(self) -> dict[str, int | bool]:
@@ -98,7 +102,7 @@ class NumpyCutPolicy:
         self.hidden = np.stack([w for w, _ in hidden], 1) if hidden else np.zeros((m, 0, h, h))
         self.hidden_bias = np.stack([b for _, b in hidden], 1) if hidden else np.zeros((m, 0, h))
         self.last, self.last_bias = stacked(layers, "weight"), stacked(layers, "bias")
-        self.squash = net.config.squash
+        self.squash, self.view = net.config.squash, net.config.view
 
     def logits(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Masked logits ``(B, 2)``, the members' mean (``MASKED_LOGIT`` where masked out)."""
@@ -130,24 +134,26 @@ def greedy_schedules(policy: NumpyCutPolicy, instances: list[Instance]) -> list[
 
     Instances must share K, hardware and revision (one kernel state).
     """
-    return cut_schedules(lambda features, mask: policy.logits(features, mask).argmax(axis=1), instances)
+    return cut_schedules(lambda features, mask: policy.logits(features, mask).argmax(axis=1), instances, policy.view)
 
 
-def cut_schedules(choose: Callable[[np.ndarray, np.ndarray], np.ndarray], instances: list[Instance]) -> list[np.ndarray]:
+def cut_schedules(choose: Callable[[np.ndarray, np.ndarray], np.ndarray], instances: list[Instance],
+                  view: int = 2) -> list[np.ndarray]:
     """The schedule of each instance when ``choose(features, mask)`` picks the cut actions of a
-    batch of live episodes from their decision views and masks (it must pick legal ones).
+    batch of live episodes from their decision views (of version ``view``) and masks (it must pick
+    legal ones).
 
     Instances must share K, hardware and revision (one kernel state).
     """
     state = State.for_instance(instances[0], len(instances), max(i.graph.num_nodes for i in instances))
     rows = np.arange(len(instances))
     reset(state, rows, instances)
-    view = DecisionView(state)
-    view.reset(rows)
+    decision = DecisionView(state, view)
+    decision.reset(rows)
     live = rows
     while live.size:
         open_stage, mask = cut_choices(state, live)
-        actions = np.asarray(choose(view.observe(live), mask), dtype=np.int64)
+        actions = np.asarray(choose(decision.observe(live), mask), dtype=np.int64)
         transition = step(state, live, open_stage + actions)
         live = live[~transition.done]
     return [state.schedule(r) for r in rows.tolist()]

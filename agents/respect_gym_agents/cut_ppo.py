@@ -2,7 +2,7 @@
 
 sb3-contrib's ``MaskablePPO`` with a plain ``MlpPolicy`` (two ReLU layers, the shape of
 :class:`~respect_gym_agents.cut_policy.CutPolicyNet`) trains on ``RespectPipeline-v1`` with
-``observation="decision"`` and ``action="cut"``, stepped by the native vector env: one
+``observation="decision-v2"`` and ``action="cut"``, stepped by the native vector env: one
 :class:`~respect_gym_agents.vecenv.KernelVecEnv` per K, stacked, so a batch holds every K. No
 imitation warm start, no expert: the only prior is the action head's initial bias towards "stay"
 (``stay_bias``), so the first episodes spread a graph over its K stages instead of opening a new
@@ -26,6 +26,8 @@ from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from respect_gym.problem.observe import DECISION_VERSIONS
+
 from respect_gym_agents.cut_policy import CutNetConfig, CutPolicyNet, symlog
 from respect_gym_agents.cut_training import CutValidator
 from respect_gym_agents.imitation import seed_everything
@@ -40,6 +42,7 @@ class CutPPOConfig:
     envs_per_k: int = 16
     ks: str = "2,3,4,5,6,7,8"
     model: str = "dnn"  # the training graphs: the env's generator name
+    observation: str = "decision-v2"  # a decision view (respect_gym.problem.observe.DECISION_VERSIONS)
     reward_mode: str = "dense"
     n_steps: int = 128
     batch_size: int = 2048
@@ -57,7 +60,7 @@ class CutPPOConfig:
 def make_vec_env(config: CutPPOConfig) -> StackedVecEnv:
     """One native vector env per K (``envs_per_k`` episodes each), stacked."""
     return StackedVecEnv([KernelVecEnv(config.envs_per_k, seed=config.seed + 1_000 * i, model=config.model,
-                                       num_tpus=int(k), observation="decision", action="cut",
+                                       num_tpus=int(k), observation=config.observation, action="cut",
                                        reward_mode=config.reward_mode)
                           for i, k in enumerate(config.ks.split(","))])
 
@@ -72,9 +75,10 @@ class SymlogExtractor(BaseFeaturesExtractor):
         return symlog(observations.flatten(1))
 
 
-def to_cut_net(policy: Any, hidden: int, squash: bool) -> CutPolicyNet:
+def to_cut_net(policy: Any, config: CutPPOConfig) -> CutPolicyNet:
     """The :class:`CutPolicyNet` with the weights of a MaskablePPO ``MlpPolicy``'s actor."""
-    net = CutPolicyNet(CutNetConfig(hidden, 2, squash=squash))
+    net = CutPolicyNet(CutNetConfig(config.hidden, 2, view=DECISION_VERSIONS[config.observation],
+                                    squash=config.squash))
     actor = [m for m in policy.mlp_extractor.policy_net if isinstance(m, nn.Linear)] + [policy.action_net]
     mine = [m for m in net.members[0] if isinstance(m, nn.Linear)]
     with torch.no_grad():
@@ -101,12 +105,12 @@ def train(config: CutPPOConfig, logdir: str | os.PathLike) -> tuple[CutPolicyNet
     with torch.no_grad():
         model.policy.action_net.bias[0] += config.stay_bias
     validator = CutValidator(config.validation_graphs)
-    validator.write_references(logdir, env_id="RespectPipeline-v1 (action='cut', observation='decision')")
+    validator.write_references(logdir, env_id=f"RespectPipeline-v1 (action='cut', observation='{config.observation}')")
     start = time.perf_counter()
     best: dict[str, Any] = {"gap": float("inf"), "net": None}
 
     def validate(steps: int) -> None:
-        net = to_cut_net(model.policy, config.hidden, config.squash)
+        net = to_cut_net(model.policy, config)
         row = validator.log(net, steps, time.perf_counter() - start, logdir)
         if row["gap_mean_pct"] < best["gap"]:
             best.update(gap=row["gap_mean_pct"], net=net, steps=steps)

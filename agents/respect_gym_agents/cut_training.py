@@ -30,13 +30,15 @@ import torch
 from rich.progress import track
 
 from respect_gym.problem.instance import Instance
-from respect_gym.problem.observe import DecisionView
+from respect_gym.problem.observe import DECISION_VERSIONS, DecisionView
 from respect_gym.problem.state import State, cut_choices, reset, step
 
 from respect_gym_agents.cut_expert import CutExpert
 from respect_gym_agents.cut_policy import CutNetConfig, CutPolicyNet, NumpyCutPolicy, greedy_schedules
 from respect_gym_agents.imitation import seed_everything
 from respect_gym_agents.labels import GraphSpec, training_specs
+
+VIEWS = {version: name for name, version in DECISION_VERSIONS.items()}  # decision view version -> observation name
 
 # the training distribution: graph sizes up to those of the zoo's fused ImageNet models, both
 # classifier heads of real CNNs (global pooling; VGG's dense layers of 100 MB and more)
@@ -65,6 +67,7 @@ class CutTrainConfig:
     stay_noise: float = 0.01  # DAgger rounds: per-step probability of a forced-stay streak (see rollouts)
     members: int = 3  # ensemble members, each trained from its own seed on the same instances
     squash: bool = True  # the net reads symlog features (CutNetConfig)
+    view: int = 2  # the decision view's version (observation "decision-v2")
     regret_scale: float = 0.05  # a relative regret of this much gets weight 1
     min_weight: float = 0.05
     max_weight: float = 1.0
@@ -102,7 +105,7 @@ class Dataset:
 
 
 def rollouts(instances: list[Instance], experts: list[CutExpert], net: CutPolicyNet | None, expert_prob: float,
-             rng: np.random.Generator, data: Dataset, envs: int, stay_noise: float = 0.0) -> None:
+             rng: np.random.Generator, data: Dataset, envs: int, stay_noise: float = 0.0, view: int = 2) -> None:
     """Play every instance once (``net`` greedy, the expert with probability ``expert_prob`` per
     step; the expert only when ``net`` is None) and add every visited state to ``data``.
 
@@ -115,22 +118,22 @@ def rollouts(instances: list[Instance], experts: list[CutExpert], net: CutPolicy
     for ids in by_k.values():
         for lo in range(0, len(ids), envs):
             chunk = ids[lo : lo + envs]
-            _play(instances, experts, chunk, net, expert_prob, rng, data, stay_noise)
+            _play(instances, experts, chunk, net, expert_prob, rng, data, stay_noise, view)
 
 
-def _play(instances, experts, chunk, net, expert_prob, rng, data, stay_noise) -> None:
+def _play(instances, experts, chunk, net, expert_prob, rng, data, stay_noise, view) -> None:
     batch = [instances[i] for i in chunk]
     state = State.for_instance(batch[0], len(batch), max(i.graph.num_nodes for i in batch))
     rows = np.arange(len(batch))
     reset(state, rows, batch)
-    view = DecisionView(state)
-    view.reset(rows)
+    decision = DecisionView(state, view)
+    decision.reset(rows)
     start = np.zeros(len(batch), dtype=np.int64)
     closed = np.zeros(len(batch))
     streak = np.zeros(len(batch), dtype=np.int64)
     live = rows
     while live.size:
-        x = view.observe(live)
+        x = decision.observe(live)
         open_stage, mask = cut_choices(state, live)
         t = state.step[live]
         q = np.array([experts[chunk[r]].values(int(t[i]), int(start[r]), int(open_stage[i]), float(closed[r]))
@@ -251,26 +254,26 @@ def train(config: CutTrainConfig, logdir: str | Path | None = None,
         logdir = Path(logdir)
         logdir.mkdir(parents=True, exist_ok=True)
         validator = CutValidator(validation_graphs)
-        validator.write_references(logdir, env_id="RespectPipeline-v1 (action='cut', observation='decision')")
+        validator.write_references(logdir, env_id=f"RespectPipeline-v1 (action='cut', observation='{VIEWS[config.view]}')")
     start = time.perf_counter()
     instances = [Instance.build(spec.graph(), spec.num_stages) for spec in
                  track(config.specs(), description="instances")]
     experts = [CutExpert(inst) for inst in track(instances, description="experts")]
     log: dict = {"setup_seconds": round(time.perf_counter() - start, 1), "loss": [], "states": [],
                  "round_seconds": []}
-    net = CutPolicyNet(CutNetConfig(config.hidden, config.layers, config.members, config.squash))
+    net = CutPolicyNet(CutNetConfig(config.hidden, config.layers, config.members, config.view, config.squash))
     steps = 0
     for m, member in enumerate(net.members):
         seed_everything(config.seed + m)
         generator = torch.Generator().manual_seed(config.seed + m)
         rng = np.random.default_rng(config.seed + m)
-        single = CutPolicyNet(CutNetConfig(config.hidden, config.layers, squash=config.squash))
+        single = CutPolicyNet(CutNetConfig(config.hidden, config.layers, view=config.view, squash=config.squash))
         data = Dataset([], [], [])
         for r in range(config.rounds + 1):
             tick = time.perf_counter()
             before = sum(len(f) for f in data.features)
             rollouts(instances, experts, None if r == 0 else single, config.expert_mix ** r, rng, data, config.envs,
-                     config.stay_noise if r > 0 else 0.0)
+                     config.stay_noise if r > 0 else 0.0, config.view)
             steps += sum(len(f) for f in data.features) - before
             log["loss"].append(round(fit(single, data, config, generator), 5))
             log["states"].append(steps)
