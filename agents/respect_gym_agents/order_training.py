@@ -76,7 +76,7 @@ class OrderTrainConfig:
     bc_epochs: int = 6
     dagger_rounds: int = 3
     dagger_epochs: int = 2
-    rl_iterations: int = 60
+    rl_iterations: int = 100
     rl_graphs: int = 16
     rl_samples: int = 8
     rl_max_nodes: int = 150
