@@ -23,8 +23,8 @@ from torch import nn
 
 from respect_gym.problem.features import NUM_DECISION_FEATURES
 from respect_gym.problem.instance import Instance
-from respect_gym.problem.observe import DecisionView
-from respect_gym.problem.state import State, cut_choices, reset, step
+from respect_gym.problem.observe import DecisionView, compiled_decision
+from respect_gym.problem.state import State, compiled_cut_choices, compiled_step, cut_choices, reset, step, step_arrays
 
 MASKED_LOGIT = -1e9
 
@@ -106,8 +106,12 @@ class NumpyCutPolicy:
 
     def logits(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Masked logits ``(B, 2)``, the members' mean (``MASKED_LOGIT`` where masked out)."""
-        return _mlp(features, mask, self.first, self.first_bias, self.hidden, self.hidden_bias, self.last,
-                    self.last_bias, self.squash, MASKED_LOGIT)
+        return _mlp(features, mask, *self.weights())
+
+    def weights(self) -> tuple:
+        """:func:`_mlp`'s arguments after the features and the mask."""
+        return (self.first, self.first_bias, self.hidden, self.hidden_bias, self.last, self.last_bias, self.squash,
+                MASKED_LOGIT)
 
 
 @numba.njit(cache=True)
@@ -132,9 +136,31 @@ def _mlp(features, mask, first, first_bias, hidden, hidden_bias, last, last_bias
 def greedy_schedules(policy: NumpyCutPolicy, instances: list[Instance]) -> list[np.ndarray]:
     """The policy's greedy schedule (stage per node) of each instance, all stepped as one batch.
 
-    Instances must share K, hardware and revision (one kernel state).
+    The episodes run in one compiled loop over the kernel's compiled pieces (the transition, the
+    decision view, the cut mask) and the policy's MLP: what :func:`cut_schedules` plays with the
+    policy's argmax (tested), without a Python round trip per step, which would cost more than
+    the step itself. Instances must share K, hardware and revision (one kernel state).
     """
-    return cut_schedules(lambda features, mask: policy.logits(features, mask).argmax(axis=1), instances, policy.view)
+    state, rows, decision = _start(instances, policy.view)
+    _greedy(rows, state.stage_nodes, step_arrays(state), decision.arrays(), policy.weights())
+    return [state.schedule(r) for r in rows.tolist()]
+
+
+@numba.njit(cache=True)
+def _greedy(rows, stage_nodes, kernel, view, weights):
+    count = rows.shape[0]
+    features = np.zeros((count, NUM_DECISION_FEATURES), dtype=np.float32)
+    node, stage = np.empty(count, dtype=np.int64), np.empty(count, dtype=np.int64)
+    illegal, done = np.empty(count, dtype=np.bool_), np.empty(count, dtype=np.bool_)
+    live = rows.copy()
+    while live.shape[0] > 0:
+        m = live.shape[0]
+        open_stage, mask = compiled_cut_choices(stage_nodes, live)
+        compiled_decision(live, features[:m], *view)
+        logits = _mlp(features[:m], mask, *weights)
+        actions = open_stage + (logits[:, 1] > logits[:, 0])  # argmax: "stay" on a tie
+        compiled_step(live, actions, node[:m], stage[:m], illegal[:m], done[:m], *kernel)
+        live = live[~done[:m]]
 
 
 def cut_schedules(choose: Callable[[np.ndarray, np.ndarray], np.ndarray], instances: list[Instance],
@@ -145,15 +171,20 @@ def cut_schedules(choose: Callable[[np.ndarray, np.ndarray], np.ndarray], instan
 
     Instances must share K, hardware and revision (one kernel state).
     """
-    state = State.for_instance(instances[0], len(instances), max(i.graph.num_nodes for i in instances))
-    rows = np.arange(len(instances))
-    reset(state, rows, instances)
-    decision = DecisionView(state, view)
-    decision.reset(rows)
-    live = rows
+    state, live, decision = _start(instances, view)
     while live.size:
         open_stage, mask = cut_choices(state, live)
         actions = np.asarray(choose(decision.observe(live), mask), dtype=np.int64)
         transition = step(state, live, open_stage + actions)
         live = live[~transition.done]
-    return [state.schedule(r) for r in rows.tolist()]
+    return [state.schedule(r) for r in range(len(instances))]
+
+
+def _start(instances: list[Instance], view: int) -> tuple[State, np.ndarray, DecisionView]:
+    """One kernel state holding an episode of each instance, reset, and its decision view."""
+    state = State.for_instance(instances[0], len(instances), max(i.graph.num_nodes for i in instances))
+    rows = np.arange(len(instances))
+    reset(state, rows, instances)
+    decision = DecisionView(state, view)
+    decision.reset(rows)
+    return state, rows, decision

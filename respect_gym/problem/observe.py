@@ -306,15 +306,20 @@ class DecisionView(View):
             self.lower[sel] = t.bound_ms
 
     def observe(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
-        s, c = self.state, self.state.constants
-        rows = np.arange(s.num_envs)[rows]
+        rows = np.arange(self.state.num_envs)[rows]
         out = np.zeros((rows.shape[0], NUM_DECISION_FEATURES), dtype=np.float32)
-        _decision(rows, out, s.stage_ms, s.stage_nodes, s.remaining, s.stage_param_bytes, s.step, s.instance_id,
-                  s.pool.num_nodes, s.pool.offset, s.pool.remaining, s.pool.extra["positions"], self.bound,
-                  self.compiler, self.lower, self.stream_rate, float(c.cache_bytes), float(c.host_stage_ms),
-                  int(c.max_layer_bytes), DECISION_LOOKAHEAD, PROBE_ROUNDS, CONTEXT_CLIP, self.version,
-                  self._overhead())
+        compiled_decision(rows, out, *self.arrays())
         return out
+
+    def arrays(self) -> tuple:
+        """What the compiled view reads besides its per-call arguments, in its order:
+        ``compiled_decision(rows, out, *view.arrays())`` writes :meth:`observe` of ``rows`` (int64)
+        into ``out``, for episode loops compiled with numba."""
+        s, c = self.state, self.state.constants
+        return (s.stage_ms, s.stage_nodes, s.remaining, s.stage_param_bytes, s.step, s.instance_id,
+                s.pool.num_nodes, s.pool.offset, s.pool.remaining, s.pool.extra["positions"], self.bound,
+                self.compiler, self.lower, self.stream_rate, float(c.cache_bytes), float(c.host_stage_ms),
+                int(c.max_layer_bytes), DECISION_LOOKAHEAD, PROBE_ROUNDS, CONTEXT_CLIP, self.version, self._overhead())
 
     def _overhead(self) -> float:
         """What each stage a probe opens pays before its work: the invoke overhead (0 in version 1)."""
@@ -322,7 +327,7 @@ class DecisionView(View):
 
 
 @numba.njit(cache=True)
-def _decision(rows, out, stage_ms, stage_nodes, cache_left, stage_params, step, instance_id, num_nodes, offset,
+def compiled_decision(rows, out, stage_ms, stage_nodes, cache_left, stage_params, step, instance_id, num_nodes, offset,
               remaining, positions, bound, compiler, lower, stream_rate, cache, host_ms, max_layer, lookahead, rounds,
               high, version, overhead):
     num_stages = stage_ms.shape[1]

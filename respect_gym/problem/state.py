@@ -169,7 +169,7 @@ def cut_choices(state: State, rows: np.ndarray | slice = slice(None)) -> tuple[n
     node's predecessors included), action 1 on the next one (legal when the open stage holds a
     node and is not the last). The stage an action names is ``open_stage + action``.
     """
-    return _frontier(state.stage_nodes, np.arange(state.num_envs)[rows])
+    return compiled_cut_choices(state.stage_nodes, np.arange(state.num_envs)[rows])
 
 
 def cut_legal(state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -178,8 +178,9 @@ def cut_legal(state: State, rows: np.ndarray | slice = slice(None)) -> np.ndarra
 
 
 @numba.njit(cache=True)
-def _frontier(stage_nodes, rows):
-    """The open stage of each row and the ``action="cut"`` mask (one pass; called once per step)."""
+def compiled_cut_choices(stage_nodes, rows):
+    """:func:`cut_choices` of ``rows`` (an int64 array) for compiled episode loops: the open stage of
+    each row and the ``action="cut"`` mask, in one pass."""
     num_stages = stage_nodes.shape[1]
     open_stage = np.zeros(rows.shape[0], dtype=np.int64)
     mask = np.ones((rows.shape[0], 2), dtype=np.bool_)
@@ -210,27 +211,34 @@ def step(state: State, rows: np.ndarray, actions: np.ndarray) -> Transition:
     An action below the smallest legal stage is repaired to it (and counted in
     ``illegal_actions``); actions must lie in ``0..K-1`` and ``rows`` be distinct live episodes.
     """
-    s, pool, c = state, state.pool, state.constants
     r = np.asarray(rows, dtype=np.int64)
     actions = np.asarray(actions, dtype=np.int64)
     count = r.shape[0]
     node, stage = np.empty(count, dtype=np.int64), np.empty(count, dtype=np.int64)
     illegal, done = np.empty(count, dtype=np.bool_), np.empty(count, dtype=np.bool_)
-    nodes = pool.nodes
-    _step(r, actions, node, stage, illegal, done,
-          s.instance_id, s.node, s.min_stage, s.step, s.illegal_actions, s.crossings,
-          s.stages, s.sent, s.received, s.stage_nodes, s.num_ops, s.stage_param_bytes, s.streamed_bytes,
-          s.in_bytes, s.out_bytes, s.max_act, s.capacity, s.remaining, s.compute_ms, s.stream_ms, s.stage_ms,
-          pool.offset, pool.num_nodes, pool.layer_offset, pool.order, pool.layers_done, pool.preds, pool.layers,
-          nodes["is_op"], nodes["is_sink"], nodes["compute_ms"], nodes["extra_ms"], nodes["param_bytes"],
-          nodes["act_bytes"], nodes["out_bytes"], nodes["num_preds"],
-          c.invoke_overhead_ms, c.ms_per_link_byte, c.cache_bytes, c.activation_reserve, c.max_layer_bytes,
-          s.track_crossings)
+    compiled_step(r, actions, node, stage, illegal, done, *step_arrays(state))
     return Transition(node=node, stage=stage, illegal=illegal, done=done)
 
 
+def step_arrays(state: State) -> tuple:
+    """What the compiled transition reads and writes besides its per-call arguments, in its order:
+    ``compiled_step(rows, actions, node, stage, illegal, done, *step_arrays(state))`` is
+    :func:`step` without the Python wrapper, for episode loops compiled with numba (the tuple is
+    built once per loop, not once per step)."""
+    s, pool, c = state, state.pool, state.constants
+    nodes = pool.nodes
+    return (s.instance_id, s.node, s.min_stage, s.step, s.illegal_actions, s.crossings,
+            s.stages, s.sent, s.received, s.stage_nodes, s.num_ops, s.stage_param_bytes, s.streamed_bytes,
+            s.in_bytes, s.out_bytes, s.max_act, s.capacity, s.remaining, s.compute_ms, s.stream_ms, s.stage_ms,
+            pool.offset, pool.num_nodes, pool.layer_offset, pool.order, pool.layers_done, pool.preds, pool.layers,
+            nodes["is_op"], nodes["is_sink"], nodes["compute_ms"], nodes["extra_ms"], nodes["param_bytes"],
+            nodes["act_bytes"], nodes["out_bytes"], nodes["num_preds"],
+            c.invoke_overhead_ms, c.ms_per_link_byte, c.cache_bytes, c.activation_reserve, c.max_layer_bytes,
+            s.track_crossings)
+
+
 @numba.njit(cache=True)
-def _step(rows, actions, out_node, out_stage, out_illegal, out_done,
+def compiled_step(rows, actions, out_node, out_stage, out_illegal, out_done,
           instance_id, node, min_stage, step_, illegal_actions, crossings,
           stages, sent, received, stage_nodes, num_ops, stage_param_bytes, streamed_bytes,
           in_bytes, out_bytes, max_act, capacity, remaining, compute_ms, stream_ms, stage_ms,
