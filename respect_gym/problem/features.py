@@ -21,16 +21,18 @@ balance would reach) and by the compiler split's bottleneck; parameter bytes by 
 cache. Every value is clipped to ``[-1, CONTEXT_CLIP]``. Per node: columns :data:`NODE_CONTEXT`;
 per stage: :data:`STAGE_CONTEXT`; global: :data:`GLOBAL_CONTEXT`.
 
-Decision view (``observation="decision"``): one flat vector, columns :data:`DECISION_FEATURES`,
+Decision view (``observation="decision-v2"``; ``"decision"`` is its first version, see
+:class:`respect_gym.problem.observe.DecisionView`): one flat vector, columns :data:`DECISION_FEATURES`,
 of what the choice "keep filling the open stage, or open the next one" depends on, in the terms
 the exact cut DP compares: the open stage's latency with and without the current node, the worst
 closed stage, the work left per stage left (with the streaming its parameters force when they
 exceed the stages' caches), and what a cut here or a little further would transfer. The two
 ``*_probe_ms`` columns estimate the DP's own values of the two actions: the smallest period for
 which a greedy cut covers the rest of the order with the stages left, each segment priced by an
-estimate of the stage formula from suffix sums (compute; the streaming time of its layers from the
-first whose weights overflow the cache on, each at its own streaming cost, as first fit in
-execution order does; half the transfers of its two boundaries), found by bisection. Latencies are divided by the
+estimate of the stage formula from suffix sums (the invoke overhead; compute; the streaming time
+of its layers from the first whose weights overflow the cache on, each at its own streaming cost,
+as first fit in execution order does; half the transfers of its two boundaries; the period at
+least the host's work for the stages used), found by bisection. Latencies are divided by the
 *scale*, the same probe's estimate of the whole instance's best period at reset (it counts
 transfers, which the combinatorial bound does not, so a transfer-heavy graph reads like any other),
 clipped to ``[-1, CONTEXT_CLIP]``; the probes take ``O(K log(n)^2 PROBE_ROUNDS)`` per step, the other
