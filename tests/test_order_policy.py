@@ -150,3 +150,18 @@ def test_order_cut_is_the_envs_cut() -> None:
     assert order_cut(instance, graph.topological_order)[0] == pytest.approx(env.topological_value(), rel=1e-12)
     with pytest.raises(ValueError, match="topological order"):
         order_cut(instance, graph.topological_order[::-1])
+
+
+def test_report_counts_against_the_best_known_value() -> None:
+    from respect_gym_agents.order_report import report
+
+    rows = [{"model": "a", "granularity": "fused", "k": 4, "nodes": 10, "exact_ms": 10.0, "compiler_ms": 12.0,
+             "order_pointer_ms": 10.0, "order_plain_cut_ms": 11.0},
+            {"model": "b", "granularity": "fused", "k": 4, "nodes": 20, "exact_ms": 9.0, "compiler_ms": 8.0,
+             "order_pointer_ms": 8.8, "order_plain_cut_ms": 8.8}]
+    reference = [{"model": "b", "granularity": "fused", "k": 4, "exact_ms": 8.0}]  # b: exact unproven in this run
+    text = report(rows, reference)
+    assert "| fused | 2 | `order_pointer` | 1 | 5.00 | 10.00 | 50.0% |" in text  # gaps 0% and 8.8 / 8 - 1 = 10%
+    assert "| fused | 2 | `order_plain_cut` | 0 | 10.00 | 10.00 | 50.0% |" in text
+    assert "| a fused | 4 | 10 | 10.00 | 0.00 |" in text and "| b fused | 4 | 20 | 10.00 | 10.00 |" in text
+    assert "better than the plain order on 1 of 2 instances, worse on 0" in text
