@@ -148,12 +148,12 @@ def _row(task: tuple[str, str, int, str, float, str, tuple[str, ...]]) -> dict[s
     cut_solver.register()
     order_solver.register()
     _, _, _, checkpoint, _, ppo_checkpoint, agents = task
-    _warm_up(checkpoint, ppo_checkpoint, agents)
+    warm_up(checkpoint, ppo_checkpoint, agents)
     return evaluate_instance(*task)
 
 
 @functools.cache
-def _warm_up(checkpoint: str, ppo_checkpoint: str, agents: tuple[str, ...]) -> None:
+def warm_up(checkpoint: str, ppo_checkpoint: str, agents: tuple[str, ...]) -> None:
     """Play one row on a 30-node synthetic graph (discarded) once per process, so that loading the
     checkpoints and the compiled kernels (30-70 ms, once per process) is not charged to whichever
     zoo instance a worker happens to draw first: the times are those of a solver already loaded."""
