@@ -7,6 +7,7 @@
     respect-gym-agents train order                                  # the order (pointer) policy, RespectOrder-v1
     respect-gym-agents evaluate imitation --json results.json
     respect-gym-agents evaluate imitation --ray                     # instances as Ray tasks (docs/distributed.md)
+    respect-gym-agents evaluate order --only                        # the order policy beside the plain order's cut
     respect-gym-agents plot --runs RUN_DIR... --out curve.png        # PPO learning curves
 """
 
