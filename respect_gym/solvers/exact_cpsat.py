@@ -62,11 +62,14 @@ a larger problem, or one whose model would take more than half the time limit to
 ``info["method"] = "warm start only"`` with the reason: never a proof, always a schedule, within
 the limit (a 100,000-node ``DnnGraphGenerator(seed=0, num_nodes=100_000)(0)`` graph at
 ``--time-limit 5``: solved in 1.1 s, the whole ``respect-gym schedule`` run 5.0 s and 1.0 GB peak
-here). The warm start's slicegraph search runs only when its estimate (:func:`slicegraph_seconds`:
-``O(n^3)`` DP cuts up to 500 nodes) fits in :data:`WARM_START_SHARE` of the limit, and without
+here). The warm start's slicegraph search runs only when its estimate (:func:`warm_start_plan`:
+``O(n^3)`` DP cuts up to 500 nodes) fits in :data:`WARM_START_SHARE` of the limit (else the best
+cut of the compiler's order, if that fits), and without
 ``deterministic`` it also stops at that deadline (the hard-v1 300-node graph at a 1 s budget took
-~6 s in it before). These decisions depend on the limit, not on the time left, so the same inputs
-take the same path on any machine; the searches themselves stop at the deadline.
+~6 s in it before); the model's build must then fit in half of the rest. These decisions depend on
+the limit, not on the time left, so the same inputs take the same path on any machine; the
+searches themselves stop at the deadline, and a target runs only with the model's estimated build
+time left (CP-SAT's presolve of it does not stop at the limit).
 
 Determinism. A proven optimum's value never varies. The single search is deterministic: the same
 (graph, K, seed, options) give the same schedule, unless a wall-clock ``time_limit`` stops it,
@@ -97,7 +100,7 @@ from respect_gym.cost.paper import EDGE_WEIGHT, MEMORY_UNIT_BYTES, MEMORY_WEIGHT
 from respect_gym.problem.objectives import Latency
 from respect_gym.solvers.base import Problem, SolverOutput
 from respect_gym.solvers.bounds import closure_sums, combinatorial_lower_bound_ms
-from respect_gym.solvers.compiler import compiler_schedule
+from respect_gym.solvers.compiler import compiler_schedule, dfs_topological_order
 from respect_gym.solvers.fixed import feasible_completion
 
 UNITS_PER_MS = 10**9
@@ -123,15 +126,18 @@ CLOSURE_MAX_NODES = 20_000
 MINIMISE_SHARE = 0.8
 TARGET_POINT = 0.5
 LAST_STEP = 0.01
-MIN_TARGET_SECONDS = 0.05
 BUILD_SECONDS_PER_CELL = 3.5e-4  # building the model in Python, measured here (120k cells: ~40 s)
 WARM_START_SECONDS_PER_NODE = 6e-5  # the warm start's slicegraph pass on a large graph (100k nodes: ~6 s)
-# the warm start's slicegraph search: its options, the orders it cuts (6 + 2 generations of 4), and
-# one DP cut's seconds per n^3 (the hard-v1 300-node graph: 6.8 s for the search, 1.9 s per cut under load)
+# the warm start's slicegraph search: its options, its cost in full DP cuts (it cuts 6 + 2 x 4
+# orders, all but the first pruned by the incumbent: 6.8 s on the hard-v1 300-node graph), and one
+# full DP cut's seconds per n^3 (that graph: 1.2-1.9 s, the machine loaded)
 QUICK_SLICEGRAPH = {"generations": 2, "population": 6}
-QUICK_SLICEGRAPH_ORDERS = 14
-DP_CUT_SECONDS_PER_NODE3 = 2e-8
-WARM_START_SHARE = 0.25  # of a time limit: the warm start's (the model's build and search take the rest)
+QUICK_SLICEGRAPH_CUTS = 6
+DP_CUT_SECONDS_PER_NODE3 = 4.5e-8
+# of a time limit, the most the warm start's search may take: its hint is worth most of the limit
+# where CP-SAT alone finds worse (hard-v1's 300-node graph at 10 s: 482 ms from the compiler's
+# split, 344 from the slicegraph hint); the model is built only if it fits in half of what is left
+WARM_START_SHARE = 0.75
 
 
 class _Core:
@@ -372,22 +378,27 @@ def _warm_start(problem: Problem, fixed: np.ndarray | None = None,
     schedule (or the schedule itself), with its objective value. With ``fixed`` nodes only the
     feasible completion of the partial schedule is a candidate (the others may violate it).
 
-    :param seconds: the time the slicegraph search may take (``None``: unlimited). It runs only
-        when its estimate (:func:`slicegraph_seconds`) fits, and, unless ``deterministic``, stops
-        its generations at that deadline (its first population always completes).
+    :param seconds: the time the search may take (``None``: unlimited), by :func:`warm_start_plan`:
+        the slicegraph search (which, unless ``deterministic``, also stops its generations at that
+        deadline; its first population always completes), else the best cut of the compiler's
+        order, else neither.
     """
     if fixed is not None:
         stages = feasible_completion(problem.graph, fixed)
         return stages, problem.objective_value(stages)
-    candidates = [compiler_schedule(problem.graph, problem.num_stages)]
-    affordable = seconds is None or slicegraph_seconds(problem.graph.num_nodes) <= seconds
-    if problem.objective.separable and affordable:
+    graph = problem.graph
+    candidates = [compiler_schedule(graph, problem.num_stages)]
+    plan, _ = warm_start_plan(graph.num_nodes, seconds) if problem.objective.separable else ("none", 0.0)
+    if plan == "slicegraph":
         from respect_gym.solvers.slicegraph import solve_slicegraph
 
         # exact's options stay out; the deadline only under a wall-clock limit
         deadline = None if deterministic or seconds is None else time.perf_counter() + seconds
         quick = dataclasses.replace(problem, options=dict(QUICK_SLICEGRAPH), deadline=deadline)
         candidates.append(solve_slicegraph(quick).stages)
+    elif plan == "cut":
+        _, stages = problem.best_cut(dfs_topological_order(graph))
+        candidates.append(stages)
     if isinstance(warm_start, str):
         from respect_gym.solvers.registry import get_solver
 
@@ -395,18 +406,27 @@ def _warm_start(problem: Problem, fixed: np.ndarray | None = None,
     elif warm_start is not None:
         from respect_gym.cost.schedule import validate_schedule
 
-        candidates.append(validate_schedule(problem.graph, warm_start, problem.num_stages))
+        candidates.append(validate_schedule(graph, warm_start, problem.num_stages))
     return min(((c, problem.objective_value(c)) for c in candidates), key=lambda pair: pair[1])
 
 
-def slicegraph_seconds(num_nodes: int) -> float:
-    """Estimated seconds of the warm start's slicegraph search (:data:`QUICK_SLICEGRAPH`): its
-    orders are cut by the ``O(n^3)`` prefix DP up to ``DP_MAX_NODES`` nodes, by bisection above."""
+def warm_start_plan(num_nodes: int, seconds: float | None) -> tuple[str, float]:
+    """The warm start's search within ``seconds`` (``None``: unlimited) and its estimated seconds:
+    ``"slicegraph"`` (:data:`QUICK_SLICEGRAPH`), else ``"cut"`` (one order's best cut), else
+    ``"none"``. Orders are cut by the ``O(n^3)`` prefix DP up to ``DP_MAX_NODES`` nodes, where the
+    search costs :data:`QUICK_SLICEGRAPH_CUTS` full cuts, and by bisection above, where it cuts its
+    first population only."""
     from respect_gym.solvers.cuts import DP_MAX_NODES
 
     if num_nodes <= DP_MAX_NODES:
-        return QUICK_SLICEGRAPH_ORDERS * DP_CUT_SECONDS_PER_NODE3 * num_nodes**3
-    return WARM_START_SECONDS_PER_NODE * num_nodes
+        cut = DP_CUT_SECONDS_PER_NODE3 * num_nodes**3
+        search = QUICK_SLICEGRAPH_CUTS * cut
+    else:
+        search = WARM_START_SECONDS_PER_NODE * num_nodes
+        cut = search / QUICK_SLICEGRAPH["population"]
+    if seconds is None or search <= seconds:
+        return "slicegraph", search
+    return ("cut", cut) if cut <= seconds else ("none", 0.0)
 
 
 def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_time: float | None = None,
@@ -422,10 +442,14 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     :param search: ``"single"`` or ``"portfolio"`` (module docstring).
     """
     limit = problem.time_limit  # not the time left: the same inputs take the same path on any machine
-    hint, hint_value = _warm_start(problem, fixed, warm_start, None if limit is None else WARM_START_SHARE * limit,
-                                   deterministic)
+    allowed = None if limit is None else WARM_START_SHARE * limit
+    hint, hint_value = _warm_start(problem, fixed, warm_start, allowed, deterministic)
+    room = None  # the limit less the warm start's estimate
+    if limit is not None:
+        room = limit - (warm_start_plan(problem.graph.num_nodes, allowed)[1]
+                        if problem.objective.separable and fixed is None else 0.0)
     cells = problem.graph.num_nodes * problem.num_stages
-    if cells > MAX_MODEL_CELLS or (limit is not None and cells * BUILD_SECONDS_PER_CELL > limit / 2):
+    if cells > MAX_MODEL_CELLS or (room is not None and cells * BUILD_SECONDS_PER_CELL > room / 2):
         # too large to model in bounded memory, or too large to build and search in the time left:
         # the warm start and the combinatorial bound (the registry adds it), never a proof
         reason = (f"{problem.graph.num_nodes} nodes x {problem.num_stages} stages exceed the CP-SAT model's "
@@ -461,7 +485,8 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     proven = run.status == cp_model.OPTIMAL and value - bound <= OPTIMALITY_RTOL * value
     if targeted and not proven:
         stages, value, bound, queries = _targets(problem, built, deterministic, stages, value, bound,
-                                                 None if dtime is None else dtime - run.dtime_used)
+                                                 None if dtime is None else dtime - run.dtime_used,
+                                                 cells * BUILD_SECONDS_PER_CELL)
         runs += queries
         proven = value - bound <= OPTIMALITY_RTOL * value
     bound = min(bound, value)
@@ -516,7 +541,7 @@ class _Run:
 
 
 def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stages: np.ndarray, value: float,
-             lo: float, dtime: float | None) -> tuple[np.ndarray, float, float, list[_Run]]:
+             lo: float, dtime: float | None, presolve_s: float) -> tuple[np.ndarray, float, float, list[_Run]]:
     """Raise the proven bound ``lo`` on the period towards the incumbent ``value`` by targets, until
     the time left (or ``dtime``, deterministic seconds) is spent or the first target runs out of it.
 
@@ -530,13 +555,17 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
     much as the proof. Each target lies :data:`TARGET_POINT` of the way from the bound to the
     incumbent; the last one just below the incumbent, so refuting it proves the incumbent optimal.
 
+    A target needs at least ``presolve_s`` seconds left: CP-SAT presolves each one's model anew and
+    does not stop inside that (hard-v1's 1,000-node graph, K=8: a target given 1.9 s took 3.4 s);
+    the model's build time is the estimate.
+
     :returns: the best schedule, its period, the proven bound and the runs.
     """
     runs: list[_Run] = []
     while value - lo > OPTIMALITY_RTOL * value:
         budget_s = problem.time_left()
         budget_d = None if dtime is None else dtime - sum(r.dtime_used for r in runs)
-        if budget_s is None or budget_s <= MIN_TARGET_SECONDS or (budget_d is not None and budget_d <= 0):
+        if budget_s is None or budget_s < presolve_s or (budget_d is not None and budget_d <= 0):
             break
         target = lo + TARGET_POINT * (value - lo)
         if value - target < LAST_STEP * value:
