@@ -112,11 +112,15 @@ def agents_block(path: Path = ROOT / AGENTS_JSON) -> str:
     labels = {"cut_imitation": "`cut_imitation`, the policy alone (greedy; DAgger, 3 members)",
               "cut_ppo": "`cut_ppo`, the policy alone (greedy; MaskablePPO from scratch)",
               "probe_rule": "no learning: the cut policies' features read by a fixed rule (cut when the probes favour it)",
+              "order_pointer": "`order_pointer`, the order policy alone (RespectOrder-v1: its greedy order, cut optimally)",
+              "order_plain_cut": "control, no learning: the optimal cut of the plain topological order (the ceiling of any "
+                                 "cut policy; what RespectOrder-v1 plays for an agent that never learns)",
               "imitation_raw": "`imitation`, the policy alone (greedy)", "ppo_raw": "`ppo`, the policy alone (greedy)",
               "ppo_sampled": f"`ppo`, the policy alone: best of greedy + {SAMPLES} sampled episodes",
               "imitation": "`imitation` + exact re-cut of its order (post-processing)",
               "ppo": "`ppo` + exact re-cut of its order (post-processing)",
-              "visit_order_recut": "control, no learning: exact cut of the env's visit order"}
+              "visit_order_recut": "control, no learning: the re-cut rows' post-processing on the env's visit order "
+                                   "(the same order as above; its cut is exact up to 500 nodes, bisection above)"}
     rows = [r for r in json.loads(Path(path).read_text()) if r["granularity"] == "fused"]
     lines = ["| solver | mean / max gap to the optimum | better than `compiler` | `solve()` median / max, one thread |",
              "|---|---|---|---|"]
@@ -150,6 +154,9 @@ AGENT_ENTRIES = (
      "cut policy (MLP on the decision view) trained by DAgger with the exact cut expert; the policy alone"),
     ("cut_ppo", ["--solver", "cut_ppo"], PERIOD_SUITES,
      "cut policy trained by MaskablePPO from scratch; the policy alone"),
+    ("order_pointer", ["--solver", "order_pointer"], PERIOD_SUITES,
+     "order (pointer) policy on RespectOrder-v1, imitation of exact's orders then REINFORCE: its greedy order, "
+     "cut optimally as the env cuts it (RESPECT's formulation); the policy alone"),
     ("imitation_raw", ["--policy", "respect_gym_agents.leaderboard_policies:imitation_raw"],
      PERIOD_SUITES, "graph policy (BC + DAgger), its greedy schedule alone"),
     ("ppo_raw", ["--policy", "respect_gym_agents.leaderboard_policies:ppo_raw"], PERIOD_SUITES,
@@ -161,7 +168,7 @@ AGENT_ENTRIES = (
 )
 
 
-HARD_BUDGET_S = {"imitation_recut": 10, "ppo_recut": 10}  # hard-v1 budget per agent (default 1 s): within it
+HARD_BUDGET_S = {"imitation_recut": 10, "ppo_recut": 10, "order_pointer": 10}  # hard-v1 budget per agent (default 1 s): within it
 
 
 def agent_entry_commands() -> list[list[str]]:
@@ -201,7 +208,7 @@ STEPS = (
     Step("leaderboards", "leaderboards/: the latest revision's suites, built-in entries, README tables", 30,
          lambda: [[sys.executable, "scripts/build_leaderboards.py", "--suites", *_latest_suites()]]),
     Step("agents", "agents/respect_gym_agents/checkpoints/*.pt, agents/results/", 120, agent_commands),
-    Step("agents-leaderboards", "leaderboards/submissions/*/{cut_imitation,cut_ppo,imitation_raw,ppo_raw,"
+    Step("agents-leaderboards", "leaderboards/submissions/*/{cut_imitation,cut_ppo,order_pointer,imitation_raw,ppo_raw,"
          "imitation_recut,ppo_recut}*.json, leaderboards/README.md", 20,
          lambda: [*agent_entry_commands(), ["respect-gym", "leaderboard", "render"]]),
     Step("order", "benchmarks/results/order_vs_exact.json (where the order of RespectOrder-v1 matters)", 18,
@@ -214,7 +221,7 @@ STEPS = (
                     for control in ([], ["--option", "temperature=1e6"])),
                   [sys.executable, "benchmarks/agent_vs_suite.py", "--solver", "imitation", "--suite", "paper-v0",
                    "--revision", str(_latest_revision())],
-                  ["respect-gym-agents", "evaluate", "imitation", "--time-limit", "10", "--workers", "2", "--json",
+                  ["respect-gym-agents", "evaluate", "imitation", "--time-limit", "30", "--workers", "2", "--json",
                    AGENTS_JSON]], agents_block),
 )
 

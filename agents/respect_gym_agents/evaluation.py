@@ -95,9 +95,10 @@ def evaluate_graph(graph, k: int, checkpoint: str, time_limit: float, ppo_checkp
 
 
 def visit_order_recut(graph, k: int) -> tuple[float, float]:
-    """The control that learns nothing: the period of the best cut of ``graph.topological_order`` (the
-    order the env visits) into ``k`` stages, and the seconds it took (what the policies' re-cut adds
-    to a fixed order)."""
+    """The re-cut rows' control that learns nothing: the graph policies' post-processing (the
+    objective's cut, exact up to ``DP_MAX_NODES`` = 500 nodes and the bisection heuristic above) of
+    ``graph.topological_order``, the order the env visits, into ``k`` stages, and its seconds. Up
+    to 500 nodes it is :func:`plain_order_cut`, the ceiling of every cut policy."""
     from respect_gym.cost.model import CostModel
     from respect_gym.problem.objectives import Period
     from respect_gym.solvers.stagecost import BatchStageCost
