@@ -168,21 +168,23 @@ AGENT_ENTRIES = (
 )
 
 
-HARD_BUDGET_S = {"imitation_recut": 10, "ppo_recut": 10, "order_pointer": 10}  # hard-v1 budget per agent (default 1 s): within it
+ANYTIME_SUITES = ("hard-v1", "hard-v2")  # hard-v2: hard-v1's instances with refreshed references
+HARD_BUDGET_S = {"imitation_recut": 10, "ppo_recut": 10, "order_pointer": 10}  # anytime-tier budget per agent (default 1 s): within it
 
 
 def agent_entry_commands() -> list[list[str]]:
     """``respect-gym leaderboard run`` for every shipped agent on every suite it can run, one entry each;
-    on the anytime tier ``hard-v1`` at the smallest budget the agent finishes within (its result does not
+    on the anytime tiers at the smallest budget the agent finishes within (its result does not
     depend on the budget)."""
     commands = [["respect-gym", "leaderboard", "run", "--suite", suite, *how, "--not-trained-on-suite", "--method",
                  name, "--description", description, "--force", "--out", f"leaderboards/submissions/{suite}/{name}.json"]
                 for name, how, suites, description in AGENT_ENTRIES for suite in suites]
-    for name, how, _, description in AGENT_ENTRIES:
-        budget = HARD_BUDGET_S.get(name, 1)
-        commands.append(["respect-gym", "leaderboard", "run", "--suite", "hard-v1", *how, "--not-trained-on-suite",
-                         "--method", f"{name} ({budget} s)", "--description", description, "--time-limit",
-                         str(budget), "--force", "--out", f"leaderboards/submissions/hard-v1/{name}-{budget}s.json"])
+    for suite in ANYTIME_SUITES:
+        for name, how, _, description in AGENT_ENTRIES:
+            budget = HARD_BUDGET_S.get(name, 1)
+            commands.append(["respect-gym", "leaderboard", "run", "--suite", suite, *how, "--not-trained-on-suite",
+                             "--method", f"{name} ({budget} s)", "--description", description, "--time-limit",
+                             str(budget), "--force", "--out", f"leaderboards/submissions/{suite}/{name}-{budget}s.json"])
     return commands
 
 

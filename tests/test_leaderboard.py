@@ -238,3 +238,46 @@ def test_run_refuses_bad_methods_in_one_line(root: Path, tmp_path: Path, capsys:
                 "--out", str(out), "--not-trained-on-suite"]) == 2
     err = capsys.readouterr().err
     assert match in err and "Traceback" not in err and not out.exists(), err
+
+
+def test_a_refresh_takes_the_best_verified_schedule_and_the_larger_bound(root: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # exact as if its limit stopped it at the compiler's split with no bound: the refresh must carry
+    # tiny-v0's proven optima (re-scored here) and their bounds
+    import dataclasses
+
+    import respect_gym.leaderboard.build as build
+
+    lb = tmp_path / "lb"
+    shutil.copytree(root, lb)
+    real = build.solve_instance
+
+    def stopped_early(graph, k, solver, *args, **kwargs):
+        if solver != "exact":
+            return real(graph, k, solver, *args, **kwargs)
+        split = real(graph, k, "compiler", *args, **kwargs)
+        return dataclasses.replace(split, optimal=False, objective_bound=0.0)
+
+    monkeypatch.setattr(build, "solve_instance", stopped_early)
+    earlier = respect_gym.leaderboard.load_suite("tiny-v0", lb)
+    refreshed = build_suite(SuiteSpec("tiny-v1", "tiny-v0 refreshed", TINY.graphs, TINY.ks, refreshes="tiny-v0"), lb)
+    assert refreshed.built_with["refreshes"] == "tiny-v0"
+    carried = 0
+    for old, new in zip(earlier.instances, refreshed.instances):
+        assert new.id == old.id and old.optimal
+        assert new.optimal and new.lower_bound == new.reference.value
+        assert new.reference.value == pytest.approx(old.reference.value, rel=1e-12)
+        assert new.reference.value == pytest.approx(period_ms(refreshed.graph(new), new.reference.stages, new.num_stages),
+                                                    rel=1e-12)
+        compiler = period_ms(refreshed.graph(new), new.compiler.stages, new.num_stages)
+        if new.reference.value < compiler * (1 - 1e-9):  # exact's stand-in (the compiler's split) lost
+            assert new.reference.solver == f"{old.reference.solver} (tiny-v0 reference)"
+            carried += 1
+    assert carried  # the compiler's split is not optimal everywhere
+
+
+def test_a_refresh_refuses_instances_the_earlier_version_lacks(root: Path, tmp_path: Path) -> None:
+    lb = tmp_path / "lb"
+    shutil.copytree(root, lb)
+    with pytest.raises(LeaderboardError, match="vgg16/k4: not an instance of tiny-v0"):
+        build_suite(SuiteSpec("tiny-v1", "a K tiny-v0 lacks", ("vgg16",), (4,), refreshes="tiny-v0"), lb)

@@ -11,6 +11,13 @@ references a better solver proves, gets new specs (``zoo-v1``, ``zoo-v2``, ...),
 manifests keep naming the revision they are scored with. A spec with ``budgets_s`` is an anytime
 tier: its references come from long runs (``time_limit_s``) and the built-in solvers' entries run
 at each budget.
+
+References are refreshed by a new version, never in place: a spec with ``refreshes`` (``hard-v2``
+refreshes ``hard-v1``) has the earlier version's instances, and each reference is the best of its
+own ``exact`` run, the earlier reference and every schedule of the earlier version's committed
+submissions, each re-scored by the cost model here (a schedule that does not score is refused);
+its lower bound is the larger of the two proven ones. The earlier version's entries stay scored
+against its own references.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ class SuiteSpec:
     time_limit_s: float = 20.0
     budgets_s: tuple[float, ...] = ()  # anytime tiers: the built-in solvers' entries run at each of these limits
     frozen: bool = False  # published and superseded: the pipeline keeps its manifest as committed
+    refreshes: str | None = None  # an earlier version whose references and submissions seed this one's
 
 
 SPECS = {spec.name: spec for spec in (
@@ -97,7 +105,14 @@ SPECS = {spec.name: spec for spec in (
     SuiteSpec("hard-v1", "instances `exact` does not prove in 60 s: nasnet_mobile at layer granularity (two-input "
               "cells, no waists) and RESPECT-style layered random DAGs of 300 and 1,000 nodes (committed graph "
               "files), K in {6, 8}; best known values from 120 s runs, entries at 1 / 10 / 60 s per instance",
-              HARD_GRAPHS, (6, 8), granularity="layers", revision=3, time_limit_s=120.0, budgets_s=(1.0, 10.0, 60.0)),
+              HARD_GRAPHS, (6, 8), granularity="layers", revision=3, time_limit_s=120.0, budgets_s=(1.0, 10.0, 60.0),
+              frozen=True),
+    # hard-v1's instances with refreshed references: exact's targets raise the proven bounds, and
+    # the best verified schedule among hard-v1's reference and its entries is the reference
+    SuiteSpec("hard-v2", "hard-v1's instances, references refreshed: the best schedule verified among a 120 s "
+              "exact run, hard-v1's reference and hard-v1's committed entries, with the larger proven bound",
+              HARD_GRAPHS, (6, 8), granularity="layers", revision=3, time_limit_s=120.0, budgets_s=(1.0, 10.0, 60.0),
+              refreshes="hard-v1"),
 )}
 
 
@@ -127,9 +142,12 @@ def build_suite(spec: SuiteSpec, root: Path = ROOT, time_limit_s: float | None =
     """
     limit = spec.time_limit_s if time_limit_s is None else float(time_limit_s)
     write_synthetic_graphs(spec, root)
-    instances = [_build_instance(spec, graph, k, limit, root, progress) for graph in spec.graphs for k in spec.ks]
+    carried = {} if spec.refreshes is None else carried_schedules(spec.refreshes, root)
+    instances = [_build_instance(spec, graph, k, limit, root, progress, carried)
+                 for graph in spec.graphs for k in spec.ks]
     built_with = {"package_version": respect_gym.__version__, "solvers": list(_reference_solvers(spec)),
-                  "time_limit_s": limit, **({"budgets_s": list(spec.budgets_s)} if spec.budgets_s else {})}
+                  "time_limit_s": limit, **({"budgets_s": list(spec.budgets_s)} if spec.budgets_s else {}),
+                  **({"refreshes": spec.refreshes} if spec.refreshes else {})}
     path = root / "suites" / f"{spec.name}.json"
     suite = Suite(spec.name, spec.description, built_with, tuple(instances), path)
     write_text(path, suite.to_json())
@@ -137,8 +155,40 @@ def build_suite(spec: SuiteSpec, root: Path = ROOT, time_limit_s: float | None =
 
 
 def _reference_solvers(spec: SuiteSpec) -> tuple[str, ...]:
-    """``slicegraph`` optimises the period only; on the paper objective exact stands alone."""
-    return ("exact", "slicegraph") if spec.objective == "period" else ("exact",)
+    """``slicegraph`` optimises the period only; on the paper objective exact stands alone, and so
+    does it in a refresh, whose other candidates are the earlier version's (its slicegraph entries
+    among them)."""
+    return ("exact", "slicegraph") if spec.objective == "period" and spec.refreshes is None else ("exact",)
+
+
+@dataclass(frozen=True)
+class Carried:
+    """What a refresh takes over from an earlier version's instance."""
+
+    graph_sha256: str
+    lower_bound: float
+    schedules: tuple[tuple[str, tuple[int, ...]], ...]  # (who found it, stage per node)
+
+
+def carried_schedules(previous: str, root: Path = ROOT) -> dict[str, Carried]:
+    """Per instance id of suite ``previous``: its proven bound, its reference schedule and the schedule
+    of every committed submission to it (``root/submissions/<previous>/*.json``), with who found each.
+    The schedules are re-scored by whoever uses them; a submission file that is not a valid
+    submission to ``previous`` raises :class:`LeaderboardError`."""
+    from respect_gym.leaderboard.submission import read_submission
+    from respect_gym.leaderboard.suite import load_suite
+
+    suite = load_suite(previous, root)
+    found = {inst.id: [(f"{inst.reference.solver} ({previous} reference)", tuple(inst.reference.stages))]
+             for inst in suite.instances}
+    for path in sorted((root / "submissions" / previous).glob("*.json")):
+        submission = read_submission(path, root)
+        if submission.suite != previous:
+            raise LeaderboardError(f"{path}: a submission to {submission.suite}, filed under {previous}")
+        for entry in submission.results:
+            if entry["instance"] in found:
+                found[entry["instance"]].append((f"{submission.method} ({previous} entry)", tuple(entry["stages"])))
+    return {inst.id: Carried(inst.graph_sha256, inst.lower_bound, tuple(found[inst.id])) for inst in suite.instances}
 
 
 def paper_memory_bound(graph: Graph, k: int) -> float:
@@ -150,7 +200,7 @@ def paper_memory_bound(graph: Graph, k: int) -> float:
 
 
 def _build_instance(spec: SuiteSpec, graph_ref: str, k: int, limit: float, root: Path,
-                    progress: Callable[[str], None]) -> Instance:
+                    progress: Callable[[str], None], carried: dict[str, Carried]) -> Instance:
     graph = suite_graph(root / "suites", graph_ref, spec.granularity)
     instance_id = f"{graph.meta.model}/k{k}"
     progress(instance_id)
@@ -165,15 +215,23 @@ def _build_instance(spec: SuiteSpec, graph_ref: str, k: int, limit: float, root:
     if not exact.optimal:
         candidates += [scored(s, solve_instance(graph, k, s, *problem, time_limit=limit).stages)
                        for s in _reference_solvers(spec)[1:]]
+    earlier = carried.get(instance_id)
+    if spec.refreshes is not None and (earlier is None or earlier.graph_sha256 != graph.sha256()):
+        raise LeaderboardError(f"{instance_id}: not an instance of {spec.refreshes} on the same graph; a refresh keeps "
+                               "the earlier version's instances")
+    if earlier is not None:
+        candidates += [scored(who, stages) for who, stages in earlier.schedules]
     reference = min(candidates, key=lambda c: c.value)  # exact first: it wins ties
-    proven = max(exact.objective_bound, paper_memory_bound(graph, k) if spec.objective == "paper" else 0.0)
+    proven = max(exact.objective_bound, paper_memory_bound(graph, k) if spec.objective == "paper" else 0.0,
+                 0.0 if earlier is None else earlier.lower_bound)
     if reference.value < proven * (1 - PROOF_TOL):
         raise LeaderboardError(f"{instance_id}: {reference.solver} scores {reference.value!r}, below the proven "
                                f"bound {proven!r}: a solver or cost-model bug")
-    bound = reference.value if exact.optimal else min(proven, reference.value)
+    optimal = exact.optimal or proven >= reference.value * (1 - PROOF_TOL)  # a carried bound may prove it
+    bound = reference.value if optimal else min(proven, reference.value)
     _, version = score_schedule(graph, reference.stages, k, *problem)
     compiler = solve_instance(graph, k, "compiler", *problem, time_limit=None)
     return Instance(id=instance_id, graph=graph_ref, granularity=spec.granularity, graph_sha256=graph.sha256(),
                     num_nodes=graph.num_nodes, num_stages=k, hardware=spec.hardware, objective=spec.objective,
                     cost_model_revision=spec.revision, cost_model_version=version, reference=reference,
-                    optimal=bool(exact.optimal), lower_bound=float(bound), compiler=scored("compiler", compiler.stages))
+                    optimal=bool(optimal), lower_bound=float(bound), compiler=scored("compiler", compiler.stages))
