@@ -13,9 +13,10 @@ its options make this learnable in seconds by a plain MLP:
   latency with and without the node, the work left per stage left, the transfers a cut would pay,
   and greedy-probe estimates of the best period after each choice).
 
-Run (16-23 s wall on this project's 2-core machine, one torch thread; seeds 0 to 4 each end at
-the optimum, period 7.126 ms, against the compiler's 9.313 ms, score +0.307; a rerun with the same
-seed repeats the run exactly):
+Run (one torch thread; a rerun with the same seed repeats the run exactly): seeds 0, 1, 3 and 4
+each end at the optimum, period 7.126 ms, against the compiler's 9.313 ms (score +0.307), seed 2 at
+8.121 ms (score +0.147); 60-117 s wall each on this project's 2-core machine while two other
+sessions' jobs ran (load ~6 on 2 cores):
 
     python agents/examples/quickstart_maskable_ppo.py            # 60k steps
     python agents/examples/quickstart_maskable_ppo.py --steps 100000 --seed 1
