@@ -126,3 +126,13 @@ def test_a_limited_period_solve_raises_its_bound_by_targets() -> None:
     refuted = [t["target_ms"] for t in result.info["targets"] if t["status"] == "INFEASIBLE"]
     assert refuted and result.lower_bound_ms >= max(refuted) > result.info["cpsat_bound"]
     assert result.lower_bound_ms <= result.period_ms
+
+
+def test_targets_under_a_deterministic_limit_repeat() -> None:
+    graph = respect_gym.load_graph("nasnet_mobile", granularity="layers")
+    first, second = (solve(graph, 6, method="cpsat", time_limit=120.0, deterministic=True, deterministic_time=6.0)
+                     for _ in range(2))
+    assert first.info["targets"] and first.info["deterministic"] and second.info["deterministic"]
+    assert ([(t["target_ms"], t["status"]) for t in first.info["targets"]]
+            == [(t["target_ms"], t["status"]) for t in second.info["targets"]])
+    assert first.stages.tolist() == second.stages.tolist() and first.lower_bound_ms == second.lower_bound_ms

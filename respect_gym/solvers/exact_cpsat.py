@@ -555,9 +555,9 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
     much as the proof. Each target lies :data:`TARGET_POINT` of the way from the bound to the
     incumbent; the last one just below the incumbent, so refuting it proves the incumbent optimal.
 
-    A target needs at least ``presolve_s`` seconds left: CP-SAT presolves each one's model anew and
-    does not stop inside that (hard-v1's 1,000-node graph, K=8: a target given 1.9 s took 3.4 s);
-    the model's build time is the estimate.
+    Under a wall-clock limit a target needs at least ``presolve_s`` seconds left: CP-SAT presolves
+    each one's model anew and does not stop inside that (hard-v1's 1,000-node graph, K=8: a target
+    given 1.9 s took 3.4 s); the model's build time is the estimate.
 
     :returns: the best schedule, its period, the proven bound and the runs.
     """
@@ -565,7 +565,9 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
     while value - lo > OPTIMALITY_RTOL * value:
         budget_s = problem.time_left()
         budget_d = None if dtime is None else dtime - sum(r.dtime_used for r in runs)
-        if budget_s is None or budget_s < presolve_s or (budget_d is not None and budget_d <= 0):
+        # deterministic: the budget in deterministic time alone (the wall clock would make the path vary)
+        out = budget_d <= 0 if budget_d is not None else budget_s is None or budget_s < presolve_s
+        if out:
             break
         target = lo + TARGET_POINT * (value - lo)
         if value - target < LAST_STEP * value:
