@@ -31,6 +31,11 @@ from respect_gym_agents.labels import label
 RAY_HELP = "on Ray: 'auto' (the default: the cluster joined with `ray start`), HOST:PORT or 'local'"
 
 
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run (recorded in the checkpoint)."""
+    return "respect-gym-agents " + " ".join(shlex.quote(a) for a in args.argv)
+
+
 def _train(args: argparse.Namespace) -> None:
     config = ImitationConfig(**{f.name: getattr(args, f.name) for f in fields(ImitationConfig)})
     start = time.perf_counter()
@@ -39,7 +44,7 @@ def _train(args: argparse.Namespace) -> None:
               time_limit=config.label_time_limit or None)
     net, log = train(config, args.cache)
     seconds = time.perf_counter() - start
-    command = "respect-gym-agents " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command(args)
     out = args.out or checkpoints.shipped("imitation")
     checkpoints.save(net, out, command=command, env_id=checkpoints.ENV_ID, objective=config.objective,
                      extra={"train_seconds": round(seconds, 1), "log": log})
@@ -60,7 +65,7 @@ def _train_cut(args: argparse.Namespace) -> None:
         from respect_gym_agents.cut_ppo import train as run
         config, name = CutPPOConfig(**{f.name: getattr(args, f.name) for f in fields(CutPPOConfig)}), "cut_ppo"
     net, log = run(config, args.logdir, **({"cache": args.cache} if args.agent == "order" else {}))
-    command = "respect-gym-agents " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = _command(args)
     out = args.out or checkpoints.shipped(name)
     checkpoints.save(net, out, command=command, env_id=env_id,
                      extra={"train_seconds": log["train_seconds"], "log": log})
@@ -130,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS", help="run instances " + RAY_HELP)
     eval_p.set_defaults(run=_evaluate)
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what _command records, however main was called
     try:
         args.run(args)
     except (checkpoints.CheckpointError, FileNotFoundError) as exc:  # a bad or missing checkpoint: one line

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 
-from respect_gym.problem.instance import Instance
 from respect_gym.problem.objectives import Period
 from respect_gym.solvers.base import Problem, SolverError, SolverOutput
 
@@ -43,11 +42,7 @@ def _solve(problem: Problem, name: str) -> SolverOutput:
     problem.refuse_unless(name, Period)
     opts = problem.take_options(name, checkpoint=str(checkpoints.shipped(name)))
     policy, revision = _policy(str(opts["checkpoint"]))
-    if problem.cost_model.revision != revision:
-        raise SolverError(f"{name} checkpoint {opts['checkpoint']} was trained for cost-model revision {revision}, "
-                          f"this problem uses revision {problem.cost_model.revision}; solve with revision={revision}")
-    instance = Instance.build(problem.graph, problem.num_stages, problem.cost_model.hardware, revision,
-                              problem.objective, problem.cost_model)
+    instance = checkpoints.problem_instance(problem, name, opts["checkpoint"], revision)
     stages = greedy_schedules(policy, [instance])[0]
     return SolverOutput(stages=stages, status="heuristic", info={"checkpoint": opts["checkpoint"]})
 
