@@ -5,9 +5,10 @@
 
 Graphs (none in any training set, none in the zoo):
 
-- ``benchmarks/graphs/*_299.json.gz`` / ``*_160.json.gz``: Keras ImageNet models rebuilt at 299x299
-  or 160x160 (``scripts/build_model_zoo.py MODEL --input-size N --out benchmarks/graphs``), fused as
-  the Edge TPU runs them; larger activations than the zoo's 224x224 (at 299 the largest exceed 1 MiB);
+- ``benchmarks/graphs/*_299.json.gz`` / ``*_224.json.gz`` / ``*_160.json.gz``: Keras ImageNet
+  models rebuilt at another input size than the zoo's (299x299 or 160x160; InceptionV3, whose zoo
+  graph is at 299x299, at 224x224) with ``scripts/build_model_zoo.py MODEL --input-size N --out
+  benchmarks/graphs``, fused as the Edge TPU runs them (at 299 the largest activations exceed 1 MiB);
 - ``tests/fixtures/tflite/mobilenet_025_96.tflite`` and ``mobilenet_v2_035_96.tflite``: models
   written by the real TFLite converter, imported by respect-gym's .tflite importer.
 
