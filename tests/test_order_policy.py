@@ -3,6 +3,9 @@ training determinism, checkpoints and the ``order_pointer`` solver."""
 
 from __future__ import annotations
 
+import csv
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -100,7 +103,15 @@ def test_training_is_deterministic_and_the_cli_writes_a_working_checkpoint(tmp_p
             "--logdir", str(tmp_path / "run"), "--out", str(out), "--cache", str(tmp_path / "labels")]
     assert main(args) == 0
     assert (tmp_path / "run" / "validation.csv").exists()
+    refs = json.loads((tmp_path / "run" / "references.json").read_text())  # the curve's reference lines
+    assert refs["compiler_gap_mean_pct"] >= 0 and refs["random_gap_mean_pct"] >= 0  # gaps to proven optima
+    rows = list(csv.DictReader((tmp_path / "run" / "validation.csv").open()))
+    assert float(rows[0]["plain_order_gap_mean_pct"]) == pytest.approx(refs["plain_order_gap_mean_pct"], abs=1e-4)
+    pytest.importorskip("matplotlib")
+    assert main(["plot", "--runs", str(tmp_path / "run"), "--out", str(tmp_path / "curve.png")]) == 0
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written, meta = checkpoints.load(out)
+    assert meta["command"] == "respect-gym-agents " + " ".join(args)  # the argv main() was given
     assert isinstance(written, OrderPolicyNet) and meta["env_id"] == "RespectOrder-v1"
     assert meta["net"] == {"kind": "order", "hidden": 8, "rounds": 1} and meta["log"]["train_instances"] >= 1
     again, log = train(OrderTrainConfig(**TINY, seed=2), cache=tmp_path / "labels")  # same seed: same weights

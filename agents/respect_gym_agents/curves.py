@@ -6,7 +6,8 @@ compiler minus one, on held-out synthetic graphs) with the compiler (score 0), t
 solver and the proven optimum (``exact``) as reference lines, and beside it the share of
 validation graphs on which the policy beats the compiler; runs that log wall time (``seconds``:
 every run since the cut policies) also get the score against wall time. The cut policies' runs
-(``train cut`` / ``train cut-ppo --logdir``) write the same two files.
+(``train cut`` / ``train cut-ppo --logdir``) write the same two files. An order-policy run
+(``train order --logdir``) logs gaps to the optimum instead; :func:`plot_gaps` draws it.
 
     respect-gym-agents plot --runs agents/results/ppo_dense agents/results/ppo_terminal \\
         --out agents/results/ppo_learning_curve.png
@@ -85,6 +86,45 @@ def plot(runs: Sequence[str | os.PathLike], out: str | os.PathLike, labels: Sequ
     return out
 
 
+def plot_gaps(run: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write the learning-curve PNG of an order-policy run (``train order --logdir``): the greedy
+    policy's mean gap to the optimum on its held-out instances against env steps and wall time,
+    phase by phase (imitation, DAgger, REINFORCE), with the optimum (0%), the plain topological
+    order's cut, the compiler's split and the random solver on the same instances."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = Path(run)
+    with open(run / "validation.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    refs = json.loads((run / "references.json").read_text())
+    lines = ((0.0, "proven optimum (exact)", "--"), (refs["plain_order_gap_mean_pct"], "plain order, cut optimally", "-."),
+             (refs["compiler_gap_mean_pct"], "compiler", "-"), (refs["random_gap_mean_pct"], "random solver", ":"))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, x, label in ((axes[0], "steps", "environment steps (policy decisions)"),
+                         (axes[1], "seconds", "wall time of the run (s, one process)")):
+        ax.plot([float(r[x]) for r in rows], [float(r["gap_mean_pct"]) for r in rows], marker=".", label=run.name)
+        for row in rows:
+            ax.annotate(row["phase"], (float(row[x]), float(row["gap_mean_pct"])), fontsize=7, xytext=(2, 4),
+                        textcoords="offset points")
+        for value, name, style in lines:
+            ax.axhline(value, color="black", linestyle=style, linewidth=1, label=f"{name}: {value:.2f}%")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_xlabel(label)
+        ax.set_ylabel("mean gap to the optimum (%, symlog)")
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{refs['env_id']}: greedy order, cut optimally, on {refs['graphs']} held-out synthetic graphs")
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def add_plot_parser(subparsers) -> None:
     """``respect-gym-agents plot``."""
     p = subparsers.add_parser("plot", help="learning-curve PNG of PPO run folders")
@@ -95,4 +135,7 @@ def add_plot_parser(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    print(f"wrote {plot(args.runs, args.out, args.labels)}")
+    gap_runs = [r for r in args.runs if "gap_mean_pct" in (Path(r) / "validation.csv").read_text().splitlines()[0]]
+    if gap_runs and len(args.runs) > 1:
+        raise SystemExit(f"respect-gym-agents plot: {gap_runs[0]} is an order-policy run (gaps, not scores): plot it alone")
+    print(f"wrote {plot_gaps(args.runs[0], args.out) if gap_runs else plot(args.runs, args.out, args.labels)}")

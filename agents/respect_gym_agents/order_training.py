@@ -31,6 +31,7 @@ every draw from seeded generators, labels from exact's deterministic search.
 from __future__ import annotations
 
 import csv
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -183,15 +184,29 @@ def reinforce_step(net: OrderPolicyNet, batch: list[Example], samples: int, opti
 
 class OrderValidator:
     """The greedy policy's gap to the optimum on held-out instances, beside the plain order's;
-    keeps the best weights seen and writes ``validation.csv``."""
+    keeps the best weights seen and writes ``validation.csv``, and ``references.json`` with the
+    mean gaps of the plain order's cut, the ``compiler`` split and the ``random`` solver on the same
+    instances (the reference lines of ``respect-gym-agents plot``)."""
 
     def __init__(self, held_out: list[Example], logdir: Path | None) -> None:
+        import respect_gym
+
         self.examples = held_out
         self.logdir = logdir
         self.plain_gaps = np.array([100.0 * (e.value(e.instance.graph.topological_order) / e.optimum - 1.0)
                                     for e in held_out])
         self.rows: list[dict[str, float]] = []
         self.best: tuple[float, dict[str, torch.Tensor]] | None = None
+        if logdir is not None:
+            random = [respect_gym.solve(e.instance.graph, e.instance.num_stages, "random", seed=0).objective_value
+                      for e in held_out]
+            (logdir / "references.json").write_text(json.dumps({
+                "env_id": ENV_ID, "graphs": len(held_out),
+                "plain_order_gap_mean_pct": float(self.plain_gaps.mean()),
+                "compiler_gap_mean_pct": float(np.mean([100.0 * (e.instance.reference / e.optimum - 1.0)
+                                                        for e in held_out])),
+                "random_gap_mean_pct": float(np.mean([100.0 * (v / e.optimum - 1.0)
+                                                      for v, e in zip(random, held_out)]))}, indent=1))
 
     def log(self, net: OrderPolicyNet, phase: str, steps: int, seconds: float) -> dict[str, float]:
         """Score ``net`` greedily, keep it if it is the best so far, append the row."""
