@@ -55,15 +55,15 @@ def test_expert_values_equal_brute_force_over_every_continuation(seed, k) -> Non
     assert expert.optimum() == pytest.approx(min(value.values()), rel=1e-9)
 
 
-@pytest.mark.parametrize("squash", [False, True])
-def test_numpy_scorer_plays_what_the_torch_net_plays_in_the_env(squash) -> None:
+@pytest.mark.parametrize("squash, view, observation", [(False, 1, "decision"), (True, 2, "decision-v2")])
+def test_numpy_scorer_plays_what_the_torch_net_plays_in_the_env(squash, view, observation) -> None:
     torch.manual_seed(0)
-    net = CutPolicyNet(CutNetConfig(hidden=16, layers=2, members=2, squash=squash))
+    net = CutPolicyNet(CutNetConfig(hidden=16, layers=2, members=2, view=view, squash=squash))
     with torch.no_grad():  # make cuts likely, so the episode is not all "stay"
         for member in net.members:
             member[-1].bias[1] += 2.0
     for model, k in (("resnet50", 4), ("mobilenet_v2", 8)):
-        env = gym.make("RespectPipeline-v1", model=model, num_tpus=k, observation="decision", action="cut")
+        env = gym.make("RespectPipeline-v1", model=model, num_tpus=k, observation=observation, action="cut")
         obs, info = env.reset(seed=0)
         terminated = False
         while not terminated:

@@ -1,6 +1,6 @@
 """The cut policy: an MLP that decides, node by node, whether to open the next pipeline stage.
 
-It plays ``RespectPipeline-v1`` with ``observation="decision"`` and ``action="cut"``: at each node
+It plays ``RespectPipeline-v1`` with ``observation="decision-v2"`` and ``action="cut"``: at each node
 of the visit order, stay on the open stage (0) or open the next one (1), seeing the numbers the
 exact cut DP compares (:data:`respect_gym.problem.features.DECISION_FEATURES`: the open stage's
 latency with and without the node, the slowest closed stage, the work left per stage left, what a

@@ -100,7 +100,7 @@ def _replace_rows(obs, fresh, rows: np.ndarray):
 class StackedVecEnv(VecEnv):
     """Several :class:`KernelVecEnv` as one ``VecEnv`` (their sub-envs in order), e.g. one per K:
     the native vector env has one K, and views and actions that do not depend on K
-    (``observation="decision"``, ``action="cut"``) let one policy train on all of them at once."""
+    (``observation="decision-v2"``, ``action="cut"``) let one policy train on all of them at once."""
 
     def __init__(self, parts: Sequence[KernelVecEnv]) -> None:
         first = parts[0]
