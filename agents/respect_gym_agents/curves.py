@@ -135,7 +135,8 @@ def add_plot_parser(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    gap_runs = [r for r in args.runs if "gap_mean_pct" in (Path(r) / "validation.csv").read_text().splitlines()[0]]
+    # an order-policy run logs gaps and no scores (score runs log both)
+    gap_runs = [r for r in args.runs if "score_mean" not in (Path(r) / "validation.csv").read_text().splitlines()[0]]
     if gap_runs and len(args.runs) > 1:
         raise SystemExit(f"respect-gym-agents plot: {gap_runs[0]} is an order-policy run (gaps, not scores): plot it alone")
     print(f"wrote {plot_gaps(args.runs[0], args.out) if gap_runs else plot(args.runs, args.out, args.labels)}")
