@@ -15,8 +15,8 @@ its options make this learnable in seconds by a plain MLP:
 
 Run (one torch thread; a rerun with the same seed repeats the run exactly): seeds 0, 1, 3 and 4
 each end at the optimum, period 7.126 ms, against the compiler's 9.313 ms (score +0.307), seed 2 at
-8.121 ms (score +0.147); 60-117 s wall each on this project's 2-core machine while two other
-sessions' jobs ran (load ~6 on 2 cores):
+8.121 ms (score +0.147); 15 s wall each on this project's 2-core machine when quiet, 60-117 s
+while two other sessions' jobs ran (load ~6):
 
     python agents/examples/quickstart_maskable_ppo.py            # 60k steps
     python agents/examples/quickstart_maskable_ppo.py --steps 100000 --seed 1
