@@ -155,18 +155,18 @@ def test_checkpoint_round_trip_solver_and_refusals(tmp_path) -> None:
 
 @pytest.mark.parametrize("model,granularity", [("inception_v3", "fused"), ("resnet50", "layers")])
 def test_bounded_order_cut_has_the_full_dps_value(monkeypatch, model, granularity) -> None:
-    from respect_gym.solvers.cuts import key_order
+    from respect_gym.solvers import cuts
     from respect_gym.solvers.stagecost import BatchStageCost
-    from respect_gym_agents import order_policy
 
-    monkeypatch.setattr(order_policy, "BOUND_MIN_NODES", 0)  # the heuristic bound on every order
     graph = respect_gym.load_graph(model, granularity)
     rng = np.random.default_rng(0)
     for k in (2, 4, 8):
         instance = Instance.build(graph, k)
         cm = instance.cost_model
-        for order in (graph.topological_order, key_order(graph, rng.random(graph.num_nodes))):
+        for order in (graph.topological_order, cuts.key_order(graph, rng.random(graph.num_nodes))):
+            monkeypatch.setattr(cuts, "BOUND_MIN_NODES", 10**9)  # the DP over every segment
             full, _ = instance.objective.best_cut(cm, BatchStageCost(cm), order, k, np.inf, graph.num_nodes)
+            monkeypatch.setattr(cuts, "BOUND_MIN_NODES", 0)  # the heuristic bound on every order
             value, stages = order_cut(instance, order)
             assert value == pytest.approx(full, rel=1e-12) and instance.evaluate(stages)[0] == pytest.approx(value)
 

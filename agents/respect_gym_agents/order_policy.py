@@ -35,7 +35,6 @@ from torch import nn
 from respect_gym.problem.features import NUM_NODE_CONTEXT, NUM_STATIC_FEATURES
 from respect_gym.problem.instance import Instance
 from respect_gym.problem.observe import context_rows
-from respect_gym.solvers.cuts import bisect_cut
 from respect_gym.solvers.stagecost import BatchStageCost
 
 COMPUTE = NUM_STATIC_FEATURES  # context column: the node's compute ms / the graph's lower bound on K stages
@@ -44,7 +43,6 @@ NUM_STAGES_SCALE = 32.0  # K / 32, as the env's globals
 STEP_FEATURES = ("ordered_share", "work_per_stage", "work_fraction", "cache_fraction", "num_stages", "log_cache_fill")
 CLIP = 10.0  # logits are CLIP * tanh(score)
 MASKED = -1e9
-BOUND_MIN_NODES = 200  # order_cut: from this size on, a heuristic cut bounds the segments the exact DP prices
 
 
 @dataclass(frozen=True)
@@ -315,15 +313,8 @@ def _decode(keys, q_last, q_mean, q_fixed, q_start, w_state, follow, compute, pa
 
 def order_cut(instance: Instance, order: np.ndarray, batch_cost: BatchStageCost | None = None) -> tuple[float, np.ndarray]:
     """``(objective value, stage per node)`` of the optimal cut of ``order`` into at most K stages:
-    the value of ``RespectOrder-v1``'s cut (its default ``dp_max_nodes=None``: the exact DP at every
-    size; tested equal), found faster on large orders.
-
-    From :data:`BOUND_MIN_NODES` nodes on, the bisection heuristic's cut of the same order
-    (:func:`respect_gym.solvers.cuts.bisect_cut`, milliseconds) gives an upper bound on the optimum,
-    and the exact DP then prices only the segments whose latency without streaming stays below it
-    (``Objective.best_cut``'s ``upper``): no segment of an optimal cut is left out, and the
-    first-fit streaming of the many long segments that cannot be in one, which is most of the
-    cut's time, is skipped (2-5x on the zoo's 300-700-node graphs).
+    ``RespectOrder-v1``'s cut (its default ``dp_max_nodes=None``: the exact DP at every size, bounded
+    by a heuristic cut on long orders, :func:`respect_gym.solvers.cuts.best_cut`; tested equal).
 
     :raises ValueError: ``order`` is not a topological order of the instance's graph.
     """
@@ -338,12 +329,8 @@ def order_cut(instance: Instance, order: np.ndarray, batch_cost: BatchStageCost 
     if len(late):
         u, v = graph.edges[late[0]].tolist()
         raise ValueError(f"not a topological order of the graph: node {v} comes before its predecessor {u}")
-    upper = np.inf
-    if n >= BOUND_MIN_NODES:
-        _, heuristic = bisect_cut(cm, order, instance.num_stages)
-        upper = instance.evaluate(heuristic)[0] * (1 + 1e-9) + 1e-12
     value, stages = instance.objective.best_cut(cm, batch_cost or BatchStageCost(cm), order, instance.num_stages,
-                                                upper, max(n, 1))
+                                                np.inf, max(n, 1))
     return float(value), stages
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from respect_gym.problem.objectives import Objective
 
 DP_MAX_NODES = 500
+BOUND_MIN_NODES = 200  # from this many nodes on, the exact cut DP is bounded by the bisection heuristic's cut
 
 
 def best_cut(cost_model: CostModel, batch_cost: BatchStageCost, order: np.ndarray, num_stages: int,
@@ -45,6 +46,13 @@ def best_cut(cost_model: CostModel, batch_cost: BatchStageCost, order: np.ndarra
     if n > dp_max_nodes:
         _, stages = bisect_cut(cost_model, order, num_stages)
     else:
+        if n >= BOUND_MIN_NODES:
+            # the heuristic's cut (milliseconds) bounds the optimum, so the DP need not price the
+            # segments above it, whose first-fit streaming is most of its time on long orders
+            # (2-5x on the zoo's 300-800-node graphs); the optimum's value is unchanged
+            _, heuristic = bisect_cut(cost_model, order, num_stages)
+            bound = objective.value(cost_model.graph, heuristic, num_stages, cost_model.evaluate(heuristic, num_stages))
+            upper = min(upper, bound * (1 + 1e-9) + 1e-12)
         matrix = batch_cost.chain_latencies(order, upper=upper, ends_only=num_stages <= 2)
         stages = objective.chain(cost_model, prefix_ideals(order), matrix, num_stages)
         if stages is None:
