@@ -34,13 +34,7 @@ def read_run(folder: str | os.PathLike) -> tuple[list[dict[str, float]], dict]:
 def plot(runs: Sequence[str | os.PathLike], out: str | os.PathLike, labels: Sequence[str] | None = None,
          title: str | None = None) -> Path:
     """Write the learning-curve PNG of ``runs`` to ``out`` (needs matplotlib: the ``viz`` extra)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib is in the viz extra
-        raise ImportError("plotting needs matplotlib: pip install -e '.[viz]'") from exc
+    plt = _pyplot()
     labels = list(labels) if labels else [Path(r).name for r in runs]
     if len(labels) != len(runs):
         raise ValueError(f"{len(runs)} runs but {len(labels)} labels")
@@ -78,24 +72,16 @@ def plot(runs: Sequence[str | os.PathLike], out: str | os.PathLike, labels: Sequ
     ax_better.legend(fontsize=8)
     ax_better.grid(alpha=0.3)
     fig.suptitle(title or f"{refs['env_id']}: greedy policy on {refs['graphs']} held-out synthetic graphs (K 2..8)")
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, out)
 
 
 def plot_gaps(run: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Write the learning-curve PNG of an order-policy run (``train order --logdir``): the greedy
     policy's mean gap to the optimum on its held-out instances against env steps and wall time,
     phase by phase (imitation, DAgger, REINFORCE), with the optimum (0%), the plain topological
-    order's cut, the compiler's split and the random solver on the same instances."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    order's cut, the compiler's split and the random solver on the same instances (needs
+    matplotlib: the ``viz`` extra)."""
+    plt = _pyplot()
     run = Path(run)
     with open(run / "validation.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -117,6 +103,23 @@ def plot_gaps(run: str | os.PathLike, out: str | os.PathLike) -> Path:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.suptitle(f"{refs['env_id']}: greedy order, cut optimally, on {refs['graphs']} held-out synthetic graphs")
+    return _save(plt, fig, out)
+
+
+def _pyplot():
+    """matplotlib's pyplot on the file-only backend (matplotlib is in the ``viz`` extra)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - matplotlib is in the viz extra
+        raise ImportError("plotting needs matplotlib: pip install -e '.[viz]'") from exc
+    return plt
+
+
+def _save(plt, fig, out: str | os.PathLike) -> Path:
+    """Lay out ``fig``, write it to ``out`` as a PNG and free it."""
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
