@@ -136,3 +136,36 @@ def test_targets_under_a_deterministic_limit_repeat() -> None:
     assert ([(t["target_ms"], t["status"]) for t in first.info["targets"]]
             == [(t["target_ms"], t["status"]) for t in second.info["targets"]])
     assert first.stages.tolist() == second.stages.tolist() and first.lower_bound_ms == second.lower_bound_ms
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_boundary_cuts_hold_for_every_schedule(seed: int) -> None:
+    """The CP-SAT model's boundary cuts (``_StageTimeModel._boundary_cuts``), recomputed in ms from
+    the graph and checked against the evaluator's stage latencies on every valid schedule: the
+    first s + 1 stages cost at least their compute, the graph inputs they read and each tensor
+    crossing boundary s, the later stages their compute and the same tensors; with an invoke added
+    (a used stage pays it, and the period is at least one used stage) s + 1 (k - 1 - s) periods
+    bound them."""
+    import numpy as np
+
+    from respect_gym.cost.model import CostModel
+    from solver_brute import valid_schedules
+
+    graph, k = tiny_graph(300 + seed, max_nodes=7), 3
+    cm = CostModel(graph)
+    is_op = np.asarray(cm.is_op)
+    compute, invoke = np.asarray(cm.compute_ms), cm.hardware.invoke_overhead_ms
+    tensor_ms = np.asarray(cm.out_bytes) * cm.ms_per_link_byte
+    edges = graph.edges[is_op[graph.edges[:, 1]]]
+    for stages in valid_schedules(graph, k):
+        stage_ms = cm.evaluate(stages, k).stage_ms
+        period = stage_ms.max()  # the model's T is at least every stage latency
+        u, w = edges[:, 0], edges[:, 1]
+        for s in range(k - 1):
+            early = stages <= s
+            sent = tensor_ms[np.unique(u[early[u] & ~early[w] & is_op[u]])].sum()
+            read = tensor_ms[np.unique(u[~is_op[u] & early[w]])].sum()
+            assert stage_ms[: s + 1].sum() >= compute[early & is_op].sum() + sent + read - 1e-9
+            assert stage_ms[s + 1:].sum() >= compute[~early & is_op].sum() + sent - 1e-9
+            assert (s + 1) * period >= compute[early & is_op].sum() + invoke + sent + read - 1e-9
+            assert (k - 1 - s) * period >= compute[~early & is_op].sum() + invoke + sent - 1e-9
