@@ -25,8 +25,7 @@ from respect_gym.problem.features import NUM_DECISION_FEATURES
 from respect_gym.problem.instance import Instance
 from respect_gym.problem.observe import DecisionView, compiled_decision
 from respect_gym.problem.state import State, compiled_cut_choices, compiled_step, cut_choices, reset, step, step_arrays
-
-MASKED_LOGIT = -1e9
+from respect_gym_agents.policies import MASKED_LOGIT
 
 
 @dataclass(frozen=True)

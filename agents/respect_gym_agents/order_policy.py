@@ -36,13 +36,13 @@ from respect_gym.problem.features import NUM_NODE_CONTEXT, NUM_STATIC_FEATURES
 from respect_gym.problem.instance import Instance
 from respect_gym.problem.observe import context_rows
 from respect_gym.solvers.stagecost import BatchStageCost
+from respect_gym_agents.policies import MASKED_LOGIT
 
 COMPUTE = NUM_STATIC_FEATURES  # context column: the node's compute ms / the graph's lower bound on K stages
 PARAMS = NUM_STATIC_FEATURES + 1  # context column: the node's parameter bytes / TPU cache bytes
 NUM_STAGES_SCALE = 32.0  # K / 32, as the env's globals
 STEP_FEATURES = ("ordered_share", "work_per_stage", "work_fraction", "cache_fraction", "num_stages", "log_cache_fill")
 CLIP = 10.0  # logits are CLIP * tanh(score)
-MASKED = -1e9
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class OrderPolicyNet(nn.Module):
     def order_logits(self, graph: OrderGraph, orders: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits, ready)`` of every step of each order in ``orders`` ``(M, n)`` (topological
         orders of ``graph``): ``logits[m, t, v]`` is the policy's logit for ordering ``v`` at step
-        ``t`` given ``orders[m, :t]``, ``MASKED`` where ``v`` is not ready (``ready[m, t, v]``)."""
+        ``t`` given ``orders[m, :t]``, ``MASKED_LOGIT`` where ``v`` is not ready (``ready[m, t, v]``)."""
         n, d = graph.num_nodes, self.config.hidden
         orders_t = torch.from_numpy(np.ascontiguousarray(orders, dtype=np.int64))
         m = orders_t.shape[0]
@@ -150,7 +150,7 @@ class OrderPolicyNet(nn.Module):
         state = torch.from_numpy(np.stack(step_features(share, work, cache, graph.num_stages), -1)).float()
         query = self.query(torch.cat([h_last, h.mean(0).expand(m, n, d), ordered_mean, state], -1))
         score = query @ self.key(h).T / d**0.5 + self.follow * follows
-        return (CLIP * torch.tanh(score)).masked_fill(~ready, MASKED), ready
+        return (CLIP * torch.tanh(score)).masked_fill(~ready, MASKED_LOGIT), ready
 
 
 def step_features(share: float | np.ndarray, work: float | np.ndarray, cache: float | np.ndarray,
