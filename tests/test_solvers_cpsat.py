@@ -140,7 +140,7 @@ def test_targets_under_a_deterministic_limit_repeat() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_boundary_cuts_hold_for_every_schedule(seed: int) -> None:
-    """The CP-SAT model's boundary cuts (``_StageTimeModel._boundary_cuts``), recomputed in ms from
+    """The CP-SAT model's boundary cuts (``_StageTimeModel.add_boundary_cuts``), recomputed in ms from
     the graph and checked against the evaluator's stage latencies on every valid schedule: the
     first s + 1 stages cost at least their compute, the graph inputs they read and each tensor
     crossing boundary s, the later stages their compute and the same tensors; with an invoke added

@@ -302,7 +302,7 @@ class _StageTimeModel(_Core):
         lower = combinatorial_lower_bound_ms(cm, k)
         m.add(self.T >= max(0, math.floor(lower * scale - self.slack)))
         m.add(k * self.T >= sum(self.lat))
-        self._cut_terms = (compute, tensor, invoke, ops, edges, host)  # for add_boundary_cuts
+        self._cut_terms = (compute, tensor, invoke)  # the stage latencies' integers, for add_boundary_cuts
         # prefix/suffix cuts: v on a stage <= s puts v and its ancestors (their compute and at least
         # one invoke) on the first s + 1 stages, v on a stage > s its descendants on the last k-1-s
         if graph.num_nodes > CLOSURE_MAX_NODES:  # the cuts are optional; their closure sums cost n^2 bits
@@ -327,16 +327,16 @@ class _StageTimeModel(_Core):
         one, and ``T`` is at least one used stage), ``(s + 1) T`` and ``(k - 1 - s) T`` bound
         these sums. The terms are the stage latencies' own integers, so the cuts hold exactly for
         every schedule (tested on every schedule of small graphs). The per-stage constraints
-        imply them only after every node is placed; stated whole, they refute a partial assignment (or a target
-        period) early: nasnet_mobile layers K=4 proved in 20 s instead of 35 s (same load), and
-        ``T <= optimum`` refuted at K=6 in 168 s instead of 296 s.
+        imply them only once every node is placed; stated whole, they refute a target early.
         Added for the targets only (:func:`_targets`): in the minimisation they change CP-SAT's
-        search path, which proved nasnet_mobile layers K=8 in 12 s but lost K=4 and K=5 (30 s each,
-        ``benchmarks/solvers.py``, same load)."""
-        compute, tensor, invoke, ops, edges, host = self._cut_terms
+        search path, which on nasnet_mobile layers at 30 s proved K=8 but lost K=4 and K=5
+        (``benchmarks/solvers.py``); ``benchmarks/exact_long.py`` times them on the open instances."""
+        compute, tensor, invoke = self._cut_terms
         m, k = self.model, self.problem.num_stages
+        host = ~np.asarray(self.problem.cost_model.is_op)
+        ops = np.flatnonzero(~host)
         readers: dict[int, list[int]] = {}
-        for u, w in edges.tolist():
+        for u, w in self._edges.tolist():  # edges into TPU ops
             if tensor[u]:
                 readers.setdefault(u, []).append(w)
         total = int(compute[ops].sum())
