@@ -169,7 +169,9 @@ AGENT_ENTRIES = (
 
 
 ANYTIME_SUITES = ("hard-v1", "hard-v2")  # hard-v2: hard-v1's instances with refreshed references
-HARD_BUDGET_S = {"imitation_recut": 10, "ppo_recut": 10, "order_pointer": 10}  # anytime-tier budget per agent (default 1 s): within it
+# anytime-tier budget per agent (default 1 s), the smallest it keeps on every instance after the
+# harness's untimed warm-up (order_pointer's exact cut of the 1,000-node graph's order takes 12-17 s)
+HARD_BUDGET_S = {"imitation_recut": 10, "ppo_recut": 10, "order_pointer": 60}
 
 
 def agent_entry_commands() -> list[list[str]]:

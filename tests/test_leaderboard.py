@@ -281,3 +281,34 @@ def test_a_refresh_refuses_instances_the_earlier_version_lacks(root: Path, tmp_p
     shutil.copytree(root, lb)
     with pytest.raises(LeaderboardError, match="vgg16/k4: not an instance of tiny-v0"):
         build_suite(SuiteSpec("tiny-v1", "a K tiny-v0 lacks", ("vgg16",), (4,), refreshes="tiny-v0"), lb)
+
+
+def test_an_anytime_entry_shows_the_instances_within_its_budget(root: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # a policy that loads for 1.5 s on its first call in the process (the warm-up takes it, untimed)
+    # and runs 1.2 s on vgg16 at K=3 (over the 1 s budget it claims), instantly elsewhere
+    lb = tmp_path / "lb"
+    shutil.copytree(root, lb)
+    build_suite(SuiteSpec("tiny-v1", "tiny-v0 as an anytime tier", TINY.graphs, TINY.ks, budgets_s=(1.0, 10.0)), lb)
+    (tmp_path / "slow_policy.py").write_text(
+        "import time\nloaded = False\n"
+        "def policy(graph, num_stages, hardware, objective):\n"
+        "    global loaded\n"
+        "    if not loaded:\n        time.sleep(1.5)\n        loaded = True\n"
+        "    if graph.meta.model == 'vgg16' and num_stages == 3:\n        time.sleep(1.2)\n"
+        "    return [0] * graph.num_nodes\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = lb / "submissions" / "tiny-v1" / "slow.json"
+    out.parent.mkdir()
+    assert cli(["leaderboard", "run", "--root", str(lb), "--suite", "tiny-v1", "--policy", "slow_policy:policy",
+                "--time-limit", "1", "--out", str(out), "--not-trained-on-suite"]) == 0
+    v = verify_submission(out, lb)
+    seconds = {s.instance.id: s.seconds for s in v.scores}
+    assert v.submission.meta["harness"]["time_limit_s"] == 1.0 and v.budget_s == 1.0
+    assert seconds["vgg16/k3"] >= 1.2 and max(t for i, t in seconds.items() if i != "vgg16/k3") < 1.0
+    assert v.num_within_budget == 3
+    table = render_tables(lb)
+    assert "| within budget |" in table and "| 3 / 4 |" in table
+    # off an anytime tier there is no budget to keep
+    plain = verify_submission(root / "submissions" / "tiny-v0" / "compiler.json", root)
+    assert plain.budget_s is None and plain.num_within_budget is None

@@ -21,6 +21,8 @@ from respect_gym.leaderboard.submission import check_method
 from respect_gym.leaderboard.run import Method, run as run_harness
 from respect_gym.safe_io import check_output_path, printable
 
+DEFAULT_RUN_LIMIT_S = 20.0  # `leaderboard run --solver`: seconds per instance unless --time-limit says otherwise
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -66,8 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     trained.add_argument("--not-trained-on-suite", dest="trained_on_suite", action="store_false",
                          help="the method never saw any instance of this suite (one of the two is required)")
     p.add_argument("--nondeterministic", action="store_true", help="reruns may give other schedules")
-    p.add_argument("--time-limit", type=positive_float("--time-limit"), default=20.0, metavar="S",
-                   help="seconds per instance for anytime solvers (default 20)")
+    p.add_argument("--time-limit", type=positive_float("--time-limit"), metavar="S",
+                   help=f"seconds per instance for anytime solvers (default {DEFAULT_RUN_LIMIT_S:g}); with --policy, "
+                   "only the budget the entry claims on an anytime tier (a Python callable cannot be stopped: its "
+                   "measured times show whether it kept the budget)")
     p.add_argument("--seed", type=int, default=0, help="seed passed to the solver (default 0)")
     p.add_argument("--workers", type=positive_int("N"), metavar="N",
                    help="instances run at once: local processes (default 1), or Ray tasks in flight with --ray "
@@ -130,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or (None if args.ray else 1)
     try:
         out = run_harness(args.suite, args.out, method, solver=args.solver, policy=args.policy,
-                          time_limit=args.time_limit, seed=args.seed, root=args.root, workers=workers,
+                          time_limit=DEFAULT_RUN_LIMIT_S if args.time_limit is None and args.solver else args.time_limit,
+                          seed=args.seed, root=args.root, workers=workers,
                           ray_address=args.ray, progress=True)
     except (ConnectionError, ImportError) as exc:  # --ray: no cluster there, or Ray not installed
         raise LeaderboardError(str(exc)) from None

@@ -8,7 +8,10 @@ cost-model revision, and both against the instance's proven lower bound; then th
 missing. At most :data:`MAX_PROBLEMS` problems are listed per file (checking stops there), and any
 failure, whatever its kind, is one :class:`LeaderboardError` naming the file. Solve times are the
 file's claims (the harness's own measurements when it wrote the file, but nothing here re-measures
-them): they are shown as claimed, never ranked on. The suite score is the geometric mean over instances of reference / submission value
+them): they are shown as claimed, never ranked on. On an anytime tier (a suite with ``budgets_s``)
+an entry names the budget it ran at (the harness's ``time_limit_s``), and the table shows on how
+many instances its claimed time kept that budget, within :data:`BUDGET_SLACK` (the harness's own
+overhead: scoring, process start); the score does not depend on it. The suite score is the geometric mean over instances of reference / submission value
 (1.0: every instance at its reference; above 1 only by beating an unproven best known value).
 """
 
@@ -29,6 +32,7 @@ from respect_gym.leaderboard.suite import PROOF_TOL, ROOT, Instance, Suite, chec
 from respect_gym.safe_io import excerpt
 
 MAX_PROBLEMS = 10
+BUDGET_SLACK = 0.1  # a claimed time within budget x (1 + BUDGET_SLACK) kept the budget
 # what a damaged or hostile file may raise below the checks (never shown as a traceback)
 _UNEXPECTED = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError,
                MemoryError, OSError)
@@ -85,6 +89,22 @@ class Verified:
         does not re-measure it); ``None`` when any instance has none."""
         seconds = [s.seconds for s in self.scores]
         return None if None in seconds else float(statistics.median(seconds))
+
+    @property
+    def budget_s(self) -> float | None:
+        """The anytime tier's budget this entry ran at (``None`` off an anytime tier, or when the
+        file names none)."""
+        limit = self.submission.meta["harness"].get("time_limit_s")
+        return float(limit) if self.suite.built_with.get("budgets_s") and limit is not None else None
+
+    @property
+    def num_within_budget(self) -> int | None:
+        """Instances whose claimed time kept :attr:`budget_s` (within :data:`BUDGET_SLACK`; an
+        instance without a time did not); ``None`` without a budget."""
+        budget = self.budget_s
+        if budget is None:
+            return None
+        return sum(s.seconds is not None and s.seconds <= budget * (1 + BUDGET_SLACK) for s in self.scores)
 
 
 def geometric_mean(values: list[float]) -> float:

@@ -82,7 +82,8 @@ class Objective(abc.ABC):
         (:func:`respect_gym.solvers.cuts.best_cut`); ``(inf, None)`` when none is ``<= upper``."""
         from respect_gym.solvers.cuts import DP_MAX_NODES, best_cut
 
-        return best_cut(cost_model, batch_cost, order, num_stages, self, dp_max_nodes or DP_MAX_NODES, upper)
+        return best_cut(cost_model, batch_cost, order, num_stages, self,
+                        DP_MAX_NODES if dp_max_nodes is None else dp_max_nodes, upper)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

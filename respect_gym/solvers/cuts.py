@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from respect_gym.problem.objectives import Objective
 
 DP_MAX_NODES = 500
+# one full DP cut's seconds per n^3, for budgets (hard-v1's 300-node graph: 1.2-1.9 s, the machine loaded)
+DP_CUT_SECONDS_PER_NODE3 = 4.5e-8
 BOUND_MIN_NODES = 200  # from this many nodes on, the exact cut DP is bounded by the bisection heuristic's cut
+
+
+def dp_cut_seconds(num_nodes: int) -> float:
+    """Estimated seconds of one full DP cut of an order of ``num_nodes`` nodes (``O(n^3)`` pricing)."""
+    return DP_CUT_SECONDS_PER_NODE3 * num_nodes**3
 
 
 def best_cut(cost_model: CostModel, batch_cost: BatchStageCost, order: np.ndarray, num_stages: int,

@@ -130,12 +130,10 @@ TARGET_POINT = 0.5
 LAST_STEP = 0.01
 BUILD_SECONDS_PER_CELL = 3.5e-4  # building the model in Python, measured here (120k cells: ~40 s)
 WARM_START_SECONDS_PER_NODE = 6e-5  # the warm start's slicegraph pass on a large graph (100k nodes: ~6 s)
-# the warm start's slicegraph search: its options, its cost in full DP cuts (it cuts 6 + 2 x 4
-# orders, all but the first pruned by the incumbent: 6.8 s on the hard-v1 300-node graph), and one
-# full DP cut's seconds per n^3 (that graph: 1.2-1.9 s, the machine loaded)
+# the warm start's slicegraph search: its options and its cost in full DP cuts (it cuts 6 + 2 x 4
+# orders, all but the first pruned by the incumbent: 6.8 s on the hard-v1 300-node graph)
 QUICK_SLICEGRAPH = {"generations": 2, "population": 6}
 QUICK_SLICEGRAPH_CUTS = 6
-DP_CUT_SECONDS_PER_NODE3 = 4.5e-8
 # of a time limit, the most the warm start's search may take: its hint is worth most of the limit
 # where CP-SAT alone finds worse (hard-v1's 300-node graph at 10 s: 482 ms from the compiler's
 # split, 344 from the slicegraph hint); the model is built only if it fits in half of what is left
@@ -455,10 +453,10 @@ def warm_start_plan(num_nodes: int, seconds: float | None) -> tuple[str, float]:
     ``"none"``. Orders are cut by the ``O(n^3)`` prefix DP up to ``DP_MAX_NODES`` nodes, where the
     search costs :data:`QUICK_SLICEGRAPH_CUTS` full cuts, and by bisection above, where it cuts its
     first population only."""
-    from respect_gym.solvers.cuts import DP_MAX_NODES
+    from respect_gym.solvers.cuts import DP_MAX_NODES, dp_cut_seconds
 
     if num_nodes <= DP_MAX_NODES:
-        cut = DP_CUT_SECONDS_PER_NODE3 * num_nodes**3
+        cut = dp_cut_seconds(num_nodes)
         search = QUICK_SLICEGRAPH_CUTS * cut
     else:
         search = WARM_START_SECONDS_PER_NODE * num_nodes
