@@ -95,10 +95,12 @@ def test_exact_on_a_graph_too_large_to_model_returns_the_warm_start_with_a_bound
     assert 4 * n <= exact_cpsat.MAX_MODEL_CELLS  # skipped for the time limit, not the memory limit
 
 
+@pytest.mark.parametrize("linearization", [None, 2])
 @pytest.mark.parametrize("seed", range(6))
-def test_targets_refute_only_periods_below_the_optimum(seed: int) -> None:
+def test_targets_refute_only_periods_below_the_optimum(seed: int, linearization: int | None) -> None:
     # the targets alone, from the compiler's split and a zero bound: every refuted target lies below
-    # the brute-force optimum, and the last one proves it
+    # the brute-force optimum, and the last one proves it; raced without and with the LP (None, on
+    # two cores or more) and with the LP alone
     import time
 
     from respect_gym.cost.model import CostModel
@@ -112,10 +114,13 @@ def test_targets_refute_only_periods_below_the_optimum(seed: int) -> None:
     problem = Problem(graph, k, CostModel(graph), time_limit=40.0, deadline=time.perf_counter() + 40.0)
     start = compiler_schedule(graph, k)
     stages, value, bound, runs = _targets(problem, _StageTimeModel(problem), False, start,
-                                          problem.objective_value(start), lo=0.0, dtime=None, presolve_s=0.0)
+                                          problem.objective_value(start), lo=0.0, dtime=None, presolve_s=0.0,
+                                          linearization=linearization)
     assert value - bound <= OPTIMALITY_RTOL * value and bound <= best * (1 + 1e-9)
     assert value == pytest.approx(best, rel=1e-6) and problem.objective_value(stages) == pytest.approx(value, rel=1e-12)
     assert runs and all(r.target < best for r in runs if r.status_name == "INFEASIBLE")
+    if linearization is not None:
+        assert all(r.linearization == linearization for r in runs)
 
 
 def test_a_limited_period_solve_raises_its_bound_by_targets() -> None:

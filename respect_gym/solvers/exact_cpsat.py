@@ -55,7 +55,10 @@ it completes within that share is the one it found before), and the rest goes to
 the bound, a schedule found within one improves the incumbent, and refuting a target just below
 the incumbent proves it optimal. ``info["targets"]`` lists them.
 The targets' model adds boundary cuts (:meth:`_StageTimeModel.add_boundary_cuts`: the transfers
-across each stage boundary, stated whole), which refute targets sooner.
+across each stage boundary, stated whole), which refute targets sooner. Under a wall-clock limit on
+two cores or more, each target is searched twice at once (:func:`_race`): without the LP relaxation
+and with CP-SAT's full one (``linearization_level`` 2), the first answer wins; the LP alone refutes
+targets on the hard-v2 layered DAGs, the search without it alone on nasnet_mobile layers K=8.
 
 Size. Memory grows with the number of (node, stage) cells (:data:`MAX_MODEL_CELLS`, about 0.5 GB
 at the limit) plus, up to :data:`CLOSURE_MAX_NODES` nodes, the closure of the prefix / suffix cuts;
@@ -75,7 +78,8 @@ time left (CP-SAT's presolve of it does not stop at the limit).
 
 Determinism. A proven optimum's value never varies. The single search is deterministic: the same
 (graph, K, seed, options) give the same schedule, unless a wall-clock ``time_limit`` stops it,
-where the incumbent depends on the machine's speed. The portfolio runs free: among tied optima,
+where the incumbent depends on the machine's speed (and which of a target's two searches answers
+first). The portfolio runs free: among tied optima,
 and under a time limit, the schedule may differ between runs. Option ``deterministic=True`` makes
 either reproducible on a given machine: the limit is counted in CP-SAT's deterministic time
 (option ``deterministic_time``, else the problem's ``time_limit`` times the search's ratio of
@@ -92,7 +96,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import threading
 import time
+from typing import Callable
 
 import numpy as np
 from ortools.sat.python import cp_model, cp_model_helper
@@ -128,6 +134,7 @@ CLOSURE_MAX_NODES = 20_000
 MINIMISE_SHARE = 0.8
 TARGET_POINT = 0.5
 LAST_STEP = 0.01
+RACE_LINEARIZATION = (0, 2)  # the targets' two searches (_race): CP-SAT's linearization_level, none and full
 BUILD_SECONDS_PER_CELL = 3.5e-4  # building the model in Python, measured here (120k cells: ~40 s)
 WARM_START_SECONDS_PER_NODE = 6e-5  # the warm start's slicegraph pass on a large graph (100k nodes: ~6 s)
 # the warm start's slicegraph search: its options and its cost in full DP cuts (it cuts 6 + 2 x 4
@@ -535,7 +542,8 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
             "deterministic": (deterministic or search == "single") and not any(r.wall_stopped for r in runs)}
     if targeted:
         info["targets"] = [{"target_ms": r.target, "status": r.status_name, "seconds": r.wall_time,
-                            "deterministic_time": r.dtime_used} for r in runs if r.target is not None]
+                            "deterministic_time": r.dtime_used, "linearization": r.linearization}
+                           for r in runs if r.target is not None]
     return SolverOutput(
         stages=stages,
         optimal=bool(proven),
@@ -549,13 +557,15 @@ class _Run:
     """One CP-SAT solve of ``model`` (the built model, or a clone with a target) and what it found."""
 
     def __init__(self, problem: Problem, built: _Core, search: str, deterministic: bool, seconds: float | None,
-                 dtime: float | None, model: cp_model.CpModel | None = None, target: float | None = None) -> None:
+                 dtime: float | None, model: cp_model.CpModel | None = None, target: float | None = None,
+                 linearization: int = 0, started: Callable[[cp_model.CpSolver], None] | None = None) -> None:
+        self.linearization = linearization
         solver = cp_model.CpSolver()
         params = solver.parameters
         params.random_seed = problem.seed % 2**31
         if search == "single":
             params.num_workers = 1
-            params.linearization_level = 0
+            params.linearization_level = linearization  # 0 in exact (module docstring); benchmarks try 2
             params.cp_model_probing_level = 0
         else:
             params.num_workers = max(PORTFOLIO_MIN_WORKERS, os.cpu_count() or 1)
@@ -564,6 +574,8 @@ class _Run:
             params.max_deterministic_time = float(dtime)
         if seconds is not None:
             params.max_time_in_seconds = max(0.01, (WALL_BACKSTOP if deterministic else 1.0) * seconds)
+        if started is not None:  # a race holds the solver to stop it (_race)
+            started(solver)
         status = solver.solve(built.model if model is None else model)
         self.status, self.status_name, self.target = status, solver.status_name(status), target
         self.wall_time, self.dtime_used = solver.wall_time, solver.deterministic_time
@@ -580,7 +592,8 @@ class _Run:
 
 
 def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stages: np.ndarray, value: float,
-             lo: float, dtime: float | None, presolve_s: float) -> tuple[np.ndarray, float, float, list[_Run]]:
+             lo: float, dtime: float | None, presolve_s: float, linearization: int | None = None
+             ) -> tuple[np.ndarray, float, float, list[_Run]]:
     """Raise the proven bound ``lo`` on the period towards the incumbent ``value`` by targets, until
     the time left (or ``dtime``, deterministic seconds) is spent or the first target runs out of it.
 
@@ -597,6 +610,9 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
     Under a wall-clock limit a target needs at least ``presolve_s`` seconds left: CP-SAT presolves
     each one's model anew and does not stop inside that (hard-v1's 1,000-node graph, K=8: a target
     given 1.9 s took 3.4 s); the model's build time is the estimate.
+
+    Each target is a :func:`_race` of the search without and with CP-SAT's LP relaxation, unless
+    ``deterministic``, on one core, or ``linearization`` names one level (the benchmarks' runs).
 
     :returns: the best schedule, its period, the proven bound and the runs.
     """
@@ -615,7 +631,10 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
         model.clear_hints()  # the incumbent lies above the target
         model.add(model.get_int_var_from_proto_index(built.T.index)
                   <= math.ceil(target * UNITS_PER_MS + built.slack))
-        query = _Run(problem, built, "single", deterministic, budget_s, budget_d, model, target)
+        if deterministic or linearization is not None or (os.cpu_count() or 1) < 2:
+            query = _Run(problem, built, "single", deterministic, budget_s, budget_d, model, target, linearization or 0)
+        else:
+            query = _race(problem, built, budget_s, model, target)
         runs.append(query)
         if query.stages is not None and query.value < value:
             stages, value = query.stages, query.value
@@ -626,3 +645,45 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
         else:
             break
     return stages, value, min(lo, value), runs
+
+
+def _race(problem: Problem, built: _StageTimeModel, seconds: float | None, model: cp_model.CpModel,
+          target: float) -> _Run:
+    """One target searched twice at once, one thread each (CP-SAT releases the GIL): the single search
+    without the LP relaxation (:data:`RACE_LINEARIZATION` [0]) and with it; the first to refute the
+    target or prove its optimum stops the other. Neither level wins everywhere: on the hard-v2
+    layered DAGs only the LP refutes targets (300 nodes, K=6: ``T <= 150`` in 3 s, ``T <= 210`` in
+    16 s, where the search without it ran out of 11 s on 211), on nasnet_mobile layers K=8 only
+    the search without it refutes the first target (3.78 ms in 3.9 s, the LP not in 6 s). Without
+    a definite answer within ``seconds``, the better schedule and the larger bound of the two."""
+    solvers: list[cp_model.CpSolver] = []
+    lock = threading.Lock()
+    runs: list[_Run] = []
+    failed: list[BaseException] = []
+
+    def search(level: int) -> None:
+        def started(solver: cp_model.CpSolver) -> None:
+            with lock:
+                solvers.append(solver)
+        try:
+            runs.append(_Run(problem, built, "single", False, seconds, None, model, target, level, started))
+        except BaseException as exc:  # raised again in the caller's thread below
+            failed.append(exc)
+
+    threads = [threading.Thread(target=search, args=(level,), daemon=True) for level in RACE_LINEARIZATION]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        if any(r.status in (cp_model.INFEASIBLE, cp_model.OPTIMAL) for r in list(runs)):
+            with lock:
+                for solver in solvers:  # repeated until its thread ends: a solve that had not begun yet
+                    solver.stop_search()
+        threads[0].join(0.01)
+    if failed:
+        raise failed[0]
+    definite = [r for r in runs if r.status in (cp_model.INFEASIBLE, cp_model.OPTIMAL)]
+    if definite:
+        return definite[0]
+    best = min(runs, key=lambda r: r.value)
+    best.bound = max(r.bound for r in runs)
+    return best
