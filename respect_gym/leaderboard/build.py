@@ -12,8 +12,8 @@ manifests keep naming the revision they are scored with. A spec with ``budgets_s
 tier: its references come from long runs (``time_limit_s``) and the built-in solvers' entries run
 at each budget.
 
-References are refreshed by a new version, never in place: a spec with ``refreshes`` (``hard-v2``
-refreshes ``hard-v1``) has the earlier version's instances, and each reference is the best of its
+References are refreshed by a new version, never in place: a spec with ``refreshes`` (``hard-v3``
+refreshes ``hard-v2``, which refreshed ``hard-v1``) has the earlier version's instances, and each reference is the best of its
 own ``exact`` run, the earlier reference and every schedule of the earlier version's committed
 submissions, each re-scored by the cost model here (a schedule that does not score is refused);
 its lower bound is the larger of the two proven ones. The earlier version's entries stay scored
@@ -112,7 +112,14 @@ SPECS = {spec.name: spec for spec in (
     SuiteSpec("hard-v2", "hard-v1's instances, references refreshed: the best schedule verified among a 120 s "
               "exact run, hard-v1's reference and hard-v1's committed entries, with the larger proven bound",
               HARD_GRAPHS, (6, 8), granularity="layers", revision=3, time_limit_s=120.0, budgets_s=(1.0, 10.0, 60.0),
-              refreshes="hard-v1"),
+              refreshes="hard-v1", frozen=True),
+    # hard-v2's instances refreshed again: exact's targets now race the search without and with
+    # CP-SAT's LP relaxation, which refutes far higher periods on the layered DAGs
+    SuiteSpec("hard-v3", "hard-v2's instances, references refreshed: the best schedule verified among a 120 s "
+              "exact run (its targets searched without and with the LP relaxation), hard-v2's reference and "
+              "hard-v2's committed entries, with the larger proven bound",
+              HARD_GRAPHS, (6, 8), granularity="layers", revision=3, time_limit_s=120.0, budgets_s=(1.0, 10.0, 60.0),
+              refreshes="hard-v2"),
 )}
 
 
