@@ -539,7 +539,7 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     info = {"method": "cpsat", "cpsat_status": run.status_name, "cpsat_bound": run.raw_bound,
             "wall_seconds": sum(r.wall_time for r in runs), "deterministic_time": sum(r.dtime_used for r in runs),
             "search": search,
-            "deterministic": (deterministic or search == "single") and not any(r.wall_stopped for r in runs)}
+            "deterministic": (deterministic or search == "single") and not any(r.wall_stopped or r.raced for r in runs)}
     if targeted:
         info["targets"] = [{"target_ms": r.target, "status": r.status_name, "seconds": r.wall_time,
                             "deterministic_time": r.dtime_used, "linearization": r.linearization}
@@ -559,7 +559,7 @@ class _Run:
     def __init__(self, problem: Problem, built: _Core, search: str, deterministic: bool, seconds: float | None,
                  dtime: float | None, model: cp_model.CpModel | None = None, target: float | None = None,
                  linearization: int = 0, started: Callable[[cp_model.CpSolver], None] | None = None) -> None:
-        self.linearization = linearization
+        self.linearization, self.raced = linearization, False
         solver = cp_model.CpSolver()
         params = solver.parameters
         params.random_seed = problem.seed % 2**31
@@ -673,14 +673,16 @@ def _race(problem: Problem, built: _StageTimeModel, seconds: float | None, model
     threads = [threading.Thread(target=search, args=(level,), daemon=True) for level in RACE_LINEARIZATION]
     for t in threads:
         t.start()
-    while any(t.is_alive() for t in threads):
+    while alive := [t for t in threads if t.is_alive()]:
         if any(r.status in (cp_model.INFEASIBLE, cp_model.OPTIMAL) for r in list(runs)):
             with lock:
                 for solver in solvers:  # repeated until its thread ends: a solve that had not begun yet
                     solver.stop_search()
-        threads[0].join(0.01)
+        alive[0].join(0.01)
     if failed:
         raise failed[0]
+    for r in runs:
+        r.raced = True  # which answered first depends on the machine: the path is not reproducible
     definite = [r for r in runs if r.status in (cp_model.INFEASIBLE, cp_model.OPTIMAL)]
     if definite:
         return definite[0]
