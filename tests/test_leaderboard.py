@@ -291,9 +291,10 @@ def test_an_anytime_entry_shows_the_instances_within_its_budget(root: Path, tmp_
     shutil.copytree(root, lb)
     build_suite(SuiteSpec("tiny-v1", "tiny-v0 as an anytime tier", TINY.graphs, TINY.ks, budgets_s=(1.0, 10.0)), lb)
     (tmp_path / "slow_policy.py").write_text(
-        "import time\nloaded = False\n"
+        "import time\nloaded = False\ncalls = 0\n"
         "def policy(graph, num_stages, hardware, objective):\n"
-        "    global loaded\n"
+        "    global loaded, calls\n"
+        "    calls += 1\n"
         "    if not loaded:\n        time.sleep(1.5)\n        loaded = True\n"
         "    if graph.meta.model == 'vgg16' and num_stages == 3:\n        time.sleep(1.2)\n"
         "    return [0] * graph.num_nodes\n")
@@ -302,6 +303,9 @@ def test_an_anytime_entry_shows_the_instances_within_its_budget(root: Path, tmp_
     out.parent.mkdir()
     assert cli(["leaderboard", "run", "--root", str(lb), "--suite", "tiny-v1", "--policy", "slow_policy:policy",
                 "--time-limit", "1", "--out", str(out), "--not-trained-on-suite"]) == 0
+    import slow_policy
+
+    assert slow_policy.calls == 4 + 1  # one untimed warm-up in this process, then each instance
     v = verify_submission(out, lb)
     seconds = {s.instance.id: s.seconds for s in v.scores}
     assert v.submission.meta["harness"]["time_limit_s"] == 1.0 and v.budget_s == 1.0

@@ -585,6 +585,7 @@ class _Run:
             self.stages = np.asarray([[solver.value(built.x[v][s]) for s in range(problem.num_stages)]
                                       for v in range(problem.graph.num_nodes)]).argmax(axis=1).astype(np.int64)
             self.value = problem.objective_value(self.stages)
+        self.definite = status in (cp_model.INFEASIBLE, cp_model.OPTIMAL)  # refuted, or its optimum proven
         self.raw_bound = float(solver.best_objective_bound) / built.scale
         # CP-SAT's bound on the scaled objective, less the rounding slack (see the module docstring)
         self.bound = (max(0.0, (solver.best_objective_bound - built.slack) / built.scale)
@@ -674,7 +675,7 @@ def _race(problem: Problem, built: _StageTimeModel, seconds: float | None, model
     for t in threads:
         t.start()
     while alive := [t for t in threads if t.is_alive()]:
-        if any(r.status in (cp_model.INFEASIBLE, cp_model.OPTIMAL) for r in list(runs)):
+        if any(r.definite for r in list(runs)):
             with lock:
                 for solver in solvers:  # repeated until its thread ends: a solve that had not begun yet
                     solver.stop_search()
@@ -683,7 +684,7 @@ def _race(problem: Problem, built: _StageTimeModel, seconds: float | None, model
         raise failed[0]
     for r in runs:
         r.raced = True  # which answered first depends on the machine: the path is not reproducible
-    definite = [r for r in runs if r.status in (cp_model.INFEASIBLE, cp_model.OPTIMAL)]
+    definite = [r for r in runs if r.definite]
     if definite:
         return definite[0]
     best = min(runs, key=lambda r: r.value)
