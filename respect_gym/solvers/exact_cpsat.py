@@ -57,8 +57,8 @@ the incumbent proves it optimal. ``info["targets"]`` lists them.
 The targets' model adds boundary cuts (:meth:`_StageTimeModel.add_boundary_cuts`: the transfers
 across each stage boundary, stated whole), which refute targets sooner. Under a wall-clock limit on
 two cores or more, each target is searched twice at once (:func:`_race`): without the LP relaxation
-and with CP-SAT's full one (``linearization_level`` 2), the first answer wins; the LP alone refutes
-targets on the hard-v2 layered DAGs, the search without it alone on nasnet_mobile layers K=8.
+and with CP-SAT's full one (``linearization_level`` 2), the first answer wins: only the LP refutes
+the higher targets on the hard layered DAGs, the search without it is faster on nasnet_mobile.
 
 Size. Memory grows with the number of (node, stage) cells (:data:`MAX_MODEL_CELLS`, about 0.5 GB
 at the limit) plus, up to :data:`CLOSURE_MAX_NODES` nodes, the closure of the prefix / suffix cuts;
@@ -628,10 +628,7 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
         target = lo + TARGET_POINT * (value - lo)
         if value - target < LAST_STEP * value:
             target = value * (1 - OPTIMALITY_RTOL / 2)
-        model = built.model.clone()
-        model.clear_hints()  # the incumbent lies above the target
-        model.add(model.get_int_var_from_proto_index(built.T.index)
-                  <= math.ceil(target * UNITS_PER_MS + built.slack))
+        model = _target_model(built, target)
         if deterministic or linearization is not None or (os.cpu_count() or 1) < 2:
             query = _Run(problem, built, "single", deterministic, budget_s, budget_d, model, target, linearization or 0)
         else:
@@ -648,15 +645,24 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
     return stages, value, min(lo, value), runs
 
 
+def _target_model(built: _StageTimeModel, target: float) -> cp_model.CpModel:
+    """A copy of the built model asking for a period ``<= target`` ms (scaled, plus the rounding
+    slack, so no such schedule is cut off), without its hints (the incumbent lies above)."""
+    model = built.model.clone()
+    model.clear_hints()
+    model.add(model.get_int_var_from_proto_index(built.T.index) <= math.ceil(target * UNITS_PER_MS + built.slack))
+    return model
+
+
 def _race(problem: Problem, built: _StageTimeModel, seconds: float | None, model: cp_model.CpModel,
           target: float) -> _Run:
     """One target searched twice at once, one thread each (CP-SAT releases the GIL): the single search
     without the LP relaxation (:data:`RACE_LINEARIZATION` [0]) and with it; the first to refute the
-    target or prove its optimum stops the other. Neither level wins everywhere: on the hard-v2
-    layered DAGs only the LP refutes targets (300 nodes, K=6: ``T <= 150`` in 3 s, ``T <= 210`` in
-    16 s, where the search without it ran out of 11 s on 211), on nasnet_mobile layers K=8 only
-    the search without it refutes the first target (3.78 ms in 3.9 s, the LP not in 6 s). Without
-    a definite answer within ``seconds``, the better schedule and the larger bound of the two."""
+    target or prove its optimum stops the other. Neither level wins everywhere
+    (``benchmarks/exact_targets.py``, beside another job): on the 300-node layered DAG at K=6 only
+    the LP refutes ``T <= 210`` (27 s; without it not in 40 s), on nasnet_mobile layers K=8 the
+    search without it refutes ``T <= 3.778`` in 5.0 s, the LP in 18 s. Without a definite answer
+    within ``seconds``, the better schedule and the larger bound of the two."""
     solvers: list[cp_model.CpSolver] = []
     lock = threading.Lock()
     runs: list[_Run] = []
