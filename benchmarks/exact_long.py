@@ -54,10 +54,8 @@ def run(model: str, granularity: str, k: int, mode: str, cuts: bool, limit: floa
         if status not in ("INFEASIBLE", "OPTIMAL"):  # the 1% start is no proof; keep the 30 s bound
             bound = first.objective_bound
     else:
-        built.hint_schedule(first.stages)
+        built.add_hints(first.stages)
         built.bound_above(incumbent)
-        for var, hinted in built.hint_values.items():
-            built.model.add_hint(var, hinted)
         minimised = _Run(problem, built, "single", False, seconds=limit, dtime=None, linearization=lp)
         status, value, bound = minimised.status_name, min(minimised.value, incumbent), minimised.bound
     return {"model": model, "granularity": granularity, "num_stages": k, "mode": mode, "cuts": cuts, "lp": lp,

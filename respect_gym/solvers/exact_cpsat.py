@@ -60,6 +60,15 @@ two cores or more, each target is searched twice at once (:func:`_race`): withou
 and with CP-SAT's full one (``linearization_level`` 2), the first answer wins: only the LP refutes
 the higher targets on the hard layered DAGs, the search without it is faster on nasnet_mobile.
 
+Restarts (the same setting: the period under a wall-clock limit, single search, two cores or more).
+The minimisation is bounded above by the warm start's period, which on branchy layered graphs is
+poor (nasnet_mobile layers K=8: 5.36 ms, optimum 3.99), and presolve fixes less the looser that
+bound. So beside the minimisation, on the otherwise idle second core, :func:`_restart_race`
+restarts it, bounded by and hinted with the best schedule found so far, each time that schedule
+lies :data:`RESTART_GAIN` below the restart's bound; the first to prove stops the other. The
+minimisation itself is never interrupted: restarting it outright lost K=4 and K=5's near-finished
+proofs. K=8 is now proven within 30 s (``benchmarks/solvers.py``, below).
+
 Size. Memory grows with the number of (node, stage) cells (:data:`MAX_MODEL_CELLS`, about 0.5 GB
 at the limit) plus, up to :data:`CLOSURE_MAX_NODES` nodes, the closure of the prefix / suffix cuts;
 a larger problem, or one whose model would take more than half the time limit to build
@@ -78,8 +87,8 @@ time left (CP-SAT's presolve of it does not stop at the limit).
 
 Determinism. A proven optimum's value never varies. The single search is deterministic: the same
 (graph, K, seed, options) give the same schedule, unless a wall-clock ``time_limit`` stops it,
-where the incumbent depends on the machine's speed (and which of a target's two searches answers
-first). The portfolio runs free: among tied optima,
+where the incumbent depends on the machine's speed (and which of a target's two searches, or of the
+minimisation and its restarts, answers first). The portfolio runs free: among tied optima,
 and under a time limit, the schedule may differ between runs. Option ``deterministic=True`` makes
 either reproducible on a given machine: the limit is counted in CP-SAT's deterministic time
 (option ``deterministic_time``, else the problem's ``time_limit`` times the search's ratio of
@@ -134,6 +143,7 @@ CLOSURE_MAX_NODES = 20_000
 MINIMISE_SHARE = 0.8
 TARGET_POINT = 0.5
 LAST_STEP = 0.01
+RESTART_GAIN = 0.05  # a restart of the minimisation starts from a schedule this much below its last bound
 RACE_LINEARIZATION = (0, 2)  # the targets' two searches (_race): CP-SAT's linearization_level, none and full
 BUILD_SECONDS_PER_CELL = 3.5e-4  # building the model in Python, measured here (120k cells: ~40 s)
 WARM_START_SECONDS_PER_NODE = 6e-5  # the warm start's slicegraph pass on a large graph (100k nodes: ~6 s)
@@ -166,18 +176,28 @@ class _Core:
         for u, v in graph.edges.tolist():
             for s in range(k - 1):
                 m.add_implication(self.y[v][s], self.y[u][s])
-        self.hint_values: dict = {}
 
     def stage_expr(self, weights: np.ndarray, s: int):
         nz = np.flatnonzero(weights)
         return sum(int(weights[v]) * self.x[v][s] for v in nz.tolist())
 
-    def hint_schedule(self, stages: np.ndarray) -> None:
+    def hints(self, stages: np.ndarray) -> dict:
+        """The value of each model variable in the schedule ``stages``, for ``add_hint``."""
+        h = {}
         for v, s in enumerate(stages.tolist()):
             for t in range(self.problem.num_stages - 1):
-                self.hint_values[self.y[v][t]] = int(s <= t)
+                h[self.y[v][t]] = int(s <= t)
             for t in range(self.problem.num_stages):
-                self.hint_values[self.x[v][t]] = int(s == t)
+                h[self.x[v][t]] = int(s == t)
+        return h
+
+    def add_hints(self, stages: np.ndarray, model: cp_model.CpModel | None = None) -> None:
+        """Hint ``stages`` to the built model, or to ``model``, a clone of it (same variable indices)."""
+        for var, hinted in self.hints(stages).items():
+            if model is None:
+                self.model.add_hint(var, hinted)
+            else:
+                model.add_hint(model.get_int_var_from_proto_index(var.index), hinted)
 
 
 class _StageTimeModel(_Core):
@@ -364,9 +384,9 @@ class _StageTimeModel(_Core):
         many ``y`` before the search starts (nasnet_mobile K=6: proof 34 s -> 16 s)."""
         self.model.add(self.objective <= math.ceil(value * UNITS_PER_MS + self.slack))
 
-    def hint_schedule(self, stages: np.ndarray) -> None:
-        super().hint_schedule(stages)
-        cm, k, h = self.problem.cost_model, self.problem.num_stages, self.hint_values
+    def hints(self, stages: np.ndarray) -> dict:
+        h = super().hints(stages)
+        cm, k = self.problem.cost_model, self.problem.num_stages
         is_op = np.asarray(cm.is_op)
         for s in range(k):
             inside = stages == s
@@ -395,6 +415,7 @@ class _StageTimeModel(_Core):
             flat = cp_model_helper.FlatIntExpr(expr)
             h[lat] = int(flat.offset + sum(c * h[v] for v, c in zip(flat.vars, flat.coeffs)))
         h[self.T] = max(max(h[lat] for lat in self.lat), self.host_units * sum(h[u] for u in self.used))
+        return h
 
 
 class _PaperModel(_Core):
@@ -506,11 +527,9 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     if fixed is not None:
         for v in np.flatnonzero(fixed >= 0).tolist():
             built.model.add(built.x[v][int(fixed[v])] == 1)
-    built.hint_schedule(hint)
+    built.add_hints(hint)
     if timed:
         built.bound_above(hint_value)
-    for var, hinted in built.hint_values.items():
-        built.model.add_hint(var, hinted)
     left = problem.time_left()
     dtime = deterministic_time
     if deterministic and dtime is None and problem.time_limit is not None:
@@ -519,31 +538,36 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     # targets raise the proven bound with the rest (see the module docstring)
     targeted = timed and not isinstance(problem.objective, Latency) and search == "single" and left is not None
     share = MINIMISE_SHARE if targeted else 1.0
-    run = _Run(problem, built, search, deterministic, seconds=None if left is None else share * left,
-               dtime=None if dtime is None else share * dtime)
-    runs = [run]
+    if targeted and not deterministic and (os.cpu_count() or 1) >= 2:
+        runs = _restart_race(problem, built, share * left, hint, hint_value, cells * BUILD_SECONDS_PER_CELL)
+    else:
+        runs = [_Run(problem, built, search, deterministic, seconds=None if left is None else share * left,
+                     dtime=None if dtime is None else share * dtime)]
+    run = runs[0]
     stages, value = hint, hint_value
-    if run.stages is not None and run.value <= value:
-        stages, value = run.stages, run.value
-    bound = run.bound
-    proven = run.status == cp_model.OPTIMAL and value - bound <= OPTIMALITY_RTOL * value
+    for r in runs:
+        if r.stages is not None and r.value <= value:
+            stages, value = r.stages, r.value
+    bound = max(r.bound for r in runs)
+    proven = any(r.status == cp_model.OPTIMAL for r in runs) and value - bound <= OPTIMALITY_RTOL * value
+    queries: list[_Run] = []
     if targeted and not proven:
         if fixed is None:  # DAgger's expert labels keep their search path
             built.add_boundary_cuts()
         stages, value, bound, queries = _targets(problem, built, deterministic, stages, value, bound,
-                                                 None if dtime is None else dtime - run.dtime_used,
+                                                 None if dtime is None else dtime - sum(r.dtime_used for r in runs),
                                                  cells * BUILD_SECONDS_PER_CELL)
-        runs += queries
         proven = value - bound <= OPTIMALITY_RTOL * value
     bound = min(bound, value)
+    every = runs + queries
     info = {"method": "cpsat", "cpsat_status": run.status_name, "cpsat_bound": run.raw_bound,
-            "wall_seconds": sum(r.wall_time for r in runs), "deterministic_time": sum(r.dtime_used for r in runs),
-            "search": search,
-            "deterministic": (deterministic or search == "single") and not any(r.wall_stopped or r.raced for r in runs)}
+            "wall_seconds": run.wall_time + sum(r.wall_time for r in queries),
+            "deterministic_time": sum(r.dtime_used for r in every), "search": search,
+            "deterministic": (deterministic or search == "single") and not any(r.wall_stopped or r.raced for r in every)}
     if targeted:
+        info["restarts"] = [{"bound_ms": r.target, "status": r.status_name, "seconds": r.wall_time} for r in runs[1:]]
         info["targets"] = [{"target_ms": r.target, "status": r.status_name, "seconds": r.wall_time,
-                            "deterministic_time": r.dtime_used, "linearization": r.linearization}
-                           for r in runs if r.target is not None]
+                            "deterministic_time": r.dtime_used, "linearization": r.linearization} for r in queries]
     return SolverOutput(
         stages=stages,
         optimal=bool(proven),
@@ -558,7 +582,8 @@ class _Run:
 
     def __init__(self, problem: Problem, built: _Core, search: str, deterministic: bool, seconds: float | None,
                  dtime: float | None, model: cp_model.CpModel | None = None, target: float | None = None,
-                 linearization: int = 0, started: Callable[[cp_model.CpSolver], None] | None = None) -> None:
+                 linearization: int = 0, started: Callable[[cp_model.CpSolver], None] | None = None,
+                 on_solution: cp_model.CpSolverSolutionCallback | None = None) -> None:
         self.linearization, self.raced = linearization, False
         solver = cp_model.CpSolver()
         params = solver.parameters
@@ -576,7 +601,7 @@ class _Run:
             params.max_time_in_seconds = max(0.01, (WALL_BACKSTOP if deterministic else 1.0) * seconds)
         if started is not None:  # a race holds the solver to stop it (_race)
             started(solver)
-        status = solver.solve(built.model if model is None else model)
+        status = solver.solve(built.model if model is None else model, on_solution)
         self.status, self.status_name, self.target = status, solver.status_name(status), target
         self.wall_time, self.dtime_used = solver.wall_time, solver.deterministic_time
         self.wall_stopped = seconds is not None and solver.wall_time >= params.max_time_in_seconds * 0.99
@@ -645,10 +670,11 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
     return stages, value, min(lo, value), runs
 
 
-def _target_model(built: _StageTimeModel, target: float) -> cp_model.CpModel:
-    """A copy of the built model asking for a period ``<= target`` ms (scaled, plus the rounding
-    slack, so no such schedule is cut off), without its hints (the incumbent lies above)."""
-    model = built.model.clone()
+def _target_model(built: _StageTimeModel, target: float, base: cp_model.CpModel | None = None) -> cp_model.CpModel:
+    """A copy of the built model (or of ``base``, a clone of it) asking for a period ``<= target`` ms
+    (scaled, plus the rounding slack, so no such schedule is cut off), without its hints (the
+    incumbent lies above)."""
+    model = (built.model if base is None else base).clone()
     model.clear_hints()
     model.add(model.get_int_var_from_proto_index(built.T.index) <= math.ceil(target * UNITS_PER_MS + built.slack))
     return model
@@ -696,3 +722,108 @@ def _race(problem: Problem, built: _StageTimeModel, seconds: float | None, model
     best = min(runs, key=lambda r: r.value)
     best.bound = max(r.bound for r in runs)
     return best
+
+
+def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint: np.ndarray, hint_value: float,
+                  presolve_s: float) -> list[_Run]:
+    """The minimisation beside restarts of it on the second core, for ``seconds``.
+
+    The minimisation's model is bounded above by the warm start's period (:meth:`bound_above`),
+    and the tighter that bound, the more presolve fixes. Where the warm start is poor (nasnet_mobile
+    layers K=8: 5.36 ms, the optimum 3.99) the search finds far better schedules, but its model keeps
+    the loose bound; a minimisation restarted from its incumbent, bounded by it, can prove the
+    optimum sooner than the search that found it (K=8 proven at ~21 s this way, not within 30 s
+    otherwise). Restarting the only search loses its progress where it was about to prove (K=4 and
+    K=5 took about twice as long), so the first search runs on, and the restart runs beside it: it
+    starts, and starts again, whenever the best schedule either has found lies :data:`RESTART_GAIN`
+    below the bound the restart was built with. The first search or restart to prove its optimum
+    stops the other; without a proof both stop at the time limit. A restart starts only with
+    ``presolve_s`` left (CP-SAT presolves each model anew and does not stop inside that).
+
+    :returns: the runs, the first search first, then the restarts (each one's ``target``: the bound
+        it was built with); their best schedule and largest bound hold (a restart's optimum among
+        schedules within its bound is the optimum, as the incumbent is one).
+    """
+    deadline = time.perf_counter() + seconds
+    base = built.model.clone()  # restarts clone this copy; the first search's model is being solved
+    lock = threading.Lock()
+    best = {"value": hint_value, "stages": hint}
+    current: dict = {"solver": None, "bound": hint_value}  # the running restart and the bound it was built with
+    solvers: list[cp_model.CpSolver] = []
+    runs: list[_Run] = []
+    failed: list[BaseException] = []
+    finished = threading.Event()
+    k, n = problem.num_stages, problem.graph.num_nodes
+
+    class Offer(cp_model.CpSolverSolutionCallback):
+        """Reports each of the first search's solutions that would start a restart (the others are
+        not decoded)."""
+
+        def on_solution_callback(self) -> None:
+            if self.objective_value > (1 - RESTART_GAIN) * current["bound"] * UNITS_PER_MS + built.slack:
+                return
+            stages = np.asarray([[self.boolean_value(built.x[v][s]) for s in range(k)]
+                                 for v in range(n)]).argmax(axis=1).astype(np.int64)
+            value = problem.objective_value(stages)
+            with lock:
+                if value < best["value"]:
+                    best["value"], best["stages"] = value, stages
+
+    def wanted() -> bool:  # the first search's best lies RESTART_GAIN below the running restart's bound
+        return best["value"] <= (1 - RESTART_GAIN) * current["bound"]
+
+    def run(model: cp_model.CpModel | None, bound: float | None) -> _Run:  # a restart has a bound
+        def started(solver: cp_model.CpSolver) -> None:
+            with lock:
+                solvers.append(solver)
+                if bound is not None:
+                    current["solver"] = solver
+        return _Run(problem, built, "single", False, deadline - time.perf_counter(), None, model, bound, 0,
+                    started, None if bound is not None else Offer())
+
+    def first() -> None:
+        try:
+            runs.insert(0, run(None, None))
+        except BaseException as exc:  # raised again in the caller's thread below
+            failed.append(exc)
+
+    def restarts() -> None:
+        try:
+            while not finished.is_set():
+                with lock:
+                    go = wanted() and deadline - time.perf_counter() > presolve_s
+                    if go:  # from the best schedule known, a stopped restart's included
+                        value, stages = min([(best["value"], best["stages"])]
+                                            + [(r.value, r.stages) for r in runs if r.stages is not None],
+                                            key=lambda pair: pair[0])
+                        current["bound"], current["solver"] = best["value"], None
+                if not go:
+                    finished.wait(0.01)
+                    continue
+                model = _target_model(built, value, base)
+                built.add_hints(stages, model)
+                runs.append(run(model, value))
+                if runs[-1].definite:
+                    return
+        except BaseException as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=first, daemon=True), threading.Thread(target=restarts, daemon=True)]
+    for t in threads:
+        t.start()
+    while threads[0].is_alive() or threads[1].is_alive():
+        definite = any(r.definite for r in list(runs))
+        if definite or failed or not threads[0].is_alive():
+            finished.set()
+        with lock:
+            if definite or failed:
+                for solver in solvers:
+                    solver.stop_search()
+            elif current["solver"] is not None and wanted():
+                current["solver"].stop_search()  # a better bound: restart
+        (threads[0] if threads[0].is_alive() else threads[1]).join(0.01)
+    if failed:
+        raise failed[0]
+    for r in runs:
+        r.raced = True  # which search proves first depends on the machine
+    return runs
