@@ -57,8 +57,9 @@ the incumbent proves it optimal. ``info["targets"]`` lists them.
 The targets' model adds boundary cuts (:meth:`_StageTimeModel.add_boundary_cuts`: the transfers
 across each stage boundary, stated whole), which refute targets sooner. Under a wall-clock limit on
 two cores or more, each target is searched twice at once (:func:`_race`): without the LP relaxation
-and with CP-SAT's full one (``linearization_level`` 2), the first answer wins: only the LP refutes
-the higher targets on the hard layered DAGs, the search without it is faster on nasnet_mobile.
+and with CP-SAT's full one (``linearization_level`` 2) and presolve probing, the first answer wins:
+only the LP refutes the higher targets on the hard layered DAGs, the search without it is faster on
+nasnet_mobile K=8, and with probing the LP refutes nasnet_mobile K=6's higher targets.
 
 Restarts (the same setting: the period under a wall-clock limit, single search, two cores or more).
 The minimisation is bounded above by the warm start's period, which on branchy layered graphs is
@@ -144,7 +145,10 @@ MINIMISE_SHARE = 0.8
 TARGET_POINT = 0.5
 LAST_STEP = 0.01
 RESTART_GAIN = 0.05  # a restart of the minimisation starts from a schedule this much below its last bound
-RACE_LINEARIZATION = (0, 2)  # the targets' two searches (_race): CP-SAT's linearization_level, none and full
+# the targets' two searches (_race), as (CP-SAT linearization_level, cp_model_probing_level): without the LP
+# relaxation and without probing (exact's own search), and with the full LP and probing in presolve
+# (probing cut the LP's refutations on nasnet_mobile layers K=6 from over 60 s to 17 s; benchmarks/exact_targets.py)
+RACE_SEARCHES = ((0, 0), (2, 2))
 BUILD_SECONDS_PER_CELL = 3.5e-4  # building the model in Python, measured here (120k cells: ~40 s)
 WARM_START_SECONDS_PER_NODE = 6e-5  # the warm start's slicegraph pass on a large graph (100k nodes: ~6 s)
 # the warm start's slicegraph search: its options and its cost in full DP cuts (it cuts 6 + 2 x 4
@@ -567,7 +571,8 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     if targeted:
         info["restarts"] = [{"bound_ms": r.target, "status": r.status_name, "seconds": r.wall_time} for r in runs[1:]]
         info["targets"] = [{"target_ms": r.target, "status": r.status_name, "seconds": r.wall_time,
-                            "deterministic_time": r.dtime_used, "linearization": r.linearization} for r in queries]
+                            "deterministic_time": r.dtime_used, "linearization": r.linearization,
+                            "probing": r.probing} for r in queries]
     return SolverOutput(
         stages=stages,
         optimal=bool(proven),
@@ -583,15 +588,15 @@ class _Run:
     def __init__(self, problem: Problem, built: _Core, search: str, deterministic: bool, seconds: float | None,
                  dtime: float | None, model: cp_model.CpModel | None = None, target: float | None = None,
                  linearization: int = 0, started: Callable[[cp_model.CpSolver], None] | None = None,
-                 on_solution: cp_model.CpSolverSolutionCallback | None = None) -> None:
-        self.linearization, self.raced = linearization, False
+                 on_solution: cp_model.CpSolverSolutionCallback | None = None, probing: int = 0) -> None:
+        self.linearization, self.probing, self.raced = linearization, probing, False
         solver = cp_model.CpSolver()
         params = solver.parameters
         params.random_seed = problem.seed % 2**31
         if search == "single":
             params.num_workers = 1
             params.linearization_level = linearization  # 0 in exact (module docstring); benchmarks try 2
-            params.cp_model_probing_level = 0
+            params.cp_model_probing_level = probing  # 0 in exact's minimisation (module docstring)
         else:
             params.num_workers = max(PORTFOLIO_MIN_WORKERS, os.cpu_count() or 1)
             params.interleave_search = deterministic
@@ -683,7 +688,7 @@ def _target_model(built: _StageTimeModel, target: float, base: cp_model.CpModel 
 def _race(problem: Problem, built: _StageTimeModel, seconds: float | None, model: cp_model.CpModel,
           target: float) -> _Run:
     """One target searched twice at once, one thread each (CP-SAT releases the GIL): the single search
-    without the LP relaxation (:data:`RACE_LINEARIZATION` [0]) and with it; the first to refute the
+    without the LP relaxation and with it and probing (:data:`RACE_SEARCHES`); the first to refute the
     target or prove its optimum stops the other. Neither level wins everywhere
     (``benchmarks/exact_targets.py``, beside another job): on the 300-node layered DAG at K=6 only
     the LP refutes ``T <= 210`` (27 s; without it not in 40 s), on nasnet_mobile layers K=8 the
@@ -694,16 +699,17 @@ def _race(problem: Problem, built: _StageTimeModel, seconds: float | None, model
     runs: list[_Run] = []
     failed: list[BaseException] = []
 
-    def search(level: int) -> None:
+    def search(level: int, probing: int) -> None:
         def started(solver: cp_model.CpSolver) -> None:
             with lock:
                 solvers.append(solver)
         try:
-            runs.append(_Run(problem, built, "single", False, seconds, None, model, target, level, started))
+            runs.append(_Run(problem, built, "single", False, seconds, None, model, target, level, started,
+                             probing=probing))
         except BaseException as exc:  # raised again in the caller's thread below
             failed.append(exc)
 
-    threads = [threading.Thread(target=search, args=(level,), daemon=True) for level in RACE_LINEARIZATION]
+    threads = [threading.Thread(target=search, args=pair, daemon=True) for pair in RACE_SEARCHES]
     for t in threads:
         t.start()
     while alive := [t for t in threads if t.is_alive()]:
