@@ -6,7 +6,11 @@ Revision 3 plus two per-node mechanisms (docs/cost_model.md, "Spill plus overlap
   ``max(0, in + out - spill_bytes)`` per MB at ``spill_ms_per_mb``;
 - overlapped streaming: a streamed conv / depthwise layer costs ``max(compute, streaming)``
   instead of their sum;
-- with ``--spill overlap``, the spill overlaps the op's compute too: ``max(compute, spill)``.
+- with ``--spill overlap``, the spill overlaps the op's compute too: ``max(compute, spill)``;
+- with ``--elementwise tied``, an elementwise op (class "other": add, batch norm, concatenation,
+  pooling) is priced like a conv's activations, ``activation_ms_per_mb`` per MB of its input +
+  output, instead of its output at ``elementwise_bytes_per_s`` (which then leaves the fit): the
+  price rests on every conv row, not on DenseNet-121 alone.
 
 The candidate lives in this process only: it wraps revision 3's per-node costs
 (``model._rev3_node_costs``) for :class:`Candidate` hardware, so nothing published changes. The
@@ -19,6 +23,7 @@ Coral leave-one-out. About 5 minutes per loss here.
     python scripts/cost_candidate_spill.py --loss squared
     python scripts/cost_candidate_spill.py --loss cauchy
     python scripts/cost_candidate_spill.py --loss cauchy --spill overlap   # max(compute, spill) per op
+    python scripts/cost_candidate_spill.py --loss cauchy --spill overlap --elementwise tied
 """
 
 from __future__ import annotations
@@ -47,12 +52,16 @@ _rev3_node_costs = model._rev3_node_costs
 
 
 SPILL_OVERLAPS = False  # --spill overlap: the spill's transfer overlaps the op's compute
+ELEMENTWISE_TIED = False  # --elementwise tied: elementwise ops at the conv activations' price per MB
 
 
 def _candidate_node_costs(graph, hw, classes, is_op, in_act):
     compute, stream, stored = _rev3_node_costs(graph, hw, classes, is_op, in_act)
     if isinstance(hw, Candidate):
         act = (graph.out_bytes + in_act).astype(np.float64)
+        if ELEMENTWISE_TIED:
+            other = (classes == "other") & is_op
+            compute = np.where(other, hw.op_overhead_ms + act / 1e6 * hw.activation_ms_per_mb, compute)
         spill = np.where(is_op, np.maximum(0.0, act - hw.spill_bytes) / 1e6 * hw.spill_ms_per_mb, 0.0)
         compute = np.maximum(compute, spill) if SPILL_OVERLAPS else compute + spill
         convish = (classes == "conv") | (classes == "depthwise")
@@ -80,13 +89,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--spill", choices=("add", "overlap"), default="add",
                         help="the spill's time adds to the op's compute (default), or overlaps it (the longer of the two)")
+    parser.add_argument("--elementwise", choices=("rate", "tied"), default="rate",
+                        help="elementwise ops at their own fitted rate (default), or at the conv activations' price")
     args = parser.parse_args()
-    global SPILL_OVERLAPS
+    global SPILL_OVERLAPS, ELEMENTWISE_TIED
     SPILL_OVERLAPS = args.spill == "overlap"
+    ELEMENTWISE_TIED = args.elementwise == "tied"
     model._rev3_node_costs = _candidate_node_costs
     if args.loss == "cauchy":
         calibration.log_loss = cauchy_loss  # what calibration.fit minimises
     names = calibration.FITTED + ("spill_bytes", "spill_ms_per_mb")
+    if ELEMENTWISE_TIED:
+        names = tuple(n for n in names if n != "elementwise_bytes_per_s")
     start = Candidate(**USB3_R3.to_dict())
 
     full = calibration.fit(start, names, rounds=args.rounds)
