@@ -78,23 +78,26 @@ def test_deterministic_time_without_deterministic_is_refused() -> None:
         solve(respect_gym.load_graph("mobilenet"), 2, method="cpsat", deterministic_time=1.0)
 
 
-def test_exact_on_a_graph_too_large_to_model_returns_the_warm_start_with_a_bound() -> None:
+@pytest.mark.parametrize("n, time_limit, reason", [(60_000, None, "node-stage cells"),  # memory, even unlimited
+                                                  (4_000, 5.0, "time left")])  # within the cells, not in 5 s
+def test_exact_on_a_graph_too_large_to_model_returns_the_warm_start_with_a_bound(
+        n: int, time_limit: float | None, reason: str) -> None:
     import time
 
     from respect_gym.graph import Graph
     from respect_gym.solvers import exact_cpsat
 
-    n = 60_000  # 240k node-stage cells at K=4: within MAX_MODEL_CELLS, but no 5 s budget builds that model
     graph = Graph([f"n{i}" for i in range(n)], ["Conv2D"] * n, [1000] * n, [100] * n, [64] * n,
                   [(i, i + 1) for i in range(n - 1)])
     start = time.perf_counter()
-    result = respect_gym.solve(graph, 4, "exact", time_limit=5, method="cpsat")  # auto proves it (segment DP)
-    assert time.perf_counter() - start < 30  # bounded: no n^2 tables, no model it cannot build in time
+    result = respect_gym.solve(graph, 4, "exact", time_limit=time_limit, method="cpsat")  # auto proves it (segment DP)
+    assert time.perf_counter() - start < 30  # bounded: no n^2 tables, no model too large or too slow to build
     assert result.info["method"] == "warm start only" and not result.optimal
+    assert reason in result.info["reason"]
     assert 0 < result.objective_bound <= result.objective_value
     compiler = respect_gym.solve(graph, 4, "compiler")
     assert result.objective_value <= compiler.objective_value  # the warm start includes the compiler split
-    assert 4 * n <= exact_cpsat.MAX_MODEL_CELLS  # skipped for the time limit, not the memory limit
+    assert (4 * n > exact_cpsat.MAX_MODEL_CELLS) == (time_limit is None)  # which limit it was
 
 
 @pytest.mark.parametrize("linearization", [None, 2])

@@ -70,8 +70,8 @@ lies :data:`RESTART_GAIN` below the restart's bound; the first to prove stops th
 minimisation itself is never interrupted: restarting it outright lost K=4 and K=5's near-finished
 proofs. K=8 is now proven within 30 s (``benchmarks/solvers.py``, below).
 
-Size. Memory grows with the number of (node, stage) cells (:data:`MAX_MODEL_CELLS`, about 0.5 GB
-at the limit) plus, up to :data:`CLOSURE_MAX_NODES` nodes, the closure of the prefix / suffix cuts;
+Size. Memory grows with the number of (node, stage) cells (:data:`MAX_MODEL_CELLS`, about 1 GB
+at the limit in a 30 s solve) plus, up to :data:`CLOSURE_MAX_NODES` nodes, the closure of the prefix / suffix cuts;
 a larger problem, or one whose model would take more than half the time limit to build
 (:data:`BUILD_SECONDS_PER_CELL`), gets the warm start and the combinatorial bound,
 ``info["method"] = "warm start only"`` with the reason: never a proof, always a schedule, within
@@ -132,10 +132,13 @@ WALL_BACKSTOP = 2.0
 # 30 s: 2 workers left K=4 and K=8 at 4-6% gaps, 4 workers proved K = 2..8)
 PORTFOLIO_MIN_WORKERS = 4
 # Size limits that keep memory bounded: the model holds ~10 CP-SAT variables and constraints per
-# (node, stage) cell (about 1 KiB each); above MAX_MODEL_CELLS the search is skipped and the warm
-# start returned with the combinatorial bound. The prefix / suffix cuts need every node's ancestor
-# and descendant sums, n^2 bits of closure: only up to CLOSURE_MAX_NODES nodes (50 MB).
-MAX_MODEL_CELLS = 400_000
+# (node, stage) cell, ~10 KB each once built in Python, and a solve (its presolved copy, the
+# restarts' and targets' second search) peaks at ~45 KB per cell (benchmarks/exact_memory.py: dnn
+# graphs of 1,000 and 2,500 nodes at K=8, 30 s: 0.35 and 0.91 GB over the process; 2,500 nodes at
+# 60 s: ~1.3 GB); above MAX_MODEL_CELLS (~1 GB) the search is skipped and the warm start returned with
+# the combinatorial bound. The prefix / suffix cuts need every node's ancestor and descendant
+# sums, n^2 bits of closure: only up to CLOSURE_MAX_NODES nodes (50 MB).
+MAX_MODEL_CELLS = 20_000
 CLOSURE_MAX_NODES = 20_000
 # the period under a time limit (single search): the share of the limit the minimisation takes (a
 # proof it finds within that share is the one it found before targets existed), then the targets
