@@ -744,8 +744,10 @@ def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint
     optimum sooner than the search that found it (K=8 proven at ~21 s this way, not within 30 s
     otherwise). Restarting the only search loses its progress where it was about to prove (K=4 and
     K=5 took about twice as long), so the first search runs on, and the restart runs beside it: it
-    starts, and starts again, whenever the best schedule either has found lies :data:`RESTART_GAIN`
-    below the bound the restart was built with. The first search or restart to prove its optimum
+    starts, and starts again, whenever the first search's best schedule lies :data:`RESTART_GAIN`
+    below the first search's best when the running restart started (restarting on the restart's own
+    schedules too lost K=8: a restart close to its proof was thrown away), from the best schedule
+    either has found. The first search or restart to prove its optimum
     stops the other; without a proof both stop at the time limit. A restart starts only with
     ``presolve_s`` left (CP-SAT presolves each model anew and does not stop inside that).
 
