@@ -65,8 +65,9 @@ Restarts (the same setting: the period under a wall-clock limit, single search, 
 The minimisation is bounded above by the warm start's period, which on branchy layered graphs is
 poor (nasnet_mobile layers K=8: 5.36 ms, optimum 3.99), and presolve fixes less the looser that
 bound. So beside the minimisation, on the otherwise idle second core, :func:`_restart_race`
-restarts it, bounded by and hinted with the best schedule found so far, each time that schedule
-lies :data:`RESTART_GAIN` below the restart's bound; the first to prove stops the other. The
+restarts it, bounded by and hinted with the best schedule found so far, each time the
+minimisation's best lies :data:`RESTART_GAIN` below where it was at the last restart; the first to
+prove stops the other. The
 minimisation itself is never interrupted: restarting it outright lost K=4 and K=5's near-finished
 proofs. K=8 is now proven within 30 s (``benchmarks/solvers.py``, below).
 
