@@ -189,6 +189,11 @@ class _Core:
         nz = np.flatnonzero(weights)
         return sum(int(weights[v]) * self.x[v][s] for v in nz.tolist())
 
+    def decode(self, value: Callable) -> np.ndarray:
+        """The schedule (stage per node) of a solution, given its ``value`` of a variable (a solver's
+        or a solution callback's)."""
+        return np.asarray([[value(x) for x in row] for row in self.x]).argmax(axis=1).astype(np.int64)
+
     def hints(self, stages: np.ndarray) -> dict:
         """The value of each model variable in the schedule ``stages``, for ``add_hint``."""
         h = {}
@@ -616,8 +621,7 @@ class _Run:
         self.wall_stopped = seconds is not None and solver.wall_time >= params.max_time_in_seconds * 0.99
         self.stages, self.value = None, math.inf
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            self.stages = np.asarray([[solver.value(built.x[v][s]) for s in range(problem.num_stages)]
-                                      for v in range(problem.graph.num_nodes)]).argmax(axis=1).astype(np.int64)
+            self.stages = built.decode(solver.value)
             self.value = problem.objective_value(self.stages)
         self.definite = status in (cp_model.INFEASIBLE, cp_model.OPTIMAL)  # refuted, or its optimum proven
         self.raw_bound = float(solver.best_objective_bound) / built.scale
@@ -698,34 +702,13 @@ def _race(problem: Problem, built: _StageTimeModel, seconds: float | None, model
     the LP refutes ``T <= 210`` (27 s; without it not in 40 s), on nasnet_mobile layers K=8 the
     search without it refutes ``T <= 3.778`` in 5.0 s, the LP in 18 s. Without a definite answer
     within ``seconds``, the better schedule and the larger bound of the two."""
-    solvers: list[cp_model.CpSolver] = []
-    lock = threading.Lock()
-    runs: list[_Run] = []
-    failed: list[BaseException] = []
+    searches = _Searches()
 
-    def search(level: int, probing: int) -> None:
-        def started(solver: cp_model.CpSolver) -> None:
-            with lock:
-                solvers.append(solver)
-        try:
-            runs.append(_Run(problem, built, "single", False, seconds, None, model, target, level, started,
-                             probing=probing))
-        except BaseException as exc:  # raised again in the caller's thread below
-            failed.append(exc)
+    def search(level: int, probing: int) -> Callable[[], None]:
+        return lambda: searches.runs.append(_Run(problem, built, "single", False, seconds, None, model, target,
+                                                 level, searches.started, probing=probing))
 
-    threads = [threading.Thread(target=search, args=pair, daemon=True) for pair in RACE_SEARCHES]
-    for t in threads:
-        t.start()
-    while alive := [t for t in threads if t.is_alive()]:
-        if any(r.definite for r in list(runs)):
-            with lock:
-                for solver in solvers:  # repeated until its thread ends: a solve that had not begun yet
-                    solver.stop_search()
-        alive[0].join(0.01)
-    if failed:
-        raise failed[0]
-    for r in runs:
-        r.raced = True  # which answered first depends on the machine: the path is not reproducible
+    runs = searches.wait(searches.start(*(search(*pair) for pair in RACE_SEARCHES)))
     definite = [r for r in runs if r.definite]
     if definite:
         return definite[0]
@@ -758,14 +741,11 @@ def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint
     """
     deadline = time.perf_counter() + seconds
     base = built.model.clone()  # restarts clone this copy; the first search's model is being solved
-    lock = threading.Lock()
+    searches = _Searches()
+    lock, runs = searches.lock, searches.runs
     best = {"value": hint_value, "stages": hint}
     current: dict = {"solver": None, "bound": hint_value}  # the running restart and the bound it was built with
-    solvers: list[cp_model.CpSolver] = []
-    runs: list[_Run] = []
-    failed: list[BaseException] = []
-    finished = threading.Event()
-    k, n = problem.num_stages, problem.graph.num_nodes
+    finished = threading.Event()  # the first search has ended
 
     class Offer(cp_model.CpSolverSolutionCallback):
         """Reports each of the first search's solutions that would start a restart (the others are
@@ -774,8 +754,7 @@ def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint
         def on_solution_callback(self) -> None:
             if self.objective_value > (1 - RESTART_GAIN) * current["bound"] * UNITS_PER_MS + built.slack:
                 return
-            stages = np.asarray([[self.boolean_value(built.x[v][s]) for s in range(k)]
-                                 for v in range(n)]).argmax(axis=1).astype(np.int64)
+            stages = built.decode(self.value)
             value = problem.objective_value(stages)
             with lock:
                 if value < best["value"]:
@@ -786,9 +765,9 @@ def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint
 
     def run(model: cp_model.CpModel | None, bound: float | None) -> _Run:  # a restart has a bound
         def started(solver: cp_model.CpSolver) -> None:
-            with lock:
-                solvers.append(solver)
-                if bound is not None:
+            searches.started(solver)
+            if bound is not None:
+                with lock:
                     current["solver"] = solver
         return _Run(problem, built, "single", False, deadline - time.perf_counter(), None, model, bound, 0,
                     started, None if bound is not None else Offer())
@@ -796,46 +775,79 @@ def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint
     def first() -> None:
         try:
             runs.insert(0, run(None, None))
-        except BaseException as exc:  # raised again in the caller's thread below
-            failed.append(exc)
+        finally:
+            finished.set()
 
     def restarts() -> None:
-        try:
-            while not finished.is_set():
-                with lock:
-                    go = wanted() and deadline - time.perf_counter() > presolve_s
-                    if go:  # from the best schedule known, a stopped restart's included
-                        value, stages = min([(best["value"], best["stages"])]
-                                            + [(r.value, r.stages) for r in runs if r.stages is not None],
-                                            key=lambda pair: pair[0])
-                        current["bound"], current["solver"] = best["value"], None
-                if not go:
-                    finished.wait(0.01)
-                    continue
-                model = _target_model(built, value, base)
-                built.add_hints(stages, model)
-                runs.append(run(model, value))
-                if runs[-1].definite:
-                    return
-        except BaseException as exc:
-            failed.append(exc)
+        while not finished.is_set() and not searches.over:
+            with lock:
+                go = wanted() and deadline - time.perf_counter() > presolve_s
+                if go:  # from the best schedule known, a stopped restart's included
+                    value, stages = min([(best["value"], best["stages"])]
+                                        + [(r.value, r.stages) for r in runs if r.stages is not None],
+                                        key=lambda pair: pair[0])
+                    current["bound"], current["solver"] = best["value"], None
+            if not go:
+                finished.wait(0.01)
+                continue
+            model = _target_model(built, value, base)
+            built.add_hints(stages, model)
+            runs.append(run(model, value))
 
-    threads = [threading.Thread(target=first, daemon=True), threading.Thread(target=restarts, daemon=True)]
-    for t in threads:
-        t.start()
-    while threads[0].is_alive() or threads[1].is_alive():
-        definite = any(r.definite for r in list(runs))
-        if definite or failed or not threads[0].is_alive():
-            finished.set()
+    def restart_if_wanted() -> None:
         with lock:
-            if definite or failed:
-                for solver in solvers:
-                    solver.stop_search()
-            elif current["solver"] is not None and wanted():
+            if current["solver"] is not None and wanted():
                 current["solver"].stop_search()  # a better bound: restart
-        (threads[0] if threads[0].is_alive() else threads[1]).join(0.01)
-    if failed:
-        raise failed[0]
-    for r in runs:
-        r.raced = True  # which search proves first depends on the machine
-    return runs
+
+    return searches.wait(searches.start(first, restarts), restart_if_wanted)
+
+
+class _Searches:
+    """CP-SAT searches run at once, one thread each (CP-SAT releases the GIL), for :func:`_race` and
+    :func:`_restart_race`: the first run that is definite (refuted, or its optimum proven), or the
+    first search that fails, stops them all."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.solvers: list[cp_model.CpSolver] = []
+        self.runs: list[_Run] = []
+        self.failed: list[BaseException] = []
+
+    def started(self, solver: cp_model.CpSolver) -> None:
+        """Holds a search's solver (``_Run``'s ``started``), so that it can be stopped."""
+        with self.lock:
+            self.solvers.append(solver)
+
+    def start(self, *searches: Callable[[], None]) -> list[threading.Thread]:
+        def guarded(search: Callable[[], None]) -> None:
+            try:
+                search()
+            except BaseException as exc:  # raised again in the caller's thread by wait
+                self.failed.append(exc)
+
+        threads = [threading.Thread(target=guarded, args=(search,), daemon=True) for search in searches]
+        for t in threads:
+            t.start()
+        return threads
+
+    @property
+    def over(self) -> bool:
+        return bool(self.failed) or any(r.definite for r in list(self.runs))
+
+    def wait(self, threads: list[threading.Thread], poll: Callable[[], None] | None = None) -> list[_Run]:
+        """Until every thread ends: stop every search once :attr:`over`, else call ``poll``; then the
+        runs, each marked raced (which search answers first depends on the machine: the path is not
+        reproducible), or the first failure raised."""
+        while alive := [t for t in threads if t.is_alive()]:
+            if self.over:
+                with self.lock:
+                    for solver in self.solvers:  # repeated until its thread ends: a solve that had not begun yet
+                        solver.stop_search()
+            elif poll is not None:
+                poll()
+            alive[0].join(0.01)
+        if self.failed:
+            raise self.failed[0]
+        for r in self.runs:
+            r.raced = True
+        return self.runs
