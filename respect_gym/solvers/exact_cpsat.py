@@ -136,7 +136,7 @@ PORTFOLIO_MIN_WORKERS = 4
 # (node, stage) cell, ~10 KB each once built in Python, and a solve (its presolved copy, the
 # restarts' and targets' second search) peaks at ~45 KB per cell (benchmarks/exact_memory.py: dnn
 # graphs of 1,000 and 2,500 nodes at K=8, 30 s: 0.35 and 0.91 GB over the process; 2,500 nodes at
-# 60 s: ~1.3 GB); above MAX_MODEL_CELLS (~1 GB) the search is skipped and the warm start returned with
+# 60 s, `--nodes 2500 --time-limit 60`: ~1.3 GB); above MAX_MODEL_CELLS (~1 GB) the search is skipped and the warm start returned with
 # the combinatorial bound. The prefix / suffix cuts need every node's ancestor and descendant
 # sums, n^2 bits of closure: only up to CLOSURE_MAX_NODES nodes (50 MB).
 MAX_MODEL_CELLS = 20_000
