@@ -100,12 +100,13 @@ def test_exact_on_a_graph_too_large_to_model_returns_the_warm_start_with_a_bound
     assert (4 * n > exact_cpsat.MAX_MODEL_CELLS) == (time_limit is None)  # which limit it was
 
 
+@pytest.mark.parametrize("flows", [False, True])
 @pytest.mark.parametrize("linearization", [None, 2])
 @pytest.mark.parametrize("seed", range(6))
-def test_targets_refute_only_periods_below_the_optimum(seed: int, linearization: int | None) -> None:
+def test_targets_refute_only_periods_below_the_optimum(seed: int, linearization: int | None, flows: bool) -> None:
     # the targets alone, from the compiler's split and a zero bound: every refuted target lies below
     # the brute-force optimum, and the last one proves it; raced without and with the LP (None, on
-    # two cores or more) and with the LP alone
+    # two cores or more) and with the LP alone; with and without the flow cuts
     import time
 
     from respect_gym.cost.model import CostModel
@@ -118,7 +119,10 @@ def test_targets_refute_only_periods_below_the_optimum(seed: int, linearization:
     best, _ = brute_force(graph, k)
     problem = Problem(graph, k, CostModel(graph), time_limit=40.0, deadline=time.perf_counter() + 40.0)
     start = compiler_schedule(graph, k)
-    stages, value, bound, runs = _targets(problem, _StageTimeModel(problem), False, start,
+    built = _StageTimeModel(problem)
+    if flows:
+        built.add_flow_cuts()
+    stages, value, bound, runs = _targets(problem, built, False, start,
                                           problem.objective_value(start), lo=0.0, dtime=None, presolve_s=0.0,
                                           linearization=linearization)
     assert value - bound <= OPTIMALITY_RTOL * value and bound <= best * (1 + 1e-9)
@@ -183,6 +187,76 @@ def test_boundary_cuts_hold_for_every_schedule(seed: int) -> None:
             assert (k - 1 - s) * period >= compute[~early & is_op].sum() + invoke + sent - 1e-9
 
 
+def _flow_terms(graph):
+    """The integer compute and tensor terms the CP-SAT model passes to ``closure_cut_costs``."""
+    import numpy as np
+
+    from respect_gym.cost.model import CostModel
+    from respect_gym.solvers.exact_cpsat import UNITS_PER_MS
+
+    cm = CostModel(graph)
+    compute = np.rint(np.asarray(cm.compute_ms) * UNITS_PER_MS).astype(np.int64)
+    tensor = np.rint(np.asarray(cm.out_bytes) * cm.ms_per_link_byte * UNITS_PER_MS).astype(np.int64)
+    return cm, np.asarray(cm.is_op), compute, tensor
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_closure_cut_costs_are_the_cheapest_ideal_and_filter(seed: int) -> None:
+    """Each op's maximum-flow costs (``bounds.closure_cut_costs``) against every node subset of a tiny
+    graph: the cheapest ideal holding the op (compute, tensors sent out of it, host tensors read
+    in it) and the cheapest filter holding it (compute, tensors received)."""
+    import itertools
+
+    import numpy as np
+
+    from respect_gym.solvers.bounds import closure_cut_costs
+
+    graph = tiny_graph(500 + seed, max_nodes=8)
+    _, is_op, compute, tensor = _flow_terms(graph)
+    ideal_cost, filter_cost = closure_cut_costs(graph, is_op, compute, tensor)
+    u, w = graph.edges[:, 0], graph.edges[:, 1]
+    n = graph.num_nodes
+    best_ideal, best_filter = np.full(n, np.iinfo(np.int64).max), np.full(n, np.iinfo(np.int64).max)
+    for bits in itertools.product((False, True), repeat=n):
+        inside = np.asarray(bits)
+        if (inside[w] & ~inside[u]).any():  # not an ideal
+            continue
+        read_by_op = is_op[w]
+        sent = np.unique(u[inside[u] & ~inside[w] & is_op[u] & read_by_op])
+        read = np.unique(u[~is_op[u] & inside[w] & read_by_op])
+        ideal = compute[inside & is_op].sum() + tensor[sent].sum() + tensor[read].sum()
+        filt = compute[~inside & is_op].sum() + tensor[sent].sum()
+        best_ideal[inside] = np.minimum(best_ideal[inside], ideal)
+        best_filter[~inside] = np.minimum(best_filter[~inside], filt)
+    assert np.array_equal(ideal_cost[is_op], best_ideal[is_op])
+    assert np.array_equal(filter_cost[is_op], best_filter[is_op])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_flow_cuts_hold_for_every_schedule(seed: int) -> None:
+    """The prefix / suffix cuts the model states with the flow costs, on every valid schedule of a
+    tiny graph: an op on a stage <= s makes (s + 1) periods at least its ideal cost plus an invoke,
+    one on a later stage (k - 1 - s) periods its filter cost plus an invoke."""
+    import numpy as np
+
+    from respect_gym.solvers.bounds import closure_cut_costs
+    from respect_gym.solvers.exact_cpsat import UNITS_PER_MS
+    from solver_brute import valid_schedules
+
+    graph, k = tiny_graph(600 + seed, max_nodes=7), 3
+    cm, is_op, compute, tensor = _flow_terms(graph)
+    ideal_cost, filter_cost = closure_cut_costs(graph, is_op, compute, tensor)
+    first, last = ideal_cost / UNITS_PER_MS, filter_cost / UNITS_PER_MS
+    invoke, slack = cm.hardware.invoke_overhead_ms, graph.num_nodes * 1e-9  # half a unit per rounded term
+    for stages in valid_schedules(graph, k):
+        period = cm.evaluate(stages, k).stage_ms.max()
+        for s in range(k - 1):
+            early = (stages <= s) & is_op
+            late = (stages > s) & is_op
+            assert ((s + 1) * period >= first[early] + invoke - slack).all()
+            assert ((k - 1 - s) * period >= last[late] + invoke - slack).all()
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_hints_on_a_clone_give_back_the_hinted_schedule(seed: int) -> None:
     """A restart's model is a clone of the built one; hints mapped onto it (``add_hints``) must be
@@ -214,10 +288,12 @@ def test_hints_on_a_clone_give_back_the_hinted_schedule(seed: int) -> None:
     assert run.value == pytest.approx(min(best, problem.objective_value(stages)), rel=1e-6)
 
 
+@pytest.mark.parametrize("flows", [False, True])
 @pytest.mark.parametrize("seed", range(6))
-def test_the_restart_race_keeps_the_optimum(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_restart_race_keeps_the_optimum(seed: int, flows: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """The minimisation beside its restarts, from the worst schedule and restarting on any
-    improvement: the best schedule is the brute-force optimum, and no run's bound passes it."""
+    improvement, the restarts with and without the flow cuts (on a clone of the model): the best
+    schedule is the brute-force optimum, and no run's bound passes it."""
     import time
 
     import numpy as np
@@ -238,7 +314,7 @@ def test_the_restart_race_keeps_the_optimum(seed: int, monkeypatch: pytest.Monke
     built = exact_cpsat._StageTimeModel(problem)
     built.add_hints(worst)
     built.bound_above(values.max())
-    runs = exact_cpsat._restart_race(problem, built, 30.0, worst, float(values.max()), 0.0)
+    runs = exact_cpsat._restart_race(problem, built, 30.0, worst, float(values.max()), 0.0, flows)
     assert min(r.value for r in runs) == pytest.approx(best, rel=1e-6)
     assert any(r.definite for r in runs) and max(r.bound for r in runs) <= best * (1 + 1e-9)
     assert runs[0].target is None and all(r.target is not None and r.value <= r.target * (1 + 1e-9)

@@ -69,3 +69,61 @@ def closure_sums(graph: Graph, weights: np.ndarray) -> tuple[np.ndarray, np.ndar
         desc[u] = bits
     weights = np.asarray(weights)
     return bitsets_to_masks(anc, n) @ weights, bitsets_to_masks(desc, n) @ weights
+
+
+def closure_cut_costs(graph: Graph, is_op: np.ndarray, compute: np.ndarray, tensor: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Per op v, the least cost of an ideal that holds v, and of a filter that holds v (integers).
+
+    An ideal's cost is its ops' ``compute``, the ``tensor`` of each op in it that an op outside
+    it reads (sent across its boundary) and of each host tensor (non-op) an op in it reads; a
+    filter's is its ops' compute and the tensor of each op outside it that an op in it reads
+    (received). The stages ``<= s`` of any schedule form an ideal and pay at least its cost, the
+    stages after ``s`` a filter, so with v on a stage ``<= s``, ``(s + 1) T`` bounds the first
+    and otherwise ``(K - 1 - s) T`` the second: the compute of v's ancestors
+    (:func:`closure_sums`) plus the cheapest way to cut the graph around them. On NASNet, whose
+    early tensors cost more than the compute they follow, that is much tighter.
+
+    Each cost is a minimum cut (project selection: a node on the source side is in the set; a
+    tensor's cost is paid once whichever of its readers lie outside), one maximum flow per op
+    and direction: ``O(n)`` flows over ``O(n + E)`` arcs.
+    """
+    from ortools.graph.python import max_flow
+
+    n = graph.num_nodes
+    is_op = np.asarray(is_op, dtype=bool)
+    compute, tensor = np.asarray(compute, dtype=np.int64), np.asarray(tensor, dtype=np.int64)
+    readers: dict[int, list[int]] = {}
+    for u, w in graph.edges.tolist():
+        if is_op[w] and tensor[u]:
+            readers.setdefault(u, []).append(w)
+    big = int(compute.sum() + 2 * tensor.sum()) + 1  # more than any cut: an arc that cannot be cut
+    source, sink = n + len(readers), n + len(readers) + 1
+    ops = np.flatnonzero(is_op).tolist()
+    costs = []
+    for ideal in (True, False):
+        flow = max_flow.SimpleMaxFlow()
+        for u, w in graph.edges.tolist():
+            flow.add_arc_with_capacity(w, u, big)  # a reader in the set holds its producer
+        for i, (u, ws) in enumerate(readers.items()):
+            if is_op[u]:  # paid when u is in the set and the tensor's node is not: a reader is out
+                flow.add_arc_with_capacity(u, n + i, int(tensor[u]))
+                for w in ws:
+                    flow.add_arc_with_capacity(n + i, w, big)
+            elif ideal:  # a host tensor: paid when a reader holds it in the set
+                flow.add_arc_with_capacity(u, sink, int(tensor[u]))
+        for v in ops:
+            if compute[v]:  # an ideal pays the compute of its ops, a filter that of the ops out of the ideal
+                flow.add_arc_with_capacity(v, sink, int(compute[v])) if ideal else \
+                    flow.add_arc_with_capacity(source, v, int(compute[v]))
+        force = {v: flow.add_arc_with_capacity(source, v, 0) if ideal else flow.add_arc_with_capacity(v, sink, 0)
+                 for v in ops}
+        cost = np.zeros(n, dtype=np.int64)
+        for v in ops:
+            flow.set_arc_capacity(force[v], big)
+            if flow.solve(source, sink) != flow.OPTIMAL:
+                raise RuntimeError("maximum flow failed")
+            cost[v] = flow.optimal_flow()
+            flow.set_arc_capacity(force[v], 0)
+        costs.append(cost)
+    return costs[0], costs[1]

@@ -32,6 +32,14 @@ The solver is warm-started (``AddHint``) with the better of the compiler replica
 slack, so the hint stays feasible), and adds prefix/suffix cuts: a node on a stage <= s drags its ancestors'
 compute (and an invoke) onto the first s + 1 stages, so ``(s + 1) T`` bounds it; likewise for
 descendants and the last stages. With that upper bound on ``T`` these fix many ``y`` in presolve.
+The searches bounded by an incumbent (restarts and targets, below) add the same cuts with
+transfers (:meth:`_StageTimeModel.add_flow_cuts`): the cheapest ideal holding the node, its
+compute plus the tensors it sends on and the host tensors it reads, one maximum flow per node and
+side (:func:`~respect_gym.solvers.bounds.closure_cut_costs`). On nasnet_mobile layers, whose early
+tensors cost more than their compute, they halve the refutation that proves K=6's optimum (median
+over CP-SAT seeds 0-4, deterministic seconds; ``benchmarks/exact_targets.py``, README).
+Deterministic solves, solves with fixed nodes (the agents' expert labels keep their search path)
+and solves whose flows would not fit beside the build (:data:`FLOW_SECONDS_PER_UNIT`) go without.
 
 Search (option ``search``). ``"single"`` (default): one CP-SAT worker without the LP relaxation
 and without presolve probing. The objectives are a max or a sum of indicator-weighted terms, whose
@@ -72,7 +80,8 @@ minimisation itself is never interrupted: restarting it outright lost K=4 and K=
 proofs. K=8 is now proven within 30 s (``benchmarks/solvers.py``, below).
 
 Size. Memory grows with the number of (node, stage) cells (:data:`MAX_MODEL_CELLS`, about 1 GB
-at the limit in a 30 s solve) plus, up to :data:`CLOSURE_MAX_NODES` nodes, the closure of the prefix / suffix cuts;
+at the limit in a 30 s solve) plus, where the prefix / suffix cuts use closure sums, their closure
+(up to :data:`CLOSURE_MAX_NODES` nodes);
 a larger problem, or one whose model would take more than half the time limit to build
 (:data:`BUILD_SECONDS_PER_CELL`), gets the warm start and the combinatorial bound,
 ``info["method"] = "warm start only"`` with the reason: never a proof, always a schedule, within
@@ -118,7 +127,7 @@ from respect_gym.cost.model import first_fit
 from respect_gym.cost.paper import EDGE_WEIGHT, MEMORY_UNIT_BYTES, MEMORY_WEIGHT
 from respect_gym.problem.objectives import Latency
 from respect_gym.solvers.base import Problem, SolverOutput
-from respect_gym.solvers.bounds import closure_sums, combinatorial_lower_bound_ms
+from respect_gym.solvers.bounds import closure_cut_costs, closure_sums, combinatorial_lower_bound_ms
 from respect_gym.solvers.compiler import compiler_schedule, dfs_topological_order
 from respect_gym.solvers.fixed import feasible_completion
 
@@ -154,6 +163,9 @@ RESTART_GAIN = 0.05  # a restart of the minimisation starts from a schedule this
 # (probing cut the LP's refutations on nasnet_mobile layers K=6 from over 60 s to 17 s; benchmarks/exact_targets.py)
 RACE_SEARCHES = ((0, 0), (2, 2))
 BUILD_SECONDS_PER_CELL = 3.5e-4  # building the model in Python, measured here (120k cells: ~40 s)
+# the prefix / suffix cuts' maximum flows (bounds.closure_cut_costs), per op x (nodes + edges), measured here
+# (nasnet_mobile layers 0.37 s, hard-v3's 1,000-node DAG 2.2 s, a 2,500-node dnn graph 2.5 s)
+FLOW_SECONDS_PER_UNIT = 5e-7
 WARM_START_SECONDS_PER_NODE = 6e-5  # the warm start's slicegraph pass on a large graph (100k nodes: ~6 s)
 # the warm start's slicegraph search: its options and its cost in full DP cuts (it cuts 6 + 2 x 4
 # orders, all but the first pruned by the incumbent: 6.8 s on the hard-v1 300-node graph)
@@ -340,9 +352,11 @@ class _StageTimeModel(_Core):
         lower = combinatorial_lower_bound_ms(cm, k)
         m.add(self.T >= max(0, math.floor(lower * scale - self.slack)))
         m.add(k * self.T >= sum(self.lat))
-        self._cut_terms = (compute, tensor, invoke)  # the stage latencies' integers, for add_boundary_cuts
+        self._cut_terms = (compute, tensor, invoke)  # the stage latencies' integers, for the added cuts
+        self._flow_costs: tuple[np.ndarray, np.ndarray] | None = None  # add_flow_cuts's, computed once
         # prefix/suffix cuts: v on a stage <= s puts v and its ancestors (their compute and at least
         # one invoke) on the first s + 1 stages, v on a stage > s its descendants on the last k-1-s
+        # (add_flow_cuts: the same with transfers, for the restarts and the targets)
         if graph.num_nodes > CLOSURE_MAX_NODES:  # the cuts are optional; their closure sums cost n^2 bits
             self.objective = self.T
             m.minimize(self.T)
@@ -354,6 +368,30 @@ class _StageTimeModel(_Core):
                 m.add((k - 1 - s) * self.T >= int(after[v]) + invoke).only_enforce_if(~self.y[v][s])
         self.objective = self.T
         m.minimize(self.T)
+
+    def add_flow_cuts(self, model: cp_model.CpModel | None = None) -> None:
+        """Redundant prefix / suffix cuts that price transfers, on the built model or on ``model``, a
+        clone of it: v on a stage ``<= s`` puts an ideal holding v on the first ``s + 1`` stages,
+        which pay at least the cheapest such ideal's compute, the tensors it sends on and the host
+        tensors it reads (:func:`~respect_gym.solvers.bounds.closure_cut_costs`, maximum flows, the
+        stage latencies' own integers), plus an invoke; v on a later stage, a filter on the last
+        ``k - 1 - s``. They dominate the closure cuts of the minimisation, which keeps those: the
+        flows changed its search path (nasnet_mobile layers K=8 at 30 s: proven at 28.6 s instead of
+        21.7, its restarts fewer), while the searches bounded by an incumbent run faster with them
+        (module docstring)."""
+        compute, tensor, invoke = self._cut_terms
+        cm, k = self.problem.cost_model, self.problem.num_stages
+        is_op = np.asarray(cm.is_op)
+        if self._flow_costs is None:
+            self._flow_costs = closure_cut_costs(self.problem.graph, is_op, compute, tensor)
+        first, last = self._flow_costs
+        m = self.model if model is None else model
+        T = self.T if model is None else m.get_int_var_from_proto_index(self.T.index)
+        for v in np.flatnonzero(is_op).tolist():
+            for s in range(k - 1):
+                y = self.y[v][s] if model is None else m.get_bool_var_from_proto_index(self.y[v][s].index)
+                m.add((s + 1) * T >= int(first[v]) + invoke).only_enforce_if(y)
+                m.add((k - 1 - s) * T >= int(last[v]) + invoke).only_enforce_if(~y)
 
     def add_boundary_cuts(self) -> None:
         """Redundant cuts that price the transfers across each stage boundary ``s``.
@@ -551,8 +589,14 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     # targets raise the proven bound with the rest (see the module docstring)
     targeted = timed and not isinstance(problem.objective, Latency) and search == "single" and left is not None
     share = MINIMISE_SHARE if targeted else 1.0
+    # the restarts and targets add the flow cuts (add_flow_cuts) where their maximum flows fit beside the
+    # build; deterministic solves and those with fixed nodes (DAgger's expert labels) keep their search path
+    flow_s = FLOW_SECONDS_PER_UNIT * int(np.count_nonzero(problem.cost_model.is_op)) * (
+        problem.graph.num_nodes + problem.graph.num_edges)
+    flows = (targeted and not deterministic and fixed is None
+             and (room is None or cells * BUILD_SECONDS_PER_CELL + flow_s <= room / 2))
     if targeted and not deterministic and (os.cpu_count() or 1) >= 2:
-        runs = _restart_race(problem, built, share * left, hint, hint_value, cells * BUILD_SECONDS_PER_CELL)
+        runs = _restart_race(problem, built, share * left, hint, hint_value, cells * BUILD_SECONDS_PER_CELL, flows)
     else:
         runs = [_Run(problem, built, search, deterministic, seconds=None if left is None else share * left,
                      dtime=None if dtime is None else share * dtime)]
@@ -567,6 +611,8 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     if targeted and not proven:
         if fixed is None:  # DAgger's expert labels keep their search path
             built.add_boundary_cuts()
+        if flows:
+            built.add_flow_cuts()
         stages, value, bound, queries = _targets(problem, built, deterministic, stages, value, bound,
                                                  None if dtime is None else dtime - sum(r.dtime_used for r in runs),
                                                  cells * BUILD_SECONDS_PER_CELL)
@@ -718,7 +764,7 @@ def _race(problem: Problem, built: _StageTimeModel, seconds: float | None, model
 
 
 def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint: np.ndarray, hint_value: float,
-                  presolve_s: float) -> list[_Run]:
+                  presolve_s: float, flow_cuts: bool = False) -> list[_Run]:
     """The minimisation beside restarts of it on the second core, for ``seconds``.
 
     The minimisation's model is bounded above by the warm start's period (:meth:`bound_above`),
@@ -733,7 +779,8 @@ def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint
     schedules too lost K=8: a restart close to its proof was thrown away), from the best schedule
     either has found. The first search or restart to prove its optimum
     stops the other; without a proof both stop at the time limit. A restart starts only with
-    ``presolve_s`` left (CP-SAT presolves each model anew and does not stop inside that).
+    ``presolve_s`` left (CP-SAT presolves each model anew and does not stop inside that). With
+    ``flow_cuts`` the restarts' model adds :meth:`_StageTimeModel.add_flow_cuts`.
 
     :returns: the runs, the first search first, then the restarts (each one's ``target``: the bound
         it was built with); their best schedule and largest bound hold (a restart's optimum among
@@ -741,6 +788,8 @@ def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint
     """
     deadline = time.perf_counter() + seconds
     base = built.model.clone()  # restarts clone this copy; the first search's model is being solved
+    if flow_cuts:
+        built.add_flow_cuts(base)
     searches = _Searches()
     lock, runs = searches.lock, searches.runs
     best = {"value": hint_value, "stages": hint}
