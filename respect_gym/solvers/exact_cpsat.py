@@ -32,12 +32,12 @@ The solver is warm-started (``AddHint``) with the better of the compiler replica
 slack, so the hint stays feasible), and adds prefix/suffix cuts: a node on a stage <= s drags its ancestors'
 compute (and an invoke) onto the first s + 1 stages, so ``(s + 1) T`` bounds it; likewise for
 descendants and the last stages. With that upper bound on ``T`` these fix many ``y`` in presolve.
-The searches bounded by an incumbent (restarts and targets, below) add the same cuts with
-transfers (:meth:`_StageTimeModel.add_flow_cuts`): the cheapest ideal holding the node, its
-compute plus the tensors it sends on and the host tensors it reads, one maximum flow per node and
-side (:func:`~respect_gym.solvers.bounds.closure_cut_costs`). On nasnet_mobile layers, whose early
-tensors cost more than their compute, they halve the refutation that proves K=6's optimum (median
-over CP-SAT seeds 0-4, deterministic seconds; ``benchmarks/exact_targets.py``, README).
+The targets (below) add the same cuts with transfers (:meth:`_StageTimeModel.add_flow_cuts`): the
+cheapest ideal holding the node, its compute plus the tensors it sends on and the host tensors it
+reads, one maximum flow per node and side (:func:`~respect_gym.solvers.bounds.closure_cut_costs`).
+On nasnet_mobile layers, whose early tensors cost more than their compute, they halve the
+refutation that proves K=6's optimum (median over CP-SAT seeds 0-4, deterministic seconds;
+``benchmarks/exact_targets.py``, README).
 Deterministic solves, solves with fixed nodes (the agents' expert labels keep their search path)
 and solves whose flows would not fit beside the build (:data:`FLOW_SECONDS_PER_UNIT`) go without.
 
@@ -353,10 +353,9 @@ class _StageTimeModel(_Core):
         m.add(self.T >= max(0, math.floor(lower * scale - self.slack)))
         m.add(k * self.T >= sum(self.lat))
         self._cut_terms = (compute, tensor, invoke)  # the stage latencies' integers, for the added cuts
-        self._flow_costs: tuple[np.ndarray, np.ndarray] | None = None  # add_flow_cuts's, computed once
         # prefix/suffix cuts: v on a stage <= s puts v and its ancestors (their compute and at least
         # one invoke) on the first s + 1 stages, v on a stage > s its descendants on the last k-1-s
-        # (add_flow_cuts: the same with transfers, for the restarts and the targets)
+        # (add_flow_cuts: the same with transfers, for the targets)
         if graph.num_nodes > CLOSURE_MAX_NODES:  # the cuts are optional; their closure sums cost n^2 bits
             self.objective = self.T
             m.minimize(self.T)
@@ -369,29 +368,24 @@ class _StageTimeModel(_Core):
         self.objective = self.T
         m.minimize(self.T)
 
-    def add_flow_cuts(self, model: cp_model.CpModel | None = None) -> None:
-        """Redundant prefix / suffix cuts that price transfers, on the built model or on ``model``, a
-        clone of it: v on a stage ``<= s`` puts an ideal holding v on the first ``s + 1`` stages,
-        which pay at least the cheapest such ideal's compute, the tensors it sends on and the host
-        tensors it reads (:func:`~respect_gym.solvers.bounds.closure_cut_costs`, maximum flows, the
-        stage latencies' own integers), plus an invoke; v on a later stage, a filter on the last
-        ``k - 1 - s``. They dominate the closure cuts of the minimisation, which keeps those: the
-        flows changed its search path (nasnet_mobile layers K=8 at 30 s: proven at 28.6 s instead of
-        21.7, its restarts fewer), while the searches bounded by an incumbent run faster with them
-        (module docstring)."""
+    def add_flow_cuts(self) -> None:
+        """Redundant prefix / suffix cuts that price transfers: v on a stage ``<= s`` puts an ideal
+        holding v on the first ``s + 1`` stages, which pay at least the cheapest such ideal's
+        compute, the tensors it sends on and the host tensors it reads
+        (:func:`~respect_gym.solvers.bounds.closure_cut_costs`, maximum flows over the stage
+        latencies' own integers), plus an invoke; v on a later stage, a filter on the last
+        ``k - 1 - s``. They dominate the closure cuts, and halve the targets' refutations on
+        nasnet_mobile layers (module docstring). Added for the targets only: the minimisation with
+        them took another search path and proved K=8 later, and its restarts with them left K=8
+        unproven more often (throw-away variants; restarts start from whichever incumbent the
+        first search holds, so their wall-clock runs vary)."""
         compute, tensor, invoke = self._cut_terms
-        cm, k = self.problem.cost_model, self.problem.num_stages
-        is_op = np.asarray(cm.is_op)
-        if self._flow_costs is None:
-            self._flow_costs = closure_cut_costs(self.problem.graph, is_op, compute, tensor)
-        first, last = self._flow_costs
-        m = self.model if model is None else model
-        T = self.T if model is None else m.get_int_var_from_proto_index(self.T.index)
+        m, k, is_op = self.model, self.problem.num_stages, np.asarray(self.problem.cost_model.is_op)
+        first, last = closure_cut_costs(self.problem.graph, is_op, compute, tensor)
         for v in np.flatnonzero(is_op).tolist():
             for s in range(k - 1):
-                y = self.y[v][s] if model is None else m.get_bool_var_from_proto_index(self.y[v][s].index)
-                m.add((s + 1) * T >= int(first[v]) + invoke).only_enforce_if(y)
-                m.add((k - 1 - s) * T >= int(last[v]) + invoke).only_enforce_if(~y)
+                m.add((s + 1) * self.T >= int(first[v]) + invoke).only_enforce_if(self.y[v][s])
+                m.add((k - 1 - s) * self.T >= int(last[v]) + invoke).only_enforce_if(~self.y[v][s])
 
     def add_boundary_cuts(self) -> None:
         """Redundant cuts that price the transfers across each stage boundary ``s``.
@@ -589,14 +583,8 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     # targets raise the proven bound with the rest (see the module docstring)
     targeted = timed and not isinstance(problem.objective, Latency) and search == "single" and left is not None
     share = MINIMISE_SHARE if targeted else 1.0
-    # the restarts and targets add the flow cuts (add_flow_cuts) where their maximum flows fit beside the
-    # build; deterministic solves and those with fixed nodes (DAgger's expert labels) keep their search path
-    flow_s = FLOW_SECONDS_PER_UNIT * int(np.count_nonzero(problem.cost_model.is_op)) * (
-        problem.graph.num_nodes + problem.graph.num_edges)
-    flows = (targeted and not deterministic and fixed is None
-             and (room is None or cells * BUILD_SECONDS_PER_CELL + flow_s <= room / 2))
     if targeted and not deterministic and (os.cpu_count() or 1) >= 2:
-        runs = _restart_race(problem, built, share * left, hint, hint_value, cells * BUILD_SECONDS_PER_CELL, flows)
+        runs = _restart_race(problem, built, share * left, hint, hint_value, cells * BUILD_SECONDS_PER_CELL)
     else:
         runs = [_Run(problem, built, search, deterministic, seconds=None if left is None else share * left,
                      dtime=None if dtime is None else share * dtime)]
@@ -611,7 +599,11 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     if targeted and not proven:
         if fixed is None:  # DAgger's expert labels keep their search path
             built.add_boundary_cuts()
-        if flows:
+        # the flow cuts where their maximum flows fit beside the build; not in deterministic solves
+        # (the old path) or with fixed nodes
+        flow_s = FLOW_SECONDS_PER_UNIT * int(np.count_nonzero(problem.cost_model.is_op)) * (
+            problem.graph.num_nodes + problem.graph.num_edges)
+        if not deterministic and fixed is None and (room is None or cells * BUILD_SECONDS_PER_CELL + flow_s <= room / 2):
             built.add_flow_cuts()
         stages, value, bound, queries = _targets(problem, built, deterministic, stages, value, bound,
                                                  None if dtime is None else dtime - sum(r.dtime_used for r in runs),
@@ -764,7 +756,7 @@ def _race(problem: Problem, built: _StageTimeModel, seconds: float | None, model
 
 
 def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint: np.ndarray, hint_value: float,
-                  presolve_s: float, flow_cuts: bool = False) -> list[_Run]:
+                  presolve_s: float) -> list[_Run]:
     """The minimisation beside restarts of it on the second core, for ``seconds``.
 
     The minimisation's model is bounded above by the warm start's period (:meth:`bound_above`),
@@ -779,8 +771,7 @@ def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint
     schedules too lost K=8: a restart close to its proof was thrown away), from the best schedule
     either has found. The first search or restart to prove its optimum
     stops the other; without a proof both stop at the time limit. A restart starts only with
-    ``presolve_s`` left (CP-SAT presolves each model anew and does not stop inside that). With
-    ``flow_cuts`` the restarts' model adds :meth:`_StageTimeModel.add_flow_cuts`.
+    ``presolve_s`` left (CP-SAT presolves each model anew and does not stop inside that).
 
     :returns: the runs, the first search first, then the restarts (each one's ``target``: the bound
         it was built with); their best schedule and largest bound hold (a restart's optimum among
@@ -788,8 +779,6 @@ def _restart_race(problem: Problem, built: _StageTimeModel, seconds: float, hint
     """
     deadline = time.perf_counter() + seconds
     base = built.model.clone()  # restarts clone this copy; the first search's model is being solved
-    if flow_cuts:
-        built.add_flow_cuts(base)
     searches = _Searches()
     lock, runs = searches.lock, searches.runs
     best = {"value": hint_value, "stages": hint}
