@@ -63,7 +63,7 @@ it completes within that share is the one it found before), and the rest goes to
 the bound, a schedule found within one improves the incumbent, and refuting a target just below
 the incumbent proves it optimal. ``info["targets"]`` lists them.
 The targets' model adds boundary cuts (:meth:`_StageTimeModel.add_boundary_cuts`: the transfers
-across each stage boundary, stated whole), which refute targets sooner. Under a wall-clock limit on
+across each stage boundary, stated whole) and the flow cuts above, which refute targets sooner. Under a wall-clock limit on
 two cores or more, each target is searched twice at once (:func:`_race`): without the LP relaxation
 and with CP-SAT's full one (``linearization_level`` 2) and presolve probing, the first answer wins:
 only the LP refutes the higher targets on the hard layered DAGs, the search without it is faster on
