@@ -39,7 +39,8 @@ On nasnet_mobile layers, whose early tensors cost more than their compute, they 
 refutation that proves K=6's optimum (median over CP-SAT seeds 0-4, deterministic seconds;
 ``benchmarks/exact_targets.py``, README).
 Deterministic solves, solves with fixed nodes (the agents' expert labels keep their search path)
-and solves whose flows would not fit beside the build (:data:`FLOW_SECONDS_PER_UNIT`) go without.
+and solves whose flows would take more than :data:`FLOW_SHARE` of the targets' time
+(:data:`FLOW_SECONDS_PER_UNIT`) go without.
 
 Search (option ``search``). ``"single"`` (default): one CP-SAT worker without the LP relaxation
 and without presolve probing. The objectives are a max or a sum of indicator-weighted terms, whose
@@ -166,6 +167,7 @@ BUILD_SECONDS_PER_CELL = 3.5e-4  # building the model in Python, measured here (
 # the prefix / suffix cuts' maximum flows (bounds.closure_cut_costs), per op x (nodes + edges), measured here
 # (nasnet_mobile layers 0.37 s, hard-v3's 1,000-node DAG 2.2 s, a 2,500-node dnn graph 2.5 s)
 FLOW_SECONDS_PER_UNIT = 5e-7
+FLOW_SHARE = 0.25  # of the targets' time, the most the flow cuts may take
 WARM_START_SECONDS_PER_NODE = 6e-5  # the warm start's slicegraph pass on a large graph (100k nodes: ~6 s)
 # the warm start's slicegraph search: its options and its cost in full DP cuts (it cuts 6 + 2 x 4
 # orders, all but the first pruned by the incumbent: 6.8 s on the hard-v1 300-node graph)
@@ -599,11 +601,12 @@ def solve_cpsat(problem: Problem, deterministic: bool = False, deterministic_tim
     if targeted and not proven:
         if fixed is None:  # DAgger's expert labels keep their search path
             built.add_boundary_cuts()
-        # the flow cuts where their maximum flows fit beside the build; not in deterministic solves
-        # (the old path) or with fixed nodes
+        # the flow cuts where their maximum flows take at most FLOW_SHARE of the targets' time; not in
+        # deterministic solves (the old path) or with fixed nodes
         flow_s = FLOW_SECONDS_PER_UNIT * int(np.count_nonzero(problem.cost_model.is_op)) * (
             problem.graph.num_nodes + problem.graph.num_edges)
-        if not deterministic and fixed is None and (room is None or cells * BUILD_SECONDS_PER_CELL + flow_s <= room / 2):
+        targets_s = problem.time_left()
+        if not deterministic and fixed is None and (targets_s is None or flow_s <= FLOW_SHARE * targets_s):
             built.add_flow_cuts()
         stages, value, bound, queries = _targets(problem, built, deterministic, stages, value, bound,
                                                  None if dtime is None else dtime - sum(r.dtime_used for r in runs),
