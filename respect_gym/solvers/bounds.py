@@ -7,7 +7,9 @@ writes). The K stages together pay at least one invoke, all compute, all forced 
 spill of the weights that K caches cannot hold, and all graph input/output transfers, so the
 bottleneck is also at least that total over K. Neither bound assumes latency grows with the
 node set (it does not: merging stages removes transfers). Such combinatorial bounds can be loose;
-Archer et al. (ICML 2024) report LP-based ones far tighter.
+Archer et al. (ICML 2024) report LP-based ones far tighter. Per node, the work that the stages
+before or after it must hold (:func:`closure_sums`, :func:`closure_cut_costs`) bounds the CP-SAT
+model's prefix / suffix cuts.
 """
 
 from __future__ import annotations
@@ -84,9 +86,9 @@ def closure_cut_costs(graph: Graph, is_op: np.ndarray, compute: np.ndarray, tens
     (:func:`closure_sums`) plus the cheapest way to cut the graph around them. On NASNet, whose
     early tensors cost more than the compute they follow, that is much tighter.
 
-    Each cost is a minimum cut (project selection: a node on the source side is in the set; a
-    tensor's cost is paid once whichever of its readers lie outside), one maximum flow per op
-    and direction: ``O(n)`` flows over ``O(n + E)`` arcs.
+    Each cost is a minimum cut (project selection: the nodes on the source side form the ideal, a
+    filter being the rest; a tensor's cost is paid once however many of its readers lie outside),
+    one maximum flow per op and side: ``O(n)`` flows over ``O(n + E)`` arcs.
     """
     from ortools.graph.python import max_flow
 
@@ -112,10 +114,11 @@ def closure_cut_costs(graph: Graph, is_op: np.ndarray, compute: np.ndarray, tens
                     flow.add_arc_with_capacity(n + i, w, big)
             elif ideal:  # a host tensor: paid when a reader holds it in the set
                 flow.add_arc_with_capacity(u, sink, int(tensor[u]))
-        for v in ops:
-            if compute[v]:  # an ideal pays the compute of its ops, a filter that of the ops out of the ideal
-                flow.add_arc_with_capacity(v, sink, int(compute[v])) if ideal else \
-                    flow.add_arc_with_capacity(source, v, int(compute[v]))
+        for v in ops:  # an ideal pays the compute of its ops, a filter that of the ops outside the ideal
+            if compute[v] and ideal:
+                flow.add_arc_with_capacity(v, sink, int(compute[v]))
+            elif compute[v]:
+                flow.add_arc_with_capacity(source, v, int(compute[v]))
         force = {v: flow.add_arc_with_capacity(source, v, 0) if ideal else flow.add_arc_with_capacity(v, sink, 0)
                  for v in ops}
         cost = np.zeros(n, dtype=np.int64)
