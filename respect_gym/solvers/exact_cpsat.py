@@ -64,11 +64,12 @@ it completes within that share is the one it found before), and the rest goes to
 the bound, a schedule found within one improves the incumbent, and refuting a target just below
 the incumbent proves it optimal. ``info["targets"]`` lists them.
 The targets' model adds boundary cuts (:meth:`_StageTimeModel.add_boundary_cuts`: the transfers
-across each stage boundary, stated whole) and the flow cuts above, which refute targets sooner. Under a wall-clock limit on
-two cores or more, each target is searched twice at once (:func:`_race`): without the LP relaxation
-and with CP-SAT's full one (``linearization_level`` 2) and presolve probing, the first answer wins:
-only the LP refutes the higher targets on the hard layered DAGs, the search without it is faster on
-nasnet_mobile K=8, and with probing the LP refutes nasnet_mobile K=6's higher targets.
+across each stage boundary, stated whole) and the flow cuts above, which refute targets sooner.
+Under a wall-clock limit on two cores or more, each target is searched twice at once (:func:`_race`):
+without the LP relaxation and with CP-SAT's full one (``linearization_level`` 2) and presolve
+probing, the first answer wins: only the LP refutes the higher targets on the hard layered DAGs,
+the search without it is faster on nasnet_mobile K=8, and with probing the LP refutes
+nasnet_mobile K=6's higher targets.
 
 Restarts (the same setting: the period under a wall-clock limit, single search, two cores or more).
 The minimisation is bounded above by the warm start's period, which on branchy layered graphs is
@@ -81,8 +82,7 @@ minimisation itself is never interrupted: restarting it outright lost K=4 and K=
 proofs. K=8 is now proven within 30 s (``benchmarks/solvers.py``, below).
 
 Size. Memory grows with the number of (node, stage) cells (:data:`MAX_MODEL_CELLS`, about 1 GB
-at the limit in a 30 s solve) plus, where the prefix / suffix cuts use closure sums, their closure
-(up to :data:`CLOSURE_MAX_NODES` nodes);
+at the limit in a 30 s solve) plus, up to :data:`CLOSURE_MAX_NODES` nodes, the closure of the prefix / suffix cuts;
 a larger problem, or one whose model would take more than half the time limit to build
 (:data:`BUILD_SECONDS_PER_CELL`), gets the warm start and the combinatorial bound,
 ``info["method"] = "warm start only"`` with the reason: never a proof, always a schedule, within
@@ -161,7 +161,8 @@ LAST_STEP = 0.01
 RESTART_GAIN = 0.05  # a restart of the minimisation starts from a schedule this much below its last bound
 # the targets' two searches (_race), as (CP-SAT linearization_level, cp_model_probing_level): without the LP
 # relaxation and without probing (exact's own search), and with the full LP and probing in presolve
-# (probing cut the LP's refutations on nasnet_mobile layers K=6 from over 60 s to 17 s; benchmarks/exact_targets.py)
+# (probing cut the LP's refutations on nasnet_mobile layers K=6 from over 60 s to 17 s in single runs; over CP-SAT
+# seeds 0-3, T <= 4.4 took a median 18.0 deterministic s without it, 13.8 with it: benchmarks/exact_targets.py)
 RACE_SEARCHES = ((0, 0), (2, 2))
 BUILD_SECONDS_PER_CELL = 3.5e-4  # building the model in Python, measured here (120k cells: ~40 s)
 # the prefix / suffix cuts' maximum flows (bounds.closure_cut_costs), per op x (nodes + edges), measured here
