@@ -345,3 +345,39 @@ def test_restarts_follow_the_first_search_on_nasnet_mobile() -> None:
     assert all(later <= (1 - exact_cpsat.RESTART_GAIN) * earlier * (1 + 1e-9) for earlier, later in zip(bounds, bounds[1:]))
     assert all(r.value <= r.target * (1 + 1e-9) for r in runs[1:] if r.stages is not None)
     assert max(r.bound for r in runs) <= min(r.value for r in runs) * (1 + 1e-9)
+
+
+def test_a_far_target_that_runs_out_gives_way_to_a_lower_one() -> None:
+    """hard-v3's 300-node layered DAG at K=6, from its reference schedule (342 ms) and the
+    combinatorial bound (78 ms): the gap is far, so the targets climb a quarter of the way at a
+    time (halfway, ~210 ms, the LP needs 14-27 s alone), and one that runs out of its share of the
+    10 s gives way to a lower one; the bound rises above the combinatorial one by refuted targets."""
+    import time
+
+    import numpy as np
+
+    from respect_gym.cost.model import CostModel
+    from respect_gym.leaderboard.suite import load_suite
+    from respect_gym.solvers.base import Problem
+    from respect_gym.solvers.bounds import combinatorial_lower_bound_ms
+    from respect_gym.solvers import exact_cpsat
+    from respect_gym.solvers.exact_cpsat import BUILD_SECONDS_PER_CELL, _StageTimeModel, _targets
+
+    suite = load_suite("hard-v3")
+    inst = next(i for i in suite.instances if i.id == "respect-7-300/k6")
+    graph = suite.graph(inst)
+    cm = CostModel(graph, inst.hardware, inst.cost_model_revision)
+    built = _StageTimeModel(Problem(graph, 6, cm))
+    built.add_boundary_cuts()
+    built.add_flow_cuts()
+    problem = Problem(graph, 6, cm, time_limit=10.0, deadline=time.perf_counter() + 10.0)
+    start = np.asarray(inst.reference.stages)
+    lower = combinatorial_lower_bound_ms(cm, 6)
+    _, value, bound, runs = _targets(problem, built, False, start, problem.objective_value(start), lower,
+                                     None, graph.num_nodes * 6 * BUILD_SECONDS_PER_CELL)
+    refuted = [r.target for r in runs if r.status_name == "INFEASIBLE"]
+    assert value - runs[0].target > exact_cpsat.FAR_GAP * value  # the first target is a far one
+    for run, after in zip(runs, runs[1:]):  # after a target that ran out (here, the first), a lower one
+        if run.status_name == "UNKNOWN":
+            assert after.target < run.target
+    assert refuted and bound == max(refuted) > lower and bound <= value <= inst.reference.value + 1e-9

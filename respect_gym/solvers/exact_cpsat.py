@@ -158,6 +158,11 @@ CLOSURE_MAX_NODES = 20_000
 MINIMISE_SHARE = 0.8
 TARGET_POINT = 0.5
 LAST_STEP = 0.01
+# where the halfway target lies further than FAR_GAP below the incumbent (see _targets), a target gets
+# FAR_TARGET_SHARE of the time left
+FAR_GAP = 0.2
+FAR_TARGET_SHARE = 0.5
+FAR_POINT = 0.25  # and lies this part of the way from the bound (TARGET_POINT nearer the incumbent)
 RESTART_GAIN = 0.05  # a restart of the minimisation starts from a schedule this much below its last bound
 # the targets' two searches (_race), as (CP-SAT linearization_level, cp_model_probing_level): without the LP
 # relaxation and without probing (exact's own search), and with the full LP and probing in presolve
@@ -687,6 +692,14 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
     where 30 s of minimisation left the bound at 3.48); targets near the optimum cost about as
     much as the proof. Each target lies :data:`TARGET_POINT` of the way from the bound to the
     incumbent; the last one just below the incumbent, so refuting it proves the incumbent optimal.
+    Where the halfway target lies more than :data:`FAR_GAP` below the incumbent, the gap is mostly
+    the bound's, and a target far above the optimum is hard to refute: under a wall-clock limit
+    the target then lies only :data:`FAR_POINT` of the way up and gets :data:`FAR_TARGET_SHARE` of
+    the time left, and if it runs out, the next one lies that part of the way from the bound to it
+    (hard-v3's 1,000-node DAG at K=6: the halfway target, about 725 ms, is not refuted in 30 s,
+    ``T <= 500`` in 0.3 deterministic s; at 60 s the bound rose from the combinatorial 287 ms to
+    507). Nearer the incumbent a target gets all the time left: its refutation is the proof.
+    Deterministic solves keep the old rule: the first target that runs out ends them.
 
     Under a wall-clock limit a target needs at least ``presolve_s`` seconds left: CP-SAT presolves
     each one's model anew and does not stop inside that (hard-v1's 1,000-node graph, K=8: a target
@@ -698,6 +711,7 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
     :returns: the best schedule, its period, the proven bound and the runs.
     """
     runs: list[_Run] = []
+    hi = value  # the next target lies between the bound and hi: the incumbent, or a far target that ran out
     while value - lo > OPTIMALITY_RTOL * value:
         budget_s = problem.time_left()
         budget_d = None if dtime is None else dtime - sum(r.dtime_used for r in runs)
@@ -705,21 +719,28 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
         out = budget_d <= 0 if budget_d is not None else budget_s is None or budget_s < presolve_s
         if out:
             break
-        target = lo + TARGET_POINT * (value - lo)
+        target = lo + TARGET_POINT * (hi - lo)
         if value - target < LAST_STEP * value:
             target = value * (1 - OPTIMALITY_RTOL / 2)
+        capped = not deterministic and budget_s is not None and value - target > FAR_GAP * value
+        if capped:
+            target = lo + FAR_POINT * (hi - lo)
+        seconds = max(FAR_TARGET_SHARE * budget_s, presolve_s) if capped else budget_s
         model = _target_model(built, target)
         if deterministic or linearization is not None or (os.cpu_count() or 1) < 2:
-            query = _Run(problem, built, "single", deterministic, budget_s, budget_d, model, target, linearization or 0)
+            query = _Run(problem, built, "single", deterministic, seconds, budget_d, model, target, linearization or 0)
         else:
-            query = _race(problem, built, budget_s, model, target)
+            query = _race(problem, built, seconds, model, target)
         runs.append(query)
         if query.stages is not None and query.value < value:
             stages, value = query.stages, query.value
+            hi = min(hi, value)
         if query.status == cp_model.INFEASIBLE:
             lo = max(lo, target)
         elif query.status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             lo = max(lo, query.bound)  # a schedule within the target exists: its optimum is the optimum
+        elif capped:
+            hi = target  # ran out of its share: try lower
         else:
             break
     return stages, value, min(lo, value), runs
