@@ -16,6 +16,10 @@ add them), keeping only those on the compute of each node's ancestors and descen
     python benchmarks/exact_targets.py --instance nasnet_mobile/k6 --targets 4.4 --lp 2 --probing 0 2 --seeds 0 1 2 3
     python benchmarks/exact_targets.py --instance nasnet_mobile/k6 --targets 4.4857311 --lp 2 --probing 2 \
         --seeds 0 1 2 3 4 --prefix-cuts closure flow
+    python benchmarks/exact_targets.py --instance respect-7-1000/k6 --solve 60   # exact itself, its targets listed
+
+``--solve SECONDS`` runs ``exact`` on the instance with that time limit instead, and prints its
+period, its proven bound and the targets it asked (``info["targets"]``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from rich.table import Table
 
 from respect_gym.cost.model import CostModel
 from respect_gym.leaderboard.suite import load_suite
+from respect_gym.solvers import solve
 from respect_gym.solvers.base import Problem
 from respect_gym.solvers.exact_cpsat import _Run, _StageTimeModel, _target_model
 
@@ -38,7 +43,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="hard-v3")
     parser.add_argument("--instance", required=True, help="instance id, e.g. respect-7-300/k6")
-    parser.add_argument("--targets", nargs="+", type=float, required=True, metavar="MS")
+    parser.add_argument("--targets", nargs="+", type=float, metavar="MS")
+    parser.add_argument("--solve", type=float, metavar="SECONDS", help="run exact with this time limit instead")
     parser.add_argument("--lp", nargs="+", type=int, choices=(0, 1, 2), default=[0, 2])
     parser.add_argument("--probing", nargs="+", type=int, choices=(0, 1, 2), default=[0],
                         help="cp_model_probing_level(s) (default 0)")
@@ -54,6 +60,15 @@ def main() -> None:
     graph = suite.graph(inst)
     problem = Problem(graph=graph, num_stages=inst.num_stages,
                       cost_model=CostModel(graph, inst.hardware, inst.cost_model_revision))
+    if args.solve is not None:
+        result = solve(graph, inst.num_stages, solver="exact", time_limit=args.solve, cost_model=problem.cost_model)
+        print(f"exact at {args.solve:g} s: period {result.period_ms:.4f} ms, proven bound {result.lower_bound_ms:.4f} ms "
+              f"(suite: best known {inst.reference.value:.4f}, bound {inst.lower_bound:.4f}); targets:")
+        for t in result.info.get("targets", []):
+            print(f"  T <= {t['target_ms']:.4f}: {t['status']} in {t['seconds']:.1f} s")
+        return
+    if not args.targets:
+        parser.error("give --targets or --solve")
     models = {}
     for cuts in args.prefix_cuts:
         models[cuts] = _StageTimeModel(problem)
