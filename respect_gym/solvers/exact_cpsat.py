@@ -693,7 +693,8 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
     much as the proof. Each target lies :data:`TARGET_POINT` of the way from the bound to the
     incumbent; the last one just below the incumbent, so refuting it proves the incumbent optimal.
     Where the halfway target lies more than :data:`FAR_GAP` below the incumbent, the gap is mostly
-    the bound's, and a target far above the optimum is hard to refute: under a wall-clock limit
+    the bound's, and a target far from both is hard to settle either way (refute it, or find a
+    schedule within it): under a wall-clock limit
     the target then lies only :data:`FAR_POINT` of the way up and gets :data:`FAR_TARGET_SHARE` of
     the time left, and if it runs out, the next one lies that part of the way from the bound to it
     (hard-v3's 1,000-node DAG at K=6: the halfway target, about 725 ms, is not refuted in 30 s,
