@@ -364,17 +364,19 @@ class _StageTimeModel(_Core):
         # prefix/suffix cuts: v on a stage <= s puts v and its ancestors (their compute and at least
         # one invoke) on the first s + 1 stages, v on a stage > s its descendants on the last k-1-s
         # (add_flow_cuts: the same with transfers, for the targets)
-        if graph.num_nodes > CLOSURE_MAX_NODES:  # the cuts are optional; their closure sums cost n^2 bits
-            self.objective = self.T
-            m.minimize(self.T)
-            return
-        before, after = closure_sums(graph, compute)
-        for v in ops.tolist():
-            for s in range(k - 1):
-                m.add((s + 1) * self.T >= int(before[v]) + invoke).only_enforce_if(self.y[v][s])
-                m.add((k - 1 - s) * self.T >= int(after[v]) + invoke).only_enforce_if(~self.y[v][s])
+        if graph.num_nodes <= CLOSURE_MAX_NODES:  # the cuts are optional; their closure sums cost n^2 bits
+            self._add_prefix_suffix_cuts(*closure_sums(graph, compute))
         self.objective = self.T
         m.minimize(self.T)
+
+    def _add_prefix_suffix_cuts(self, first: np.ndarray, last: np.ndarray) -> None:
+        """For each op v and boundary s: ``(s + 1) T >= first[v] + invoke`` when v is on a stage
+        ``<= s``, else ``(k - 1 - s) T >= last[v] + invoke`` (integers of the stage latencies)."""
+        invoke, k = self._cut_terms[2], self.problem.num_stages
+        for v in np.flatnonzero(self.problem.cost_model.is_op).tolist():
+            for s in range(k - 1):
+                self.model.add((s + 1) * self.T >= int(first[v]) + invoke).only_enforce_if(self.y[v][s])
+                self.model.add((k - 1 - s) * self.T >= int(last[v]) + invoke).only_enforce_if(~self.y[v][s])
 
     def add_flow_cuts(self) -> None:
         """Redundant prefix / suffix cuts that price transfers: v on a stage ``<= s`` puts an ideal
@@ -387,13 +389,9 @@ class _StageTimeModel(_Core):
         them took another search path and proved K=8 later, and its restarts with them left K=8
         unproven more often (throw-away variants; restarts start from whichever incumbent the
         first search holds, so their wall-clock runs vary)."""
-        compute, tensor, invoke = self._cut_terms
-        m, k, is_op = self.model, self.problem.num_stages, np.asarray(self.problem.cost_model.is_op)
-        first, last = closure_cut_costs(self.problem.graph, is_op, compute, tensor)
-        for v in np.flatnonzero(is_op).tolist():
-            for s in range(k - 1):
-                m.add((s + 1) * self.T >= int(first[v]) + invoke).only_enforce_if(self.y[v][s])
-                m.add((k - 1 - s) * self.T >= int(last[v]) + invoke).only_enforce_if(~self.y[v][s])
+        compute, tensor, _ = self._cut_terms
+        self._add_prefix_suffix_cuts(*closure_cut_costs(self.problem.graph, self.problem.cost_model.is_op,
+                                                        compute, tensor))
 
     def add_boundary_cuts(self) -> None:
         """Redundant cuts that price the transfers across each stage boundary ``s``.
@@ -694,9 +692,9 @@ def _targets(problem: Problem, built: _StageTimeModel, deterministic: bool, stag
     incumbent; the last one just below the incumbent, so refuting it proves the incumbent optimal.
     Where the halfway target lies more than :data:`FAR_GAP` below the incumbent, the gap is mostly
     the bound's, and a target far from both is hard to settle either way (refute it, or find a
-    schedule within it): under a wall-clock limit
-    the target then lies only :data:`FAR_POINT` of the way up and gets :data:`FAR_TARGET_SHARE` of
-    the time left, and if it runs out, the next one lies that part of the way from the bound to it
+    schedule within it): under a wall-clock limit the target then lies only :data:`FAR_POINT` of
+    the way up and gets :data:`FAR_TARGET_SHARE` of the time left, and if it runs out, the next one
+    lies that part of the way from the bound to it
     (hard-v3's 1,000-node DAG at K=6: the halfway target, about 725 ms, is not refuted in 30 s,
     ``T <= 500`` in 0.3 deterministic s; at 60 s the bound rose from the combinatorial 287 ms to
     507). Nearer the incumbent a target gets all the time left: its refutation is the proof.
