@@ -85,10 +85,9 @@ def hub_mb(row, report) -> float:
 
 
 def _hub_predict_ms(row, report) -> float:
-    if row.mode == "period":
-        period = max(report.period_ms, _priced["hw"].hub_ms_per_mb * hub_mb(row, report))
-        report = dataclasses.replace(report, period_ms=period)
-    return _predict_ms(row, report)
+    """predict_ms with the pipeline's period at least the hub's (only period rows read it)."""
+    period = max(report.period_ms, _priced["hw"].hub_ms_per_mb * hub_mb(row, report))
+    return _predict_ms(row, dataclasses.replace(report, period_ms=period))
 
 
 def _hub_thesis_rows(hardware, revision=3, data=None):
@@ -101,7 +100,7 @@ def show_hub_rates(hw) -> None:
     bandwidth would give one rate for every K."""
     rates = defaultdict(list)
     for r in calibration.load_rows():
-        if r.family == "conv" and r.mode == "period" and r.batch >= 50:
+        if r.family == "conv" and r.batch >= 50:  # batch > 1: a period row
             rates[r.segments].append(r.ms / hub_mb(r, calibration.row_report(r, hw, revision=3)))
     print(f"conv period rows (batch >= 50), measured ms per MB through the first {HUB_DEVICES} devices' hub")
     for k, v in sorted(rates.items()):
