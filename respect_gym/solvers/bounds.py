@@ -73,6 +73,16 @@ def closure_sums(graph: Graph, weights: np.ndarray) -> tuple[np.ndarray, np.ndar
     return bitsets_to_masks(anc, n) @ weights, bitsets_to_masks(desc, n) @ weights
 
 
+def tensor_readers(graph: Graph, is_op: np.ndarray, tensor: np.ndarray) -> dict[int, list[int]]:
+    """The TPU ops that read each tensor with a transfer cost (``tensor[u] > 0``), in edge order:
+    the tensors a stage boundary can make cross."""
+    readers: dict[int, list[int]] = {}
+    for u, w in graph.edges.tolist():
+        if is_op[w] and tensor[u]:
+            readers.setdefault(u, []).append(w)
+    return readers
+
+
 def closure_cut_costs(graph: Graph, is_op: np.ndarray, compute: np.ndarray, tensor: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Per op v, the least cost of an ideal that holds v, and of a filter that holds v (integers).
@@ -95,10 +105,7 @@ def closure_cut_costs(graph: Graph, is_op: np.ndarray, compute: np.ndarray, tens
     n = graph.num_nodes
     is_op = np.asarray(is_op, dtype=bool)
     compute, tensor = np.asarray(compute, dtype=np.int64), np.asarray(tensor, dtype=np.int64)
-    readers: dict[int, list[int]] = {}
-    for u, w in graph.edges.tolist():
-        if is_op[w] and tensor[u]:
-            readers.setdefault(u, []).append(w)
+    readers = tensor_readers(graph, is_op, tensor)
     big = int(compute.sum() + 2 * tensor.sum()) + 1  # more than any cut: an arc that cannot be cut
     source, sink = n + len(readers), n + len(readers) + 1
     ops = np.flatnonzero(is_op).tolist()

@@ -128,7 +128,8 @@ from respect_gym.cost.model import first_fit
 from respect_gym.cost.paper import EDGE_WEIGHT, MEMORY_UNIT_BYTES, MEMORY_WEIGHT
 from respect_gym.problem.objectives import Latency
 from respect_gym.solvers.base import Problem, SolverOutput
-from respect_gym.solvers.bounds import closure_cut_costs, closure_sums, combinatorial_lower_bound_ms
+from respect_gym.solvers.bounds import (closure_cut_costs, closure_sums, combinatorial_lower_bound_ms,
+                                        tensor_readers)
 from respect_gym.solvers.compiler import compiler_schedule, dfs_topological_order
 from respect_gym.solvers.fixed import feasible_completion
 
@@ -411,10 +412,7 @@ class _StageTimeModel(_Core):
         m, k = self.model, self.problem.num_stages
         host = ~np.asarray(self.problem.cost_model.is_op)
         ops = np.flatnonzero(~host)
-        readers: dict[int, list[int]] = {}
-        for u, w in self._edges.tolist():  # edges into TPU ops
-            if tensor[u]:
-                readers.setdefault(u, []).append(w)
+        readers = tensor_readers(self.problem.graph, ~host, tensor)
         total = int(compute[ops].sum())
         for s in range(k - 1):
             done = sum(int(compute[v]) * self.y[v][s] for v in ops.tolist() if compute[v])
